@@ -1,0 +1,163 @@
+"""Customer-success teams: headcount, books of accounts, and rationing of hours.
+
+A team of CSMs has a book size (accounts per CSM), a monthly cost per CSM and a number
+of hours per month. Its headcount is either fixed or sized to the accounts it covers.
+A *named* team assigns each covered account to one CSM (sticky, least-loaded first);
+a *pooled* team shares its hours among everyone who asks. When the touches asked of a
+CSM (or of the pool) need more hours than it has, they are rationed by the policy's
+priority rule (most urgent first) and the quality of every touch it still delivers
+drops by ``(capacity / demand) ** overload_penalty`` — over-stretched teams lose
+effectiveness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PRIORITIES = ("lowest_health", "highest_revenue", "newest")
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    """A CSM team as a scenario describes it.
+
+    Attributes:
+        name: ``named`` (one CSM per account) or ``pooled`` (shared hours).
+        accounts_per_csm: Book size: accounts one CSM covers (sizes ``auto`` headcount).
+        headcount: Fixed number of CSMs, or ``None`` to hire ``ceil(accounts / book)``.
+        monthly_cost: Fully loaded cost of one CSM per month.
+        hours_per_month: Customer-facing hours one CSM has per month.
+        priority: Rationing rule when demand exceeds hours (see :data:`PRIORITIES`).
+        overload_penalty: Exponent of the quality loss of an overloaded CSM.
+    """
+
+    name: str
+    accounts_per_csm: float
+    headcount: int | None
+    monthly_cost: float
+    hours_per_month: float
+    priority: str = "lowest_health"
+    overload_penalty: float = 0.5
+
+
+def priority_key(rule: str, health: np.ndarray, revenue: np.ndarray, tenure: np.ndarray):
+    """Return the array whose ascending order is the service order for ``rule``."""
+    match rule:
+        case "lowest_health":
+            return health
+        case "highest_revenue":
+            return -revenue
+        case "newest":
+            return tenure
+    raise ValueError(f"unknown priority rule {rule!r}")
+
+
+class Team:
+    """The live state of one CSM team during a run.
+
+    Args:
+        spec: The team's description.
+        n_customers: Population size (for the account → CSM assignment array).
+        steps_per_month: Step length (1 for months, 52/12 for weeks).
+    """
+
+    def __init__(self, spec: TeamSpec, n_customers: int, steps_per_month: float):
+        self.spec = spec
+        self.steps_per_month = steps_per_month
+        self.headcount = 0
+        self.assigned = np.full(n_customers, -1, dtype=np.int32) if spec.name == "named" else None
+        self.book = np.zeros(0, dtype=np.int64)
+        self.hours_used = np.zeros(0)
+        self.hours_demanded = np.zeros(0)
+
+    @property
+    def hours_per_step(self) -> float:
+        """Hours one CSM has in one step."""
+        return self.spec.hours_per_month / self.steps_per_month
+
+    @property
+    def cost_per_step(self) -> float:
+        """Staff cost of the whole team for one step."""
+        return self.headcount * self.spec.monthly_cost / self.steps_per_month
+
+    def staff(self, covered: np.ndarray, priority: np.ndarray) -> None:
+        """Size the team for ``covered`` accounts and (named teams) assign them.
+
+        Args:
+            covered: Sorted indices of the accounts the team covers this step.
+            priority: Full-length service-order key (lower first).
+        """
+        spec = self.spec
+        if spec.headcount is None:
+            self.headcount = int(np.ceil(covered.size / spec.accounts_per_csm))
+        else:
+            self.headcount = spec.headcount
+        h = self.headcount
+        if self.assigned is not None:
+            assigned = self.assigned
+            keep = np.zeros(assigned.size, dtype=bool)
+            keep[covered] = True
+            assigned[~keep | (assigned >= h)] = -1
+            waiting = covered[assigned[covered] < 0]
+            if h > 0 and waiting.size:
+                waiting = waiting[np.argsort(priority[waiting], kind="stable")]
+                load = np.bincount(assigned[assigned >= 0], minlength=h)
+                order = np.argsort(load, kind="stable").astype(np.int32)
+                assigned[waiting] = order[np.arange(waiting.size) % h]
+            self.book = np.bincount(assigned[assigned >= 0], minlength=h)
+        else:
+            self.book = np.full(h, covered.size / h) if h else np.zeros(0)
+        self.hours_used = np.zeros(h)
+        self.hours_demanded = np.zeros(h)
+
+    def ration(
+        self, rows: np.ndarray, hours: np.ndarray, priority: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ration the team's hours among the customers ``rows`` asking for ``hours``.
+
+        Args:
+            rows: Customers asking for touches (each at most once per call).
+            hours: Hours each of them asks for this step.
+            priority: Full-length service-order key (lower first).
+
+        Returns:
+            ``(served, quality)``: the share of its asked-for touches each customer gets
+            and the quality multiplier of those touches.
+        """
+        served = np.zeros(rows.size)
+        quality = np.zeros(rows.size)
+        h = self.headcount
+        if h == 0 or rows.size == 0:
+            return served, quality
+        if self.assigned is not None:
+            group = self.assigned[rows]
+            ok = group >= 0
+        else:
+            group = np.zeros(rows.size, dtype=np.int32)
+            ok = np.ones(rows.size, dtype=bool)
+        cap = self.hours_per_step * (1 if self.assigned is not None else h)
+        n_groups = h if self.assigned is not None else 1
+        demand = np.bincount(group[ok], weights=hours[ok], minlength=n_groups)
+        served[ok] = 1.0
+        quality[ok] = 1.0
+        over = demand > cap
+        if over.any():
+            sel = np.flatnonzero(ok & over[np.where(ok, group, 0)])
+            order = sel[np.lexsort((priority[rows[sel]], group[sel]))]
+            g, d = group[order], hours[order]
+            cum = np.cumsum(d)
+            first = np.searchsorted(g, g, side="left")
+            before = cum - d - (cum[first] - d[first])
+            share = np.clip((cap - before) / np.where(d > 0, d, 1.0), 0.0, 1.0)
+            served[order] = share
+            quality[order] = (cap / demand[g]) ** self.spec.overload_penalty
+        used = np.bincount(group[ok], weights=hours[ok] * served[ok], minlength=n_groups)
+        if self.assigned is not None:
+            self.hours_demanded += demand
+            self.hours_used += used
+        else:
+            self.hours_demanded += demand[0] / h
+            self.hours_used += used[0] / h
+        return served, quality
