@@ -48,6 +48,9 @@ from sim.segments import TRAITS, sample_population
 
 __version__ = "0.1.0"
 
+#: Output column names of traits whose own name is taken by an outcome column.
+TRAIT_COLUMNS = {"revenue": "contract_revenue"}
+
 
 def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
     """Return a policy object: a :class:`Policy` as is, or a scenario policy by name."""
@@ -460,7 +463,7 @@ class EngagementModel(mesa.Model):
             {
                 "id": np.arange(self.n),
                 "segment": np.array(self.spec.segment_names)[self.segment],
-                **{name: self.traits[name] for name in TRAITS},
+                **{TRAIT_COLUMNS.get(k, k): self.traits[k] for k in TRAITS},
                 "final_stage": np.array(lc.names)[self.stage],
                 "converted_month": np.where(
                     self.converted_step >= 0, self.converted_step / self.steps_per_month, np.nan

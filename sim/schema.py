@@ -30,8 +30,8 @@ class InputError(ValueError):
         self.file = str(file) if file is not None else None
         self.key = key
         self.problem = problem
-        where = self.file or "<input>"
-        super().__init__(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
+        parts = [p for p in (self.file, key, problem) if p]
+        super().__init__(": ".join(parts))
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:
