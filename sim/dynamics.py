@@ -5,7 +5,8 @@ Each step, for every active customer (``r`` = response to this step's touches):
 * onboarding progress ``o += (rate · (1 − complexity) + gain_o · r) · (1 − o)`` —
   complex products are slow to adopt alone, touches speed them up;
 * engagement moves toward the value the product delivers,
-  ``target_e = product_value · (0.3 + 0.7 · o)`` (+ a pull toward the neighbours'
+  ``target_e = product_value · (0.3 + 0.7 · o) · (1 − complexity_drag · complexity)``
+  (complex accounts realise less value unaided) (+ a pull toward the neighbours'
   engagement when ``community_strength`` > 0), ``e += κ_e (target_e − e) + gain_e · r (1 − e)``:
   it decays without value;
 * satisfaction follows engagement, ``target_s = base_s + slope_s · e``,
@@ -35,6 +36,7 @@ class DynamicsSpec:
     satisfaction_slope: float = 0.7
     touch_engagement_gain: float = 0.3
     touch_satisfaction_gain: float = 0.2
+    complexity_drag: float = 0.3
     onboarding_rate: float = 0.35
     touch_onboarding_gain: float = 0.8
     visits_per_month: float = 20.0
@@ -50,9 +52,11 @@ def per_step(rate_per_month: float, steps_per_month: float) -> float:
     return 1.0 - (1.0 - rate_per_month) ** (1.0 / steps_per_month)
 
 
-def engagement_target(product_value: float, onboarding: np.ndarray) -> np.ndarray:
+def engagement_target(
+    product_value: float, onboarding: np.ndarray, complexity: np.ndarray, drag: float
+) -> np.ndarray:
     """Engagement a customer settles at without touches."""
-    return product_value * (0.3 + 0.7 * onboarding)
+    return product_value * (0.3 + 0.7 * onboarding) * (1.0 - drag * complexity)
 
 
 def satisfaction_target(spec: DynamicsSpec, engagement: np.ndarray) -> np.ndarray:

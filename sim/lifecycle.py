@@ -120,8 +120,14 @@ class Lifecycle:
         return tuple(e for e in self.edges if e.source == source)
 
     def unreachable(self, entry: set[int]) -> list[str]:
-        """Names of stages that cannot be reached from the ``entry`` stages."""
-        seen, frontier = set(entry), list(entry)
+        """Names of stages no customer can ever be in.
+
+        A stage is reachable if customers start in it (``entry``) or if edges lead to
+        it from such a stage or from the first stage (the graph's entry: where new
+        prospects come from, even in a run that starts from an installed base).
+        """
+        seen = set(entry) | {0}
+        frontier = list(seen)
         while frontier:
             s = frontier.pop()
             for e in self.out_edges(s):

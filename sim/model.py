@@ -146,7 +146,11 @@ class EngagementModel(mesa.Model):
         onboarded = np.array([s.initial_onboarding for s in lc.stages])
         self.onboarding = np.where(self.active, onboarded[self.stage], 0.0)
         self.engagement = np.where(
-            self.active, dyn.engagement_target(d.product_value, self.onboarding), 0.0
+            self.active,
+            dyn.engagement_target(
+                d.product_value, self.onboarding, self.traits["complexity"], d.complexity_drag
+            ),
+            0.0,
         )
         self.satisfaction = np.where(self.active, dyn.satisfaction_target(d, self.engagement), 0.0)
         self.steps_in_stage = np.zeros(n, dtype=np.int32)
@@ -204,9 +208,9 @@ class EngagementModel(mesa.Model):
 
     def _drivers(self, response: np.ndarray) -> dict[str, np.ndarray]:
         values: dict[str, Callable[[], np.ndarray]] = {
-            "engagement": lambda: self.engagement - 0.5,
-            "satisfaction": lambda: self.satisfaction - 0.5,
-            "onboarding": lambda: self.onboarding - 0.5,
+            "engagement": lambda: self._midpoint[0] - 0.5,
+            "satisfaction": lambda: self._midpoint[1] - 0.5,
+            "onboarding": lambda: self._midpoint[2] - 0.5,
             "health": lambda: self.health - 0.5,
             "touch": lambda: response,
             "months_in_stage": lambda: self.steps_in_stage / (12.0 * self.steps_per_month),
@@ -235,7 +239,10 @@ class EngagementModel(mesa.Model):
 
         engaged = self.policy.engage(self)
         self._sync_csm_agents()
+        before = (self.engagement, self.satisfaction, self.onboarding)
         self._respond(engaged.response)
+        self._midpoint = tuple(0.5 * (a + b) for a, b in zip(before, (
+            self.engagement, self.satisfaction, self.onboarding), strict=True))
         moved_to, referred = self._transitions(engaged.response, u[0], u[1])
 
         # apply moves
@@ -295,7 +302,7 @@ class EngagementModel(mesa.Model):
         g_o = dyn.per_step(d.touch_onboarding_gain, spm)
         complexity = self.traits["complexity"]
         o_new = o + (k_o * (1.0 - complexity) + g_o * r) * (1.0 - o)
-        target_e = dyn.engagement_target(self.product_value, o_new)
+        target_e = dyn.engagement_target(self.product_value, o_new, complexity, d.complexity_drag)
         if d.community_strength > 0 and self.network is not None:
             neighbours = self.network @ np.where(act, e, 0.0)
             target_e = (1 - d.community_strength) * target_e + d.community_strength * neighbours

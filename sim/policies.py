@@ -1,7 +1,8 @@
 """Engagement policies: the :class:`Policy` interface and the scenario-driven programs.
 
 A policy decides, each step, which customers get which touches. Its result is an
-:class:`Engagement`: the *response* of each customer (``1 − exp(−dose)``, in [0, 1)),
+:class:`Engagement`: the *response* of each customer (``1 − exp(−dose)``, in [0, 1),
+with the dose per month),
 the touches delivered, what they cost per customer, and the cost totals by type.
 
 The four shipped models (``no_touch``, ``low_touch``, ``high_touch``, ``hybrid``) are
@@ -97,7 +98,9 @@ class Engagement:
     """What a policy did in one step.
 
     Attributes:
-        response: Per-customer response to the touches, in [0, 1).
+        response: Per-customer response to the touches, in [0, 1): ``1 − exp(−dose)``
+            where the dose is measured per *month* (touches per month × effect × fit),
+            so that the response does not depend on the step length.
         touches: Per-customer touches delivered.
         cost: Per-customer engagement cost allocated this step.
         costs_by_type: Totals this step by type (see :data:`COST_TYPES`), including any
@@ -260,7 +263,7 @@ class ProgramPolicy(Policy):
         by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), np.flatnonzero(model.active), cost)
         return Engagement(
-            response=-np.expm1(-dose),
+            response=-np.expm1(-dose * spm),  # dose per month: independent of step length
             touches=touches,
             cost=cost,
             costs_by_type=by_type,
