@@ -27,6 +27,8 @@ Writing your own policy: subclass :class:`Policy` and implement
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import MappingProxyType
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -133,7 +135,7 @@ class Policy(ABC):
     """
 
     name: str = "custom"
-    teams: dict[str, Team]
+    teams: Mapping[str, Team] = MappingProxyType({})
 
     def setup(self, model: EngagementModel) -> None:  # noqa: B027 - optional hook
         """Prepare for a run (called once, after the population exists)."""
@@ -147,9 +149,6 @@ class NoPolicy(Policy):
     """No engagement at all: the control."""
 
     name = "none"
-
-    def __init__(self):
-        self.teams = {}
 
     def engage(self, model: EngagementModel) -> Engagement:
         """Return no touches and no cost."""

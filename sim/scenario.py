@@ -144,6 +144,10 @@ def read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, "", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            path, "", f"not valid TOML: not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
     except OSError as exc:
         raise InputError(path, "", f"cannot read: {exc.strerror}") from None
 
@@ -208,7 +212,7 @@ def from_dict(
     if missing:
         raise InputError(
             file,
-            "lifecycle",
+            f"lifecycle.stages.{missing[0]}",
             f"stage(s) {', '.join(repr(m) for m in missing)} cannot be reached from the "
             "starting stages (population.initial_stages) by any edge",
         )
@@ -254,18 +258,22 @@ def _distribution(t: Table, unit: bool) -> Distribution:
     for p in DISTRIBUTIONS[kind]:
         if kind == "beta":
             params.append(t.positive(p))
-        elif kind == "fixed" and unit:
-            params.append(t.probability(p))
         elif p in ("sd",):
             params.append(t.nonneg(p))
         elif kind == "lognormal" and p == "mean":
-            params.append(t.positive(p))
+            high = 1.0 if unit else None
+            params.append(t.number(p, low=0.0, low_open=True, high=high, what="a positive mean"))
+        elif p in ("value", "mean"):
+            # traits are clipped to their range when drawn: a centre outside it is a mistake
+            params.append(t.share(p) if unit else t.nonneg(p))
         else:
             params.append(t.number(p))
     if kind == "uniform" and params[1] < params[0]:
         raise t.error("high", f"expected high ≥ low ({params[0]:g}), got {params[1]:g}")
     if kind == "uniform" and unit and (params[0] < 0 or params[1] > 1):
         raise t.error("", "a share-valued trait needs low ≥ 0 and high ≤ 1")
+    if kind == "uniform" and not unit and params[0] < 0:
+        raise t.error("low", f"expected a non-negative number, got {params[0]:g}")
     t.finish()
     return Distribution(kind, tuple(params))
 
@@ -319,6 +327,13 @@ def _lifecycle(t: Table) -> Lifecycle:
         src, dst = ends
         if src == dst:
             raise e.error("to", "an edge must lead to a different stage")
+        for k, other in enumerate(edges):
+            if (other.source, other.target) == (src, dst):
+                raise e.error(
+                    "to",
+                    f"duplicate edge {names[src]!r} → {names[dst]!r} (also lifecycle.edges[{k}]);"
+                    " combine them into one edge",
+                )
         if stages[src].kind == "churned" and not allow_winback:
             raise e.error(
                 "from",

@@ -95,7 +95,10 @@ class Table:
         if name in self.data:
             return self.data[name]
         if default is _MISSING:
-            raise self.error(name, "required key is missing")
+            # a misspelt required key shows up as this one missing: point at the typo
+            typo = difflib.get_close_matches(name, list(self.data), n=1, cutoff=0.6)
+            hint = f" (found {typo[0]!r}: did you mean {name!r}?)" if typo else ""
+            raise self.error(name, "required key is missing" + hint)
         return default
 
     def finish(self, allowed: Iterable[str] | None = None) -> None:
@@ -115,8 +118,13 @@ class Table:
         high: float | None = None,
         low_open: bool = False,
         what: str = "a number",
+        what_states_bounds: bool = False,
     ) -> float:
-        """Return a finite number within optional bounds."""
+        """Return a finite number within optional bounds.
+
+        ``what`` describes the expected value in messages; when it already states the
+        bounds (``what_states_bounds``), they are not repeated after it.
+        """
         value = self.raw(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(name, f"expected {what}, got {_type_name(value)} {value!r}")
@@ -124,31 +132,41 @@ class Table:
         if not math.isfinite(value):
             raise self.error(name, f"expected {what}, got {value}")
         if low is not None and (value < low or (low_open and value == low)):
-            relation = ">" if low_open else "≥"
-            raise self.error(name, f"expected {what} {relation} {low:g}, got {value:g}")
+            relation = "" if what_states_bounds else f" {'>' if low_open else '≥'} {low:g}"
+            raise self.error(name, f"expected {what}{relation}, got {value:g}")
         if high is not None and value > high:
-            raise self.error(name, f"expected {what} ≤ {high:g}, got {value:g}")
+            relation = "" if what_states_bounds else f" ≤ {high:g}"
+            raise self.error(name, f"expected {what}{relation}, got {value:g}")
         return value
 
     def probability(self, name: str, default: Any = _MISSING) -> float:
         """Return a probability in [0, 1]."""
-        return self.number(name, default, low=0.0, high=1.0, what="a probability in [0, 1]")
+        what = "a probability in [0, 1]"
+        return self.number(name, default, low=0.0, high=1.0, what=what, what_states_bounds=True)
 
     def share(self, name: str, default: Any = _MISSING) -> float:
         """Return a share (fraction) in [0, 1]."""
-        return self.number(name, default, low=0.0, high=1.0, what="a share in [0, 1]")
+        return self.number(
+            name, default, low=0.0, high=1.0, what="a share in [0, 1]", what_states_bounds=True
+        )
 
     def cost(self, name: str, default: Any = _MISSING) -> float:
         """Return a non-negative amount of money."""
-        return self.number(name, default, low=0.0, what="a non-negative cost")
+        return self.number(
+            name, default, low=0.0, what="a non-negative cost", what_states_bounds=True
+        )
 
     def nonneg(self, name: str, default: Any = _MISSING) -> float:
         """Return a non-negative number."""
-        return self.number(name, default, low=0.0, what="a non-negative number")
+        return self.number(
+            name, default, low=0.0, what="a non-negative number", what_states_bounds=True
+        )
 
     def positive(self, name: str, default: Any = _MISSING) -> float:
         """Return a strictly positive number."""
-        return self.number(name, default, low=0.0, low_open=True, what="a positive number")
+        return self.number(
+            name, default, low=0.0, low_open=True, what="a positive number", what_states_bounds=True
+        )
 
     def integer(
         self, name: str, default: Any = _MISSING, *, low: int | None = None, high: int | None = None

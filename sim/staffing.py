@@ -54,6 +54,30 @@ def priority_key(rule: str, health: np.ndarray, revenue: np.ndarray, tenure: np.
     raise ValueError(f"unknown priority rule {rule!r}")
 
 
+def water_fill(load: np.ndarray, m: int) -> np.ndarray:
+    """Spread ``m`` new accounts over CSMs with books ``load``, least-loaded first.
+
+    Returns:
+        How many new accounts each CSM gets; the largest resulting book is as small
+        as possible (ties go to the lower CSM index).
+    """
+    def fill(level: int) -> int:
+        return int(np.maximum(level - load, 0).sum())
+
+    lo, hi = int(load.min()), int(load.min()) + m  # fill(hi) >= m
+    while lo < hi:  # smallest level whose fill reaches m
+        mid = (lo + hi) // 2
+        if fill(mid) >= m:
+            hi = mid
+        else:
+            lo = mid + 1
+    extra = np.maximum(lo - 1 - load, 0)
+    rest = m - int(extra.sum())
+    room = np.flatnonzero(load <= lo - 1)
+    extra[room[:rest]] += 1
+    return extra
+
+
 class Team:
     """The live state of one CSM team during a run.
 
@@ -104,8 +128,8 @@ class Team:
             if h > 0 and waiting.size:
                 waiting = waiting[np.argsort(priority[waiting], kind="stable")]
                 load = np.bincount(assigned[assigned >= 0], minlength=h)
-                order = np.argsort(load, kind="stable").astype(np.int32)
-                assigned[waiting] = order[np.arange(waiting.size) % h]
+                extra = water_fill(load, waiting.size)
+                assigned[waiting] = np.repeat(np.arange(h, dtype=np.int32), extra)
             self.book = np.bincount(assigned[assigned >= 0], minlength=h)
         else:
             self.book = np.full(h, covered.size / h) if h else np.zeros(0)
