@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from types import MappingProxyType
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -234,7 +234,7 @@ class ProgramPolicy(Policy):
             allocate(staff_cost, hours * full_share, covered.astype(np.int64), cost)
 
         for p in self.spec.programs:
-            scope, asking = reach[p.name]
+            _, asking = reach[p.name]
             if asking.size == 0:
                 continue
             wanted = p.touches_per_month / spm
