@@ -224,7 +224,8 @@ class EngagementModel(mesa.Model):
         weight = self._referral_weight[self.stage] * self.traits["referral_propensity"]
         if self.network is None:  # fully mixed
             return np.broadcast_to(weight.mean(), (self.n,))
-        return self.network @ weight
+        # float32 like the matrix: a float64 vector would make scipy copy the matrix
+        return self.network @ weight.astype(np.float32)
 
     # ------------------------------------------------------------------------------
     # the step
@@ -366,8 +367,11 @@ class EngagementModel(mesa.Model):
             return
         indptr, indices = self.network.indptr, self.network.indices
         lo, hi = indptr[referred], indptr[referred + 1]
-        owner = np.repeat(np.arange(referred.size), hi - lo)
-        neigh = indices[np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])]
+        degree = hi - lo
+        owner = np.repeat(np.arange(referred.size), degree)
+        start = np.cumsum(degree) - degree  # where each customer's neighbours begin
+        slots = np.arange(owner.size) - start[owner] + lo[owner]
+        neigh = indices[slots]
         ok = weight[neigh] > 0
         owner, neigh = owner[ok], neigh[ok]
         counts = np.bincount(owner, minlength=referred.size)

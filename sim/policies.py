@@ -218,9 +218,12 @@ class ProgramPolicy(Policy):
         served: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for team_name, team in self.teams.items():
             progs = [p for p in self.spec.programs if CHANNEL_TEAM.get(p.channel) == team_name]
-            covered = np.unique(np.concatenate([reach[p.name][0] for p in progs] or [[]]))
-            key = priority_key(team.spec.priority, model.health, model.mrr, model.tenure_months)
-            team.staff(covered.astype(np.int64), key)
+            in_scope = np.zeros(n, dtype=bool)
+            for p in progs:
+                in_scope[reach[p.name][0]] = True
+            covered = np.flatnonzero(in_scope)
+            key = priority_key(team.spec.priority, model)
+            team.staff(covered, key)
             hours = np.zeros(n)
             for p in progs:
                 hours[reach[p.name][1]] += p.touches_per_month / spm * p.hours_per_touch
@@ -231,7 +234,7 @@ class ProgramPolicy(Policy):
             served[team_name] = (full_share, full_quality)
             staff_cost = team.cost_per_step
             by_type["staff"] += staff_cost
-            allocate(staff_cost, hours * full_share, covered.astype(np.int64), cost)
+            allocate(staff_cost, hours * full_share, covered, cost)
 
         for p in self.spec.programs:
             _, asking = reach[p.name]

@@ -261,8 +261,10 @@ def _distribution(t: Table, unit: bool) -> Distribution:
         elif p in ("sd",):
             params.append(t.nonneg(p))
         elif kind == "lognormal" and p == "mean":
-            high = 1.0 if unit else None
-            params.append(t.number(p, low=0.0, low_open=True, high=high, what="a positive mean"))
+            high, what = (1.0, "a positive mean ≤ 1") if unit else (None, "a positive mean")
+            params.append(
+                t.number(p, low=0.0, low_open=True, high=high, what=what, what_states_bounds=True)
+            )
         elif p in ("value", "mean"):
             # traits are clipped to their range when drawn: a centre outside it is a mistake
             params.append(t.share(p) if unit else t.nonneg(p))
@@ -422,10 +424,17 @@ def _economics(t: Table) -> EconomicsSpec:
     spec = EconomicsSpec(
         gross_margin=t.share("gross_margin", 0.8),
         annual_discount_rate=t.number(
-            "annual_discount_rate", 0.1, low=0.0, high=1.0, what="an annual rate in [0, 1]"
+            "annual_discount_rate",
+            0.1,
+            low=0.0,
+            high=1.0,
+            what="an annual rate in [0, 1]",
+            what_states_bounds=True,
         ),
         expansion_rate=t.nonneg("expansion_rate", 0.02),
-        max_expansion=t.number("max_expansion", 2.0, low=1.0, what="a multiple ≥ 1"),
+        max_expansion=t.number(
+            "max_expansion", 2.0, low=1.0, what="a multiple ≥ 1", what_states_bounds=True
+        ),
     )
     t.finish()
     return spec

@@ -42,15 +42,20 @@ class TeamSpec:
     overload_penalty: float = 0.5
 
 
-def priority_key(rule: str, health: np.ndarray, revenue: np.ndarray, tenure: np.ndarray):
-    """Return the array whose ascending order is the service order for ``rule``."""
+def priority_key(rule: str, model) -> np.ndarray:
+    """Return the array whose ascending order is the service order for ``rule``.
+
+    Args:
+        rule: One of :data:`PRIORITIES`.
+        model: The model whose ``health``, ``mrr`` or ``tenure_months`` rank customers.
+    """
     match rule:
         case "lowest_health":
-            return health
+            return model.health
         case "highest_revenue":
-            return -revenue
+            return -model.mrr
         case "newest":
-            return tenure
+            return model.tenure_months
     raise ValueError(f"unknown priority rule {rule!r}")
 
 
