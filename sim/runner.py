@@ -52,7 +52,7 @@ def _task(scenario: Scenario, overrides: Mapping[str, Any], run: Run):
     try:
         summary, series = execute(scenario, overrides, run.policy, run.seed)
         return run, summary, series, ""
-    except Exception as exc:  # noqa: BLE001 - failure isolation: record and go on
+    except Exception as exc:
         return run, None, None, f"{type(exc).__name__}: {exc}"
 
 
