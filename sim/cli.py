@@ -1,9 +1,15 @@
 """The ``engagesim`` command line.
 
-``engagesim run [SCENARIO] --policy NAME --seed N [--customers N] [--months N] [--out DIR]``
-runs one scenario under one policy and writes ``summary.json``, ``timeseries.csv`` and
-``customers.csv``. ``engagesim scenarios`` lists the shipped scenarios. Bad input ends
-with exit code 2 and a message naming the file, the key and what was expected.
+* ``engagesim run [SCENARIO] --policy NAME --seed N ...``: one run → ``summary.json``,
+  ``timeseries.csv``, ``customers.csv``;
+* ``engagesim compare [SCENARIO] [--policies a,b] [--replications R] ...``: every policy
+  with replications → ``runs.csv``, ``summary.csv``, ``report.md`` with figures;
+* ``engagesim sweep EXPERIMENT [--jobs N] [--backend loky|dask] [--resume] ...``;
+* ``engagesim report DIR``: rebuild a report from stored results;
+* ``engagesim scenarios`` / ``engagesim experiments``: list what is shipped.
+
+Bad input ends with exit code 2 and a message naming the file, the key and what was
+expected; a sweep in which some runs failed ends with exit code 1.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import importlib.util
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from sim.model import EngagementModel, __version__
@@ -22,6 +29,7 @@ from sim.scenario import load_scenario, shipped_scenarios
 from sim.schema import InputError
 
 EXIT_INPUT = 2
+EXIT_FAILED_RUNS = 1
 
 
 def _positive_int(text: str) -> int:
@@ -89,7 +97,52 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     sub.add_parser("scenarios", help="list the shipped scenarios")
+
+    compare = sub.add_parser(
+        "compare", help="compare policies on a scenario with replications and a report"
+    )
+    compare.add_argument(
+        "scenario", nargs="?", default="default", help="shipped scenario name or .toml path"
+    )
+    compare.add_argument(
+        "--policies", help="comma-separated policies (default: every policy in the scenario)"
+    )
+    compare.add_argument("--baseline", help="policy the others are compared with "
+                         "(default: no_touch if compared, else the first)")
+    compare.add_argument("--replications", type=_positive_int, default=10,
+                         help="replications per policy (default: 10)")
+    compare.add_argument("--customers", type=_positive_int, default=5000,
+                         help="customers per run (default: 5000)")
+    compare.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
+    compare.add_argument("--seed", type=_seed, default=0, help="root seed (default: 0)")
+    _add_execution_options(compare)
+
+    sweep = sub.add_parser(
+        "sweep", help="run an experiment file (factors × policies × replications)"
+    )
+    sweep.add_argument("experiment", help="experiment .toml path or shipped experiment name")
+    sweep.add_argument("--replications", type=_positive_int, help="override replications")
+    sweep.add_argument("--customers", type=_positive_int, help="override customers per run")
+    sweep.add_argument("--months", type=_positive_int, help="override horizon")
+    _add_execution_options(sweep)
+
+    report = sub.add_parser("report", help="rebuild report.md from stored results (no re-runs)")
+    report.add_argument("results", type=Path, help="a results folder written by compare or sweep")
+
+    sub.add_parser("experiments", help="list the shipped experiments")
     return parser
+
+
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=-1,
+                        help="worker processes (default: -1 = all cores)")
+    parser.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                        help="loky: local processes (default); dask: a Dask cluster")
+    parser.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
+    parser.add_argument("--out", type=Path, help="output folder (default: a new one in results/)")
+    parser.add_argument("--resume", action="store_true",
+                        help="finish an interrupted sweep in --out: run only what is missing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -152,11 +205,116 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timestamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _execute(exp, args: argparse.Namespace, default_out: Path) -> int:
+    """Run an experiment, build its report, and print where things are."""
+    from sim.runner import sweep
+
+    if args.resume and args.out is None:
+        raise InputError(None, "--resume", "needs --out: the folder of the sweep to finish")
+    out = args.out or default_out
+    result = sweep(
+        exp,
+        out,
+        jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        progress=not args.quiet,
+        command=" ".join(["engagesim", *sys.argv[1:]]),
+    )
+    print(f"{result.ran} runs in {result.seconds:.1f} s → {out}/runs.csv")
+    report = _build_report(out)
+    if report is not None:
+        print(f"report: {report}")
+    if result.failed:
+        print(f"engagesim: {result.failed} of {result.total} runs failed (see the error column "
+              "of runs.csv)", file=sys.stderr)
+        return EXIT_FAILED_RUNS
+    return 0
+
+
+def _build_report(out: Path) -> Path | None:
+    from sim.report import build_report
+
+    return build_report(out)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare policies on one scenario: replications, statistics, report."""
+    from sim.experiments import experiment_from_dict
+
+    raw: dict = {
+        "scenario": str(args.scenario),
+        "replications": args.replications,
+        "customers": args.customers,
+        "seed": args.seed,
+    }
+    if args.policies:
+        raw["policies"] = [p.strip() for p in args.policies.split(",") if p.strip()]
+    if args.baseline:
+        raw["baseline"] = args.baseline
+    if args.months:
+        raw["months"] = args.months
+    else:
+        raw["months"] = load_scenario(args.scenario).time.months
+    exp = experiment_from_dict(raw, "engagesim compare", name="compare")
+    scenario_name = exp.scenario.name
+    default_out = Path("results") / "compare" / f"{scenario_name}-s{args.seed}-{_timestamp()}"
+    return _execute(exp, args, default_out)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run an experiment file."""
+    from sim.experiments import load_experiment
+
+    exp = load_experiment(
+        args.experiment,
+        replications=args.replications,
+        customers=args.customers,
+        months=args.months,
+    )
+    default_out = Path("results") / "sweeps" / f"{exp.name}-{_timestamp()}"
+    return _execute(exp, args, default_out)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Rebuild the report of a results folder."""
+    from sim.store import ResultStore
+
+    ResultStore(args.results).manifest()  # a clear error if it is not a results folder
+    print(f"report: {_build_report(args.results)}")
+    return 0
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    """List the shipped experiments, one line each."""
+    from sim.experiments import load_experiment, shipped_experiments
+
+    for name, path in shipped_experiments().items():
+        try:
+            description = load_experiment(path).description
+        except InputError as exc:
+            description = f"(invalid: {exc})"
+        print(f"{name:<22} {description}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``engagesim`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {"run": cmd_run, "scenarios": cmd_scenarios}[args.command]
+    handler = {
+        "run": cmd_run,
+        "scenarios": cmd_scenarios,
+        "compare": cmd_compare,
+        "sweep": cmd_sweep,
+        "report": cmd_report,
+        "experiments": cmd_experiments,
+    }[args.command]
     try:
         return handler(args)
     except InputError as exc:

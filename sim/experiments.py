@@ -41,6 +41,8 @@ class Factor:
         integer: Round sampled values to integers.
         complement: A key path that absorbs the change so a sum stays fixed (vary one
             segment's share and let another's make up the difference).
+        also: Further key paths set to the same value (one lever applied to several
+            policies, e.g. the book size of every named CSM team).
     """
 
     path: str
@@ -50,6 +52,7 @@ class Factor:
     levels: int = 3
     integer: bool = False
     complement: str | None = None
+    also: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -115,6 +118,8 @@ class Experiment:
         for f in self.factors:
             value = point[f.path]
             out[f.path] = value
+            for other_path in f.also:
+                out[other_path] = value
             if f.complement is not None:
                 base_value = _get(self.scenario.raw, f.path)
                 other = _get(self.scenario.raw, f.complement)
@@ -271,16 +276,18 @@ def _factor(t: Table, scenario: Scenario) -> Factor:
     except (KeyError, TypeError):
         raise t.error("path", f"no key {path!r} in scenario {scenario.name!r}") from None
     complement = t.string("complement") if "complement" in t else None
-    if complement is not None:
-        try:
-            _get(scenario.raw, complement)
-        except (KeyError, TypeError):
-            raise t.error("complement", f"no key {complement!r} in the scenario") from None
+    also = t.strings("also", ())
+    for key, paths in (("complement", [complement] if complement else []), ("also", also)):
+        for other in paths:
+            try:
+                _get(scenario.raw, other)
+            except (KeyError, TypeError):
+                raise t.error(key, f"no key {other!r} in scenario {scenario.name!r}") from None
     if "values" in t:
         values = t.raw("values")
         if not isinstance(values, list) or not values:
             raise t.error("values", "expected a non-empty list of values")
-        factor = Factor(path, values=tuple(values), complement=complement)
+        factor = Factor(path, values=tuple(values), complement=complement, also=also)
     else:
         low, high = t.number("low"), t.number("high")
         if high < low:
@@ -292,6 +299,7 @@ def _factor(t: Table, scenario: Scenario) -> Factor:
             levels=t.integer("levels", 3, low=1),
             integer=t.boolean("integer", False),
             complement=complement,
+            also=also,
         )
     t.finish()
     return factor
