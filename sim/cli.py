@@ -165,9 +165,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.update(1)
 
-    model.run(progress)
-    if bar is not None:
-        bar.close()
+    try:
+        model.run(progress)
+    finally:
+        if bar is not None:
+            bar.close()
     write_run(model, out, seed=args.seed)
     if not args.quiet:
         summary = json.loads((out / "summary.json").read_text())

@@ -6,8 +6,9 @@ Definitions (also in the README):
   per active customer per month; 500 active of 1000 at 4 visits a month gives 2.0.
 * **NPS** = % promoters (score 9–10) − % detractors (0–6) on −100..100, where each
   active customer's would-recommend score is its satisfaction on a 0–10 scale, rounded.
-* **Retention at month m** = share of converted customers observed for at least ``m``
-  months after conversion who are still customers ``m`` months after it.
+* **Retention at month m** = share of converted customers still customers ``m`` months
+  after conversion, estimated with Kaplan–Meier (later cohorts are observed for
+  fewer months: each customer counts for as long as it is observed).
 """
 
 from __future__ import annotations
@@ -81,29 +82,25 @@ def retention(
     steps_per_month: float,
     months: tuple[int, ...] = RETENTION_MONTHS,
 ) -> dict[str, float]:
-    """Cohort retention at fixed months after conversion.
+    """Cohort retention at fixed months after conversion (Kaplan–Meier).
 
     Args:
         converted_step: Step of conversion (0 for the installed base, −1 if never).
-        churn_step: Step of churn (−1 if still a customer).
+        churn_step: Step of (first) churn (−1 if never churned).
         steps: Steps simulated.
         steps_per_month: Steps in a month.
         months: Months at which to report.
 
     Returns:
-        ``{"3": share, ...}`` for each month within the horizon with anyone to observe.
+        ``{"3": share, ...}`` for each month within the horizon with anyone observed
+        that long.
     """
+    curve, observed = retention_curve(converted_step, churn_step, steps)
     out: dict[str, float] = {}
     for m in months:
         k = round(m * steps_per_month)
-        if k > steps:
-            continue
-        observed = (converted_step >= 0) & (converted_step + k <= steps)
-        n = int(np.count_nonzero(observed))
-        if n == 0:
-            continue
-        alive = observed & ((churn_step < 0) | (churn_step > converted_step + k))
-        out[str(m)] = np.count_nonzero(alive) / n
+        if k <= steps and observed[k] > 0:
+            out[str(m)] = float(curve[k])
     return out
 
 
@@ -111,6 +108,11 @@ def retention_curve(
     converted_step: np.ndarray, churn_step: np.ndarray, steps: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Share of converted customers still active ``k`` steps after conversion.
+
+    Customers convert at different times, so later cohorts are observed for fewer
+    steps (right-censored). The Kaplan–Meier product-limit estimator uses every
+    customer for as long as it is observed, and its curve never rises. When everyone
+    converts at the same step it equals the plain share still active.
 
     Returns:
         ``(share, observed)`` arrays over ``k = 0..steps``: the retained share and the
@@ -121,11 +123,14 @@ def retention_curve(
     horizon = steps - conv  # steps observed after conversion
     lifetime = np.where(churn >= 0, churn - conv, steps + 1)
     k = np.arange(steps + 1)
-    # observed at k: horizon ≥ k; alive and observed at k: min(lifetime − 1, horizon) ≥ k
     observed = conv.size - np.searchsorted(np.sort(horizon), k, side="left")
-    last_alive = np.sort(np.minimum(lifetime - 1, horizon))
-    alive = conv.size - np.searchsorted(last_alive, k, side="left")
-    share = np.divide(alive, observed, out=np.full(k.size, np.nan), where=observed > 0)
+    # at risk just before k: lifetime ≥ k and observed at k; churned at k: lifetime == k
+    at_risk = conv.size - np.searchsorted(np.sort(np.minimum(lifetime, horizon)), k, "left")
+    seen_churn = lifetime[lifetime <= horizon]
+    churned = np.bincount(seen_churn, minlength=steps + 1)[: steps + 1]
+    hazard = np.divide(churned, at_risk, out=np.zeros(k.size), where=at_risk > 0)
+    share = np.cumprod(1.0 - hazard)
+    share[observed == 0] = np.nan
     return share, observed
 
 

@@ -255,9 +255,8 @@ class EngagementModel(mesa.Model):
         self.active = self._customer_stage[self.stage]
         converted = changed & self.active & (self.converted_step < 0)
         churned_now = changed & self._churned_stage[self.stage]
-        won_back = changed & self.active & self._churned_stage[stage_before]
-        self.churn_step[churned_now] = t
-        self.churn_step[won_back] = -1
+        first_churn = churned_now & (self.churn_step < 0)
+        self.churn_step[first_churn] = t  # retention and tenure count to the first churn
         self.converted_step[converted] = t
         d = spec.dynamics
         self.onboarding[converted] = 0.0

@@ -95,7 +95,7 @@ class Table:
         if name in self.data:
             return self.data[name]
         if default is _MISSING:
-            # a misspelt required key shows up as this one missing: point at the typo
+            # a misspelt required key shows up as this one missing: name the likely typo
             typo = difflib.get_close_matches(name, list(self.data), n=1, cutoff=0.6)
             hint = f" (found {typo[0]!r}: did you mean {name!r}?)" if typo else ""
             raise self.error(name, "required key is missing" + hint)
