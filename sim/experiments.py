@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from sim.scenario import Scenario, load_scenario, read_toml, resolve
+from sim.scenario import Scenario, get_path, load_scenario, read_toml, resolve
 from sim.schema import InputError, Table
 
 EXPERIMENT_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -121,8 +121,8 @@ class Experiment:
             for other_path in f.also:
                 out[other_path] = value
             if f.complement is not None:
-                base_value = _get(self.scenario.raw, f.path)
-                other = _get(self.scenario.raw, f.complement)
+                base_value = get_path(self.scenario.raw, f.path)
+                other = get_path(self.scenario.raw, f.complement)
                 out[f.complement] = float(other) - (float(value) - float(base_value))
         return out
 
@@ -155,13 +155,6 @@ def run_seed(root: int, point: int, replication: int) -> int:
         1, np.uint64
     )
     return int(state[0] >> np.uint64(1))
-
-
-def _get(raw: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = raw
-    for part in dotted.split("."):
-        node = node[part]
-    return node
 
 
 def shipped_experiments() -> dict[str, Path]:
@@ -272,16 +265,16 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
 def _factor(t: Table, scenario: Scenario) -> Factor:
     path = t.string("path")
     try:
-        _get(scenario.raw, path)
-    except (KeyError, TypeError):
+        get_path(scenario.raw, path)
+    except (KeyError, IndexError, TypeError):
         raise t.error("path", f"no key {path!r} in scenario {scenario.name!r}") from None
     complement = t.string("complement") if "complement" in t else None
     also = t.strings("also", ())
     for key, paths in (("complement", [complement] if complement else []), ("also", also)):
         for other in paths:
             try:
-                _get(scenario.raw, other)
-            except (KeyError, TypeError):
+                get_path(scenario.raw, other)
+            except (KeyError, IndexError, TypeError):
                 raise t.error(key, f"no key {other!r} in scenario {scenario.name!r}") from None
     if "values" in t:
         values = t.raw("values")
