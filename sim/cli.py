@@ -111,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: no_touch if compared, else the first)")
     compare.add_argument("--replications", type=_positive_int, default=10,
                          help="replications per policy (default: 10)")
-    compare.add_argument("--customers", type=_positive_int, default=5000,
-                         help="customers per run (default: 5000)")
+    compare.add_argument("--customers", type=_positive_int,
+                         help="customers per run (default: the scenario's)")
     compare.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
     compare.add_argument("--seed", type=_seed, default=0, help="root seed (default: 0)")
     _add_execution_options(compare)
@@ -249,20 +249,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Compare policies on one scenario: replications, statistics, report."""
     from sim.experiments import experiment_from_dict
 
+    scenario = load_scenario(args.scenario)
     raw: dict = {
         "scenario": str(args.scenario),
         "replications": args.replications,
-        "customers": args.customers,
+        "customers": args.customers or scenario.population.customers,
+        "months": args.months or scenario.time.months,
         "seed": args.seed,
     }
     if args.policies:
         raw["policies"] = [p.strip() for p in args.policies.split(",") if p.strip()]
     if args.baseline:
         raw["baseline"] = args.baseline
-    if args.months:
-        raw["months"] = args.months
-    else:
-        raw["months"] = load_scenario(args.scenario).time.months
     exp = experiment_from_dict(raw, "engagesim compare", name="compare")
     scenario_name = exp.scenario.name
     default_out = Path("results") / "compare" / f"{scenario_name}-s{args.seed}-{_timestamp()}"
