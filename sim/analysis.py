@@ -16,7 +16,8 @@ compared the way the experiment was built to compare them.
   (``nan``, e.g. the payback of a policy that never pays back) are left out of ``n``.
 
 **Wording rule** of :func:`winners` (:func:`certainty`). The winner is the policy with
-the highest mean profit per customer; its margin over the runner-up is the paired
+the highest mean profit per customer (over the replications every policy completed, so
+a failed run does not tilt the ranking); its margin over the runner-up is the paired
 difference winner − runner-up, with its t interval and the share of paired
 replications in which the winner is strictly ahead:
 
@@ -114,7 +115,8 @@ def failed_mask(runs: pd.DataFrame) -> pd.Series:
     """Boolean mask of the failed runs (non-empty ``error``)."""
     if "error" not in runs:
         return pd.Series(False, index=runs.index)
-    return runs["error"].fillna("").astype(str) != ""
+    error = runs["error"]
+    return error.notna() & (error.astype(str) != "")
 
 
 def factor_columns(runs: pd.DataFrame) -> list[str]:
@@ -354,11 +356,26 @@ def _reason(verdict: str, ci_low: float, share: float, n: int) -> str:
     return f"{ci}; ahead in {share:.0%} of {n} paired replications"
 
 
+def _block_means(group: pd.DataFrame, column: str) -> pd.Series:
+    """Mean of ``column`` per policy over the replications every policy completed.
+
+    Ranking on common ``(point, replication)`` blocks keeps the comparison paired when
+    runs failed or a value is undefined; policies without any value are left out, and
+    when no block is complete the means of all available values are used.
+    """
+    ok = group[~group["_failed"] & np.isfinite(group[column].astype(float))]
+    if ok.empty:
+        return pd.Series(dtype=float)
+    wide = ok.pivot_table(index=list(PAIR), columns="policy", values=column, sort=False)
+    wide = wide[[p for p in policies_of(ok) if p in wide.columns]]
+    complete = wide.dropna()
+    return (complete if not complete.empty else wide).mean()
+
+
 def _winner_row(group: pd.DataFrame, column: str, baseline: str | None,
                 level: float) -> dict[str, Any] | None:
     """Winner, runner-up and margin of one group for one profit column."""
-    ok = group[~group["_failed"]]
-    means = ok.groupby("policy", sort=False)[column].mean().dropna()
+    means = _block_means(group, column)
     if means.empty:
         return None
     ranked = means.sort_values(ascending=False, kind="stable")
@@ -418,7 +435,8 @@ def winners(
 
     Returns:
         One row per (design point and factor values when ``by_point``,) segment:
-        ``segment``, ``winner``, ``winner_mean``, ``runner_up``, ``runner_up_mean``,
+        ``segment``, ``winner``, ``winner_mean``, ``runner_up``, ``runner_up_mean`` (means
+        over the replications every policy completed),
         ``margin_mean``, ``margin_ci_low``, ``margin_ci_high`` (paired winner −
         runner-up), ``n_pairs``, ``share_wins``, ``verdict`` (:func:`certainty`),
         ``reason``, ``baseline``, ``vs_baseline_mean``, ``vs_baseline_ci_low``,

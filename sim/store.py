@@ -47,6 +47,7 @@ def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; results are ordinary files
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -130,6 +131,7 @@ class ResultStore:
         name = f"{int(record['run_id']):06d}"
         if series is not None:
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz", dir=self.series)
+            os.chmod(tmp, 0o644)
             with os.fdopen(fd, "wb") as fh:
                 np.savez_compressed(fh, **series)
                 fh.flush()
@@ -165,7 +167,7 @@ class ResultStore:
         path = self.root / "runs.csv"
         if not path.is_file():
             raise InputError(self.root, "", "no runs.csv: nothing has been run here")
-        return pd.read_csv(path, keep_default_na=True).fillna({"error": ""})
+        return pd.read_csv(path, converters={"error": str})
 
     def read_series(self, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
         """Per-step series of the given runs (all when ``None``), long format."""
