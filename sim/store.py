@@ -167,7 +167,9 @@ class ResultStore:
         path = self.root / "runs.csv"
         if not path.is_file():
             raise InputError(self.root, "", "no runs.csv: nothing has been run here")
-        return pd.read_csv(path, converters={"error": str})
+        frame = pd.read_csv(path, dtype={"error": object})
+        frame["error"] = frame["error"].fillna("")
+        return frame
 
     def read_series(self, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
         """Per-step series of the given runs (all when ``None``), long format."""
