@@ -72,28 +72,22 @@ def poisson_from_uniform(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     lockstep (common random numbers).
     """
     k = np.zeros(lam.size, dtype=np.int64)
-    pending = np.flatnonzero(lam > 0)
-    if pending.size == 0:
+    rows = np.flatnonzero(lam > 0)
+    if rows.size == 0:
         return k
-    lam_p, u_p = lam[pending], u[pending]
-    pmf = np.exp(-lam_p)
+    lam_r, u_r = lam[rows], u[rows]
+    pmf = np.exp(-lam_r)
     cdf = pmf.copy()
-    j = 0
-    while pending.size:
-        more = u_p > cdf
-        if j > 1000:
-            more[:] = False
-        if not more.all():
-            keep = np.flatnonzero(more)
-            pending, lam_p, u_p, pmf, cdf = (
-                pending[keep], lam_p[keep], u_p[keep], pmf[keep], cdf[keep]
-            )
-        if not pending.size:
+    k_r = np.zeros(rows.size, dtype=np.int64)
+    # k = number of j with u > CDF(j - 1): count while any draw is still above the CDF
+    for j in range(1, 1000):
+        more = u_r > cdf
+        if not more.any():
             break
-        j += 1
-        k[pending] += 1
-        pmf = pmf * lam_p / j
-        cdf = cdf + pmf
+        k_r += more
+        pmf *= lam_r / j
+        cdf += pmf
+    k[rows] = k_r
     return k
 
 

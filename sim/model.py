@@ -408,10 +408,11 @@ class EngagementModel(mesa.Model):
         referred: int,
         marketing: float,
     ) -> None:
-        act = self.active
-        n_active = int(np.count_nonzero(act))
+        act = np.flatnonzero(self.active)
+        n_active = act.size
         ever = int(np.count_nonzero(self.converted_step >= 0))
         visits_pm = float(self.visits[act].mean()) * self.steps_per_month if n_active else 0.0
+        satisfaction = self.satisfaction[act]
         counts = np.bincount(self.stage, minlength=len(self.spec.lifecycle.stages))
         acq = float(self.acquisition[converted].sum())
         costs = {f"cost_{k}": float(engaged.costs_by_type.get(k, 0.0)) for k in COST_TYPES}
@@ -436,8 +437,8 @@ class EngagementModel(mesa.Model):
             profit=float(margin.sum()) - cost_total,
             engagement_index=engagement_index(n_active, ever, visits_pm),
             visits_per_active=visits_pm,
-            nps=nps(recommend_scores(self.satisfaction[act])),
-            satisfaction_mean=mean_or_nan(self.satisfaction[act]),
+            nps=nps(recommend_scores(satisfaction)),
+            satisfaction_mean=mean_or_nan(satisfaction),
             engagement_mean=mean_or_nan(self.engagement[act]),
             touches=float(engaged.touches.sum()),
             referrals=referred,

@@ -190,15 +190,20 @@ class ProgramPolicy(Policy):
         self._set_up = {p.name: np.zeros(model.n, dtype=bool) for p in self.spec.programs}
         n_stages = len(model.spec.lifecycle.stages)
         n_segments = len(model.spec.segments)
-        self._stage_in = {}
-        self._segment_in = {}
-        for p in self.spec.programs:
-            self._stage_in[p.name] = np.isin(np.arange(n_stages), p.stages)
-            self._segment_in[p.name] = np.isin(np.arange(n_segments), p.segments)
+        # one lookup per program over (stage, segment) cells: cell = stage · S + segment
+        self._n_segments = n_segments
+        self._cell_in = {
+            p.name: np.logical_and.outer(
+                np.isin(np.arange(n_stages), p.stages), np.isin(np.arange(n_segments), p.segments)
+            ).ravel()
+            for p in self.spec.programs
+        }
 
-    def _reach(self, model: EngagementModel, p: ProgramSpec) -> tuple[np.ndarray, np.ndarray]:
+    def _reach(
+        self, model: EngagementModel, p: ProgramSpec, cell: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(in_scope, asking)`` customer indices for program ``p``."""
-        scope = self._stage_in[p.name][model.stage] & self._segment_in[p.name][model.segment]
+        scope = self._cell_in[p.name][cell]
         if p.min_revenue > 0:
             scope &= model.mrr >= p.min_revenue
         rows = np.flatnonzero(scope)
@@ -212,7 +217,8 @@ class ProgramPolicy(Policy):
         traits = model.traits
         dose, touches, cost = np.zeros(n), np.zeros(n), np.zeros(n)
         by_type = dict.fromkeys(COST_TYPES, 0.0)
-        reach = {p.name: self._reach(model, p) for p in self.spec.programs}
+        cell = model.stage.astype(np.intp) * self._n_segments + model.segment
+        reach = {p.name: self._reach(model, p, cell) for p in self.spec.programs}
 
         # staff the teams, then ration each team's hours once across its programs
         served: dict[str, tuple[np.ndarray, np.ndarray]] = {}

@@ -11,6 +11,7 @@ seed comes from its ``(point, replication)``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sys
@@ -44,7 +45,12 @@ def execute(
         scenario = scenario.with_overrides(overrides)
     model = EngagementModel(scenario, policy, rng=seed).run()
     series = model.timeseries()
-    return jsonable(model.summary(seed=seed)), {c: series[c].to_numpy() for c in series.columns}
+    result = jsonable(model.summary(seed=seed)), {c: series[c].to_numpy() for c in series.columns}
+    # a Mesa model holds reference cycles: free its arrays now, not at the next GC pass,
+    # or a worker running many large runs accumulates them
+    del model
+    gc.collect()
+    return result
 
 
 def _task(scenario: Scenario, overrides: Mapping[str, Any], run: Run):
