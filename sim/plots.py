@@ -86,9 +86,13 @@ def label(name: str) -> str:
 
 
 def factor_label(path: str) -> str:
-    """Display name of a factor path: its last two keys."""
-    parts = str(path).split(".")
-    return " ".join(p.replace("_", " ") for p in parts[-2:])
+    """Display name of a factor path: its last three keys, without table names.
+
+    ``segments.smb.revenue.mean`` → "smb revenue mean";
+    ``policies.high_touch.teams.named.accounts_per_csm`` → "named accounts per csm".
+    """
+    parts = [p for p in str(path).split(".") if p not in ("segments", "policies", "teams")]
+    return " ".join(p.replace("_", " ") for p in parts[-3:])
 
 
 def colours(policies: Sequence[str]) -> dict[str, str]:

@@ -57,6 +57,13 @@ def test_dask_local_cluster_gives_identical_results(tmp_path):
     sweep(exp, tmp_path / "local", jobs=1, progress=False)
     sweep(exp, tmp_path / "dask", jobs=2, backend="dask", progress=False)
     assert runs_csv(tmp_path / "local") == runs_csv(tmp_path / "dask")
+    # the same through a scheduler address (what a cluster user passes as --scheduler)
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        sweep(exp, tmp_path / "remote", backend="dask", scheduler=cluster.scheduler_address,
+              progress=False)
+    assert runs_csv(tmp_path / "local") == runs_csv(tmp_path / "remote")
 
 
 def test_a_policy_compared_with_itself_differs_by_exactly_zero(tmp_path):
