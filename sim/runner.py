@@ -146,31 +146,31 @@ def sweep(
         "command": command,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    store.open(manifest, resume)
     runs = exp.runs()
-    done = store.done() if resume else set()
-    todo = [r for r in runs if r.run_id not in done]
     overrides = {p: exp.overrides(pt) for p, pt in enumerate(exp.points())}
-    start = time.perf_counter()
-    failed = 0
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc="runs", unit="run",
-                   file=sys.stderr, dynamic_ncols=True)
     factor_names = [f.path for f in exp.factors]
-    last_csv = time.perf_counter()
+    start = time.perf_counter()
+    bar = None
     with ExitStack() as stack:
-        if backend == "dask":
+        if backend == "dask":  # connect before writing anything
             _dask_context(stack, scheduler, jobs)
             parallel = Parallel(n_jobs=-1, return_as="generator_unordered")
         else:
             parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+        store.open(manifest, resume)
+        done = store.done() if resume else set()
+        todo = [r for r in runs if r.run_id not in done]
+        if progress:
+            from tqdm import tqdm
+
+            bar = stack.enter_context(
+                tqdm(total=len(runs), initial=len(runs) - len(todo), desc="runs", unit="run",
+                     file=sys.stderr, dynamic_ncols=True)
+            )
+        last_csv = time.perf_counter()
         tasks = (delayed(_task)(exp.scenario, overrides[r.point], r) for r in todo)
         for run, summary, series, error in parallel(tasks):
             store.save(record_of(run, summary, error), series)
-            failed += bool(error)
             if bar is not None:
                 bar.update(1)
                 if error:
@@ -178,8 +178,6 @@ def sweep(
             if time.perf_counter() - last_csv > CSV_REFRESH_SECONDS:
                 store.write_runs_csv(factor_names)
                 last_csv = time.perf_counter()
-    if bar is not None:
-        bar.close()
     store.write_runs_csv(factor_names)
     failed_total = sum(1 for r in store.records() if r.get("error"))
     return SweepResult(len(runs), len(todo), failed_total, time.perf_counter() - start, store)
@@ -194,7 +192,12 @@ def _dask_context(stack: ExitStack, scheduler: str | None, jobs: int) -> None:
             None, "--backend", "dask needs the optional extra: pip install -e \".[dask]\""
         ) from None
     if scheduler:
-        client = stack.enter_context(Client(scheduler))
+        try:
+            client = stack.enter_context(Client(scheduler, timeout="20s"))
+        except (OSError, TimeoutError) as exc:
+            raise InputError(
+                None, "--scheduler", f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+            ) from None
     else:
         workers = jobs if jobs and jobs > 0 else None
         cluster = stack.enter_context(
