@@ -129,6 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", type=Path, help="a results folder written by compare or sweep")
 
     sub.add_parser("experiments", help="list the shipped experiments")
+
+    cal = sub.add_parser(
+        "calibrate", help="fit churn (shifted-beta-geometric) to a cohort retention table"
+    )
+    cal.add_argument("table", type=Path, help="CSV with columns period,alive[,segment]")
+    cal.add_argument("--fit-periods", type=_int_at_least(2, "a number of periods"),
+                     help="fit on periods 0..K (default: all)")
+    cal.add_argument("--horizon", type=_positive_int,
+                     help="forecast survival to period H (default: the table's last period)")
+    cal.add_argument("--period-months", type=float, default=1.0,
+                     help="months per period of the table (default: 1)")
+    cal.add_argument("--out", type=Path,
+                     help="output JSON (default: results/calibrate/TABLE.json); the scenario "
+                     "fragment goes next to it as .toml")
     return parser
 
 
@@ -302,6 +316,29 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the sBG churn model to a cohort table; write the JSON and a scenario fragment."""
+    from sim.calibrate import calibrate, write_outputs
+
+    if not args.period_months > 0:
+        raise InputError(None, "--period-months", f"expected > 0, got {args.period_months}")
+    result = calibrate(args.table, fit_periods=args.fit_periods, horizon=args.horizon)
+    out = args.out or Path("results") / "calibrate" / f"{args.table.stem}.json"
+    json_path, toml_path = write_outputs(result, out, period_months=args.period_months)
+    for name, seg in result["segments"].items():
+        survival = seg["survival"]
+        line = (
+            f"{name:<14} alpha {seg['alpha']:.3f} ± {_fmt(seg.get('alpha_se'), '.3f')}   "
+            f"beta {seg['beta']:.3f} ± {_fmt(seg.get('beta_se'), '.3f')}   "
+            f"survival at period {len(survival) - 1}: {survival[-1]:.1%}"
+        )
+        print(line)
+        if seg.get("warning"):
+            print(f"  warning: {seg['warning']}")
+    print(f"fit:      {json_path}\nscenario: {toml_path} (paste into a scenario's [segments])")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``engagesim`` console script."""
     parser = build_parser()
@@ -313,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sweep": cmd_sweep,
         "report": cmd_report,
         "experiments": cmd_experiments,
+        "calibrate": cmd_calibrate,
     }[args.command]
     try:
         return handler(args)

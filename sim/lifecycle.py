@@ -149,7 +149,7 @@ def edge_rate(
     drivers: dict[str, np.ndarray],
     base_logit: dict[str, np.ndarray | float],
     pressure: np.ndarray | None,
-) -> np.ndarray | float:
+) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Monthly hazard rate ``λ = −ln(1 − p)`` of ``edge`` for the customers ``rows``.
 
     Args:
