@@ -191,7 +191,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _fmt(value: float | None, spec: str = ",.0f") -> str:
-    return "n/a" if value is None else format(value, spec)
+    if value is None:
+        return "n/a"
+    text = format(value, spec)
+    return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
 
 
 def _describe(s: dict, out: Path) -> str:

@@ -255,7 +255,8 @@ class EngagementModel(mesa.Model):
         self.active = self._customer_stage[self.stage]
         converted = changed & self.active & (self.converted_step < 0)
         churned_now = changed & self._churned_stage[self.stage]
-        first_churn = churned_now & (self.churn_step < 0)
+        # prospects who drop out before buying are not churned customers
+        first_churn = churned_now & (self.churn_step < 0) & (self.converted_step >= 0)
         self.churn_step[first_churn] = t  # retention and tenure count to the first churn
         self.converted_step[converted] = t
         d = spec.dynamics
@@ -354,15 +355,20 @@ class EngagementModel(mesa.Model):
         return new_stage, int(referred.size)
 
     def _credit_referrers(self, referred: np.ndarray, u: np.ndarray) -> None:
-        """Credit each referral to one referring neighbour (chosen with ``u``)."""
+        """Credit each referral to one referring neighbour, chosen with ``u``.
+
+        Neighbours are chosen in proportion to how strongly each recommends (the same
+        weights as the pressure).
+        """
         if referred.size == 0:
             return
         weight = self._referral_weight[self.stage] * self.traits["referral_propensity"]
-        if self.network is None:
+        if self.network is None:  # fully mixed: anyone who recommends
             pool = np.flatnonzero(weight > 0)
             if pool.size:
-                pick = pool[(u[referred] * pool.size).astype(np.int64)]
-                np.add.at(self.referrals, pick, 1)
+                cum = np.cumsum(weight[pool])
+                pick = np.searchsorted(cum, u[referred] * cum[-1], side="right")
+                np.add.at(self.referrals, pool[np.minimum(pick, pool.size - 1)], 1)
             return
         indptr, indices = self.network.indptr, self.network.indices
         lo, hi = indptr[referred], indptr[referred + 1]
@@ -371,13 +377,19 @@ class EngagementModel(mesa.Model):
         start = np.cumsum(degree) - degree  # where each customer's neighbours begin
         slots = np.arange(owner.size) - start[owner] + lo[owner]
         neigh = indices[slots]
-        ok = weight[neigh] > 0
-        owner, neigh = owner[ok], neigh[ok]
-        counts = np.bincount(owner, minlength=referred.size)
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        has = counts > 0
-        pick = first[has] + (u[referred[has]] * counts[has]).astype(np.int64)
-        np.add.at(self.referrals, neigh[pick], 1)
+        w = weight[neigh]
+        ok = w > 0
+        owner, neigh, w = owner[ok], neigh[ok], w[ok]
+        if owner.size == 0:
+            return
+        cum = np.cumsum(w)
+        total = np.bincount(owner, weights=w, minlength=referred.size)
+        before = np.cumsum(total) - total  # weight of earlier customers' neighbours
+        has = total > 0
+        target = before[has] + u[referred[has]] * total[has]
+        pick = np.searchsorted(cum, target, side="right")
+        last = np.cumsum(np.bincount(owner, minlength=referred.size))[has] - 1
+        np.add.at(self.referrals, neigh[np.minimum(pick, last)], 1)
 
     def _expand(self, spm: float) -> None:
         grow = self.active & self._expands[self.stage]

@@ -438,6 +438,9 @@ def _network(t: Table) -> NetworkSpec:
         degree=t.integer("degree", 6, low=2),
         rewire=t.probability("rewire", 0.1),
     )
+    if spec.degree % 2:
+        raise t.error("degree", f"expected an even number (each customer links to degree/2 "
+                      f"on each side of the ring), got {spec.degree}")
     t.finish()
     return spec
 
