@@ -130,6 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("experiments", help="list the shipped experiments")
 
+    analytic = sub.add_parser(
+        "analytic", help="exact Markov-chain expectations for a scenario the chain can express"
+    )
+    analytic.add_argument("scenario", nargs="?", default="markov_saas",
+                          help="shipped scenario name or .toml path (default: markov_saas)")
+    analytic.add_argument("--policy", default="hybrid", help="policy (default: hybrid)")
+    analytic.add_argument("--customers", type=_positive_int, help="override customers")
+    analytic.add_argument("--months", type=_positive_int, help="override horizon in months")
+    analytic.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    validate = sub.add_parser(
+        "validate", help="check the model against theory (analytic, Bass, calibration)"
+    )
+    validate.add_argument("--out", type=Path, default=Path("results") / "validation",
+                          help="report folder (default: results/validation)")
+    validate.add_argument("--fast", action="store_true",
+                          help="smaller populations and fewer seeds (what CI runs)")
+    validate.add_argument("--quiet", action="store_true", help="no progress lines")
+
     cal = sub.add_parser(
         "calibrate", help="fit churn (shifted-beta-geometric) to a cohort retention table"
     )
@@ -342,6 +361,42 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analytic(args: argparse.Namespace) -> int:
+    """Print the exact expectations of a Markov-expressible scenario."""
+    from sim.analytic import NotMarkovian, analyse, describe
+
+    overrides = {}
+    if args.customers:
+        overrides["population.customers"] = args.customers
+    if args.months:
+        overrides["time.months"] = args.months
+    scenario = load_scenario(args.scenario, overrides=overrides or None)
+    try:
+        result = analyse(scenario, args.policy)
+    except NotMarkovian as exc:
+        print(f"engagesim: {scenario.source}: the Markov chain cannot express this "
+              f"scenario under policy {args.policy!r}:\n{exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(describe(result))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run every validation check and write the report."""
+    from sim.validation import run_validation
+
+    result = run_validation(args.out, fast=args.fast, progress=not args.quiet)
+    failed = [c for c in result.checks if not c.passed]
+    print(f"{len(result.checks) - len(failed)} of {len(result.checks)} checks passed; "
+          f"report: {result.report}")
+    for check in failed:
+        print(f"FAILED: {check.name}: {check.detail}", file=sys.stderr)
+    return 0 if result.passed else EXIT_FAILED_RUNS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``engagesim`` console script."""
     parser = build_parser()
@@ -354,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": cmd_report,
         "experiments": cmd_experiments,
         "calibrate": cmd_calibrate,
+        "analytic": cmd_analytic,
+        "validate": cmd_validate,
     }[args.command]
     try:
         return handler(args)

@@ -1,0 +1,42 @@
+"""The analytic and calibrate commands: outputs and exit codes."""
+
+import json
+
+from sim.cli import main
+
+
+def test_analytic_prints_tables_and_json(capsys):
+    assert main(["analytic", "markov_saas", "--policy", "high_touch", "--months", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "exact Markov-chain expectations" in out and "enterprise" in out
+    assert main(["analytic", "constant_churn", "--policy", "none", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["policy"] == "none"
+
+
+def test_analytic_refuses_what_the_chain_cannot_express(capsys):
+    assert main(["analytic", "default", "--policy", "hybrid"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot express" in err and "lifecycle.edges[0].referral" in err
+    assert "Traceback" not in err
+
+
+def test_calibrate_writes_fit_and_fragment(tmp_path, capsys):
+    table = tmp_path / "cohort.csv"
+    table.write_text("period,alive\n0,1000\n1,631\n2,468\n3,382\n4,326\n5,289\n6,262\n7,241\n")
+    out = tmp_path / "fit" / "cohort.json"
+    assert main(["calibrate", str(table), "--horizon", "12", "--out", str(out)]) == 0
+    fit = json.loads(out.read_text())["segments"]["all"]
+    assert abs(fit["alpha"] - 0.704) < 0.01 and abs(fit["beta"] - 1.182) < 0.01
+    assert len(fit["survival"]) == 13
+    assert out.with_suffix(".toml").is_file()
+    assert "alpha" in capsys.readouterr().out
+
+
+def test_calibrate_bad_table_exits_2(tmp_path, capsys):
+    table = tmp_path / "bad.csv"
+    table.write_text("period,alive\n0,100\n1,120\n2,50\n")
+    assert main(["calibrate", str(table), "--out", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "alive increases" in err and "Traceback" not in err
+    assert not (tmp_path / "x.json").exists()
