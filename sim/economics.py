@@ -39,8 +39,8 @@ class MarketingSpec:
 
     Attributes:
         awareness_rate: Monthly probability that marketing makes an unaware prospect
-            aware (the Bass model's innovation coefficient ``p``); edges whose base is
-            ``"marketing"`` use it.
+            aware (as a rate, the Bass model's innovation coefficient
+            ``p = −ln(1 − rate)``); edges whose base is ``"marketing"`` use it.
         cost_per_prospect_month: Marketing spend per unaware prospect per month.
     """
 
