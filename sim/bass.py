@@ -61,8 +61,6 @@ Sparse networks: see :func:`explain_sparse`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +75,7 @@ from matplotlib.ticker import PercentFormatter
 from scipy.integrate import solve_ivp
 
 from sim.model import EngagementModel
-from sim.plots import DPI, PALETTE, STYLE, readable
+from sim.plots import PALETTE, STYLE, save_png
 from sim.scenario import STEP_UNITS, load_scenario
 
 #: The shipped scenario these functions run.
@@ -591,19 +589,7 @@ def bass_figure(
                  xlabel="adopted share F (%)",
                  ylabel="mean pressure on prospects ÷ F", xlim=(0, 100))
         fig.suptitle("Word of mouth reproduces Bass diffusion in a fully mixed population")
-        _save(fig, path)
+        save_png(fig, path)
     return path
 
 
-def _save(fig: Figure, path: Path) -> None:
-    """Write ``fig`` to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
-        readable(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -123,10 +123,11 @@ def _figure(path: Path, nrows: int = 1, ncols: int = 1, **kw):
         FigureCanvasAgg(fig)
         axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
         yield fig, axes
-        _save(fig, path)
+        save_png(fig, path)
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     try:
@@ -137,6 +138,7 @@ def _save(fig: Figure, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
 
 
 def readable(path: Path) -> None:

@@ -50,7 +50,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -79,7 +78,7 @@ from sim.calibrate import fit_sbg, scenario_overrides, simulate_cohort, survival
 from sim.lifecycle import Edge, choose_exits, edge_rate
 from sim.metrics import retention_curve
 from sim.model import EngagementModel
-from sim.plots import DPI, MONEY, PALETTE, STYLE, readable
+from sim.plots import MONEY, PALETTE, STYLE, save_png
 from sim.scenario import STEP_UNITS, load_scenario
 from sim.store import atomic_write_bytes, versions
 
@@ -1171,21 +1170,6 @@ def _known_group(sizes: Sizes, figures: Path, emit: Callable[[Check], None]
 # figures
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
-        readable(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _new_figure(nrows: int, ncols: int, size: tuple[float, float]):
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
@@ -1274,7 +1258,7 @@ def analytic_figure(runs: Sequence[_ChainRun], path: Path) -> Path:
         ax_d.set(title="(d) Every comparison as a z-score (simulated − analytic) / SE",
                  ylabel="z")
         fig.suptitle("The simulation agrees with the exact Markov-chain expectations")
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def _short(name: str) -> str:
@@ -1314,7 +1298,7 @@ def bass_z_figure(zs: dict[tuple[float, float], dict[str, np.ndarray]], path: Pa
                    ylabel="z = (mean of runs − recursion) / SE", ylim=(-K - 1.5, K + 1.5))
             ax.legend(loc="lower right", ncols=2)
         fig.suptitle("Bass diffusion: the simulation follows the exact discrete recursion")
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def calibration_figure(cohorts: Sequence[tuple[Cohort, np.ndarray]], path: Path) -> Path:
@@ -1365,7 +1349,7 @@ def calibration_figure(cohorts: Sequence[tuple[Cohort, np.ndarray]], path: Path)
         ], loc="upper right")
         fig.suptitle("Calibration: the sBG fit recovers the cohort, and a simulation with the "
                      "fitted churn reproduces it")
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 # ----------------------------------------------------------------------------------
