@@ -17,6 +17,7 @@ import pytest
 from sim import EngagementModel, InputError, NoPolicy, Policy, load_scenario
 from sim.analytic import AnalyticResult, NotMarkovian, analyse, check, describe
 from sim.metrics import RETENTION_MONTHS
+from sim.validation import chain_z_scores
 
 K = 4.0  # tolerance in standard errors
 N = 40_000  # customers per simulated run
@@ -27,74 +28,9 @@ POLICIES = ("no_touch", "low_touch", "high_touch", "hybrid")
 # helpers: z-scores of a run against the analytic expectations
 
 
-def km_se(converted_step: np.ndarray, churn_step: np.ndarray, steps: int, k: int) -> float:
-    """Greenwood standard error of the Kaplan–Meier retention ``k`` steps after conversion.
-
-    At-risk and churn counts are those of :func:`sim.metrics.retention_curve`.
-    """
-    conv = converted_step[converted_step >= 0]
-    churn = churn_step[converted_step >= 0]
-    horizon = steps - conv
-    lifetime = np.where(churn >= 0, churn - conv, steps + 1)
-    j = np.arange(1, k + 1)
-    at_risk = conv.size - np.searchsorted(np.sort(np.minimum(lifetime, horizon)), j, "left")
-    died = np.bincount(lifetime[lifetime <= horizon], minlength=steps + 1)[1 : k + 1]
-    ok = at_risk > 0
-    share = np.prod(1.0 - died[ok] / at_risk[ok])
-    var = share**2 * np.sum(died[ok] / (at_risk[ok] * (at_risk[ok] - died[ok])))
-    return float(np.sqrt(var))
-
-
 def z_scores(model: EngagementModel, result: AnalyticResult) -> dict[str, float]:
-    """Every comparison of ``model`` (a finished run) with ``result``, as z-scores."""
-    out: dict[str, float] = {}
-    spec = model.spec
-    stages = spec.lifecycle.names
-    summary = model.summary()
-    series = model.timeseries()
-    mid = model.horizon // 3
-    groups = [(name, model.segment == k) for k, name in enumerate(spec.segment_names)]
-    groups.append(("overall", np.ones(model.n, dtype=bool)))
-    segs = {**result.segments, "overall": result.overall}
-
-    def add(label: str, observed: float, expected: float, se: float) -> None:
-        if se > 0:
-            out[label] = (observed - expected) / se
-        else:
-            assert observed == pytest.approx(expected, abs=1e-9), label
-
-    # stage counts: after the last step (the run's arrays) and after step `mid`
-    for name, rows in groups:
-        seg_parts = list(result.segments.values()) if name == "overall" else [segs[name]]
-        final = np.bincount(model.stage[rows], minlength=len(stages))
-        for t, counts in ((model.horizon, final), (mid, None)):
-            if counts is None:
-                if name != "overall":
-                    continue
-                counts = series.loc[mid - 1, list(stages)].to_numpy(float)
-            for s, stage in enumerate(stages):
-                var = 0.0
-                for part in seg_parts:
-                    p = part.occupancy[t, s] / part.customers if part.customers else 0.0
-                    var += part.customers * p * (1 - p)
-                add(f"{name} {stage} @{t}", counts[s], segs[name].occupancy[t, s], np.sqrt(var))
-
-    # retention, LTV and tenure per converted customer
-    for name, rows in groups:
-        conv = rows & (model.converted_step >= 0)
-        measured = summary["retention"] if name == "overall" else (
-            summary["segments"][name]["retention"])
-        assert set(measured) == set(segs[name].retention), name
-        for month, value in measured.items():
-            k = round(int(month) * model.steps_per_month)
-            se = km_se(model.converted_step[conv], model.churn_step[conv], model.steps, k)
-            add(f"{name} retention {month}", value, segs[name].retention[month], se)
-        ltv = model.ltv[conv]
-        add(f"{name} ltv", ltv.mean(), segs[name].ltv_mean, ltv.std(ddof=1) / np.sqrt(ltv.size))
-        tenure = model.tenure_months[conv]
-        add(f"{name} tenure", tenure.mean(), segs[name].tenure_months,
-            tenure.std(ddof=1) / np.sqrt(tenure.size))
-    return out
+    """Every comparison of ``model`` with ``result``, as z-scores (see sim.validation)."""
+    return chain_z_scores(model, result)
 
 
 def worst(z: dict[str, float]) -> tuple[str, float]:
