@@ -110,6 +110,7 @@ from sim.economics import discount_factors
 from sim.lifecycle import DRIVERS, Lifecycle, edge_rate, logit
 from sim.metrics import RETENTION_MONTHS
 from sim.model import make_policy
+from sim.outputs import jsonable
 from sim.policies import CHANNEL_TEAM, NoPolicy, Policy, PolicySpec, ProgramPolicy, ProgramSpec
 from sim.scenario import Scenario, load_scenario
 from sim.segments import TRAITS, UNIT_TRAITS, Segment, segment_counts
@@ -194,7 +195,7 @@ class SegmentAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the analysis as plain JSON values (non-finite numbers as ``None``)."""
-        return _jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        return jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ class AnalyticResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as plain JSON values (for ``--json``)."""
-        return _jsonable(
+        return jsonable(
             {
                 "scenario": self.scenario,
                 "policy": self.policy,
@@ -822,21 +823,6 @@ def _overall(
 
 # ----------------------------------------------------------------------------------
 # output
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
 
 
 def _fmt(x: float, digits: int = 0) -> str:

@@ -24,6 +24,8 @@ def jsonable(value: Any) -> Any:
     """Convert numpy scalars and non-finite floats into plain JSON values."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, np.integer):
