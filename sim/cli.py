@@ -231,15 +231,20 @@ def _describe(s: dict, out: Path) -> str:
     return "\n".join(lines)
 
 
-def cmd_scenarios(args: argparse.Namespace) -> int:
-    """List the shipped scenarios, one line each."""
-    for name, path in shipped_scenarios().items():
+def _list_shipped(shipped: dict[str, Path], load) -> int:
+    """Print one line per shipped file: its name and description."""
+    for name, path in shipped.items():
         try:
-            description = load_scenario(path).description
+            description = load(path).description
         except InputError as exc:
             description = f"(invalid: {exc})"
         print(f"{name:<22} {description}")
     return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """List the shipped scenarios, one line each."""
+    return _list_shipped(shipped_scenarios(), load_scenario)
 
 
 def _timestamp() -> str:
@@ -329,13 +334,7 @@ def cmd_experiments(args: argparse.Namespace) -> int:
     """List the shipped experiments, one line each."""
     from sim.experiments import load_experiment, shipped_experiments
 
-    for name, path in shipped_experiments().items():
-        try:
-            description = load_experiment(path).description
-        except InputError as exc:
-            description = f"(invalid: {exc})"
-        print(f"{name:<22} {description}")
-    return 0
+    return _list_shipped(shipped_experiments(), load_experiment)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
