@@ -241,9 +241,9 @@ class EngagementModel(mesa.Model):
         engaged = self.policy.engage(self)
         self._sync_csm_agents()
         before = (self.engagement, self.satisfaction, self.onboarding)
-        self._respond(engaged.response)
-        self._midpoint = tuple(0.5 * (a + b) for a, b in zip(before, (
-            self.engagement, self.satisfaction, self.onboarding), strict=True))
+        self._respond(engaged.response)  # replaces the three arrays
+        after = (self.engagement, self.satisfaction, self.onboarding)
+        self._midpoint = tuple(0.5 * (a + b) for a, b in zip(before, after, strict=True))
         moved_to, referred = self._transitions(engaged.response, u[0], u[1])
 
         # apply moves
@@ -514,6 +514,8 @@ class EngagementModel(mesa.Model):
         ltv_new = float(self.ltv[new].mean()) if n_new else math.nan
         months_active_new = float(self.tenure_months[new].sum())
         net_new = float((self.ltv[new] - self.cost_disc[new]).sum())
+        monthly_net = net_new / months_active_new if months_active_new > 0 else 0.0
+        payback = payback_months(cac, monthly_net) if n_new else None
         used, available = self._csm_hours
         out: dict[str, Any] = {
             "scenario": self.spec.name,
@@ -537,12 +539,7 @@ class EngagementModel(mesa.Model):
             "profit_total": float(ts["profit"].sum()),
             "cac": cac,
             "ltv_to_cac": ltv_new / cac if n_new and cac > 0 else math.nan,
-            "payback_months": payback_months(
-                cac if n_new else 0.0,
-                net_new / months_active_new if months_active_new > 0 else 0.0,
-            )
-            if n_new
-            else math.nan,
+            "payback_months": payback if n_new else math.nan,
             "nps": float(ts["nps"].iloc[-1]) if len(ts) else math.nan,
             "satisfaction": float(ts["satisfaction_mean"].iloc[-1]) if len(ts) else math.nan,
             "engagement_index": float(ts["engagement_index"].iloc[-1]) if len(ts) else 0.0,
