@@ -48,6 +48,17 @@ def _int_at_least(low: int, what: str):
 
 
 _positive_int = _int_at_least(1, "a number")
+
+
+def _jobs(text: str) -> int:
+    """An argparse type for ``--jobs``: a positive number, or negative as in joblib."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a number of workers ≥ 1 (or -1 for all cores)")
+    return value
 _seed = _int_at_least(0, "a seed")
 
 
@@ -166,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=int, default=-1,
-                        help="worker processes (default: -1 = all cores)")
+    parser.add_argument("--jobs", type=_jobs, default=-1,
+                        help="worker processes (default: -1 = all cores; -2 = all but one)")
     parser.add_argument("--backend", choices=("loky", "dask"), default="loky",
                         help="loky: local processes (default); dask: a Dask cluster")
     parser.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")

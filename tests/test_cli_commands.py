@@ -40,3 +40,13 @@ def test_calibrate_bad_table_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.csv" in err and "alive increases" in err and "Traceback" not in err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_zero_jobs_is_refused_before_anything_runs(tmp_path, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--jobs", "0", "--out", str(tmp_path / "c")])
+    assert exit_info.value.code == 2
+    assert "--jobs" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
