@@ -959,6 +959,17 @@ def _binomial_se(p: np.ndarray, n: int) -> np.ndarray:
     return np.sqrt(p * (1.0 - p) / n)
 
 
+def _worst_z(cohorts: Sequence[Cohort], z_per_cohort: Sequence[np.ndarray]
+             ) -> tuple[float, int, Cohort]:
+    """The largest |z| over cohorts and periods 1..H: ``(z, period, cohort)``."""
+    best = None
+    for c, z in zip(cohorts, z_per_cohort, strict=True):
+        t = int(np.argmax(np.abs(z[1:]))) + 1
+        if best is None or abs(z[t]) > abs(best[0]):
+            best = (float(z[t]), t, c)
+    return best
+
+
 def simulation_fit_check(cohorts: Sequence[Cohort], simulated: Sequence[np.ndarray]) -> Check:
     """The simulated segment follows the fitted ``S(t)`` within K binomial SE.
 
@@ -969,14 +980,12 @@ def simulation_fit_check(cohorts: Sequence[Cohort], simulated: Sequence[np.ndarr
     Returns:
         A check held to :data:`K` SE.
     """
-    best = None
+    zs = []
     for c, alive in zip(cohorts, simulated, strict=True):
         curve = c.fit.survival(HORIZON)
-        z = (alive / c.n - curve)[1:] / _binomial_se(curve, c.n)[1:]
-        t = int(np.argmax(np.abs(z)))
-        if best is None or abs(z[t]) > abs(best[0]):
-            best = (float(z[t]), t + 1, c)
-    z, t, c = best
+        se = _binomial_se(curve, c.n)  # 0 at period 0 (everyone alive): skipped below
+        zs.append((alive / c.n - curve) / np.where(se > 0, se, 1.0))
+    z, t, c = _worst_z(cohorts, zs)
     detail = f"{len(cohorts)} simulated segments; worst: {c.label}, month {t}, z = {z:+.2f}"
     return make_check("simulation = fitted S(t)", "calibration", abs(z), K, "SE", detail)
 
@@ -996,16 +1005,13 @@ def simulation_table_check(cohorts: Sequence[Cohort], simulated: Sequence[np.nda
     Returns:
         A check held to :data:`K` SE.
     """
-    best = None
+    zs = []
     for c, alive in zip(cohorts, simulated, strict=True):
         curve = c.fit.survival(HORIZON)
         param = np.where(np.arange(HORIZON + 1) > FIT_PERIODS, c.fit.survival_se(HORIZON), 0.0)
         se = np.sqrt(2.0 * _binomial_se(curve, c.n) ** 2 + param**2)
-        z = ((alive - c.alive) / c.n)[1:] / se[1:]
-        t = int(np.argmax(np.abs(z)))
-        if best is None or abs(z[t]) > abs(best[0]):
-            best = (float(z[t]), t + 1, c)
-    z, t, c = best
+        zs.append((alive - c.alive) / c.n / np.where(se > 0, se, 1.0))
+    z, t, c = _worst_z(cohorts, zs)
     detail = (f"SE = √2 × binomial (+ forecast SE after period {FIT_PERIODS}); worst: "
               f"{c.label}, month {t}, z = {z:+.2f}")
     return make_check("simulation = cohort table", "calibration", abs(z), K, "SE", detail)
