@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from sim.schema import InputError, suggest
+from sim.schema import InputError, read_text, suggest
 from sim.store import atomic_write_bytes
 
 #: Required columns of a cohort table, and the optional one.
@@ -152,14 +152,7 @@ def read_cohorts(path: str | Path) -> dict[str, np.ndarray]:
 def _read(path: str | Path) -> tuple[dict[str, np.ndarray], bool]:
     """:func:`read_cohorts`, and whether the table has a segment column."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            path, "", f"not a CSV text file: not UTF-8 (byte {exc.start}: {exc.reason})"
-        ) from None
-    except OSError as exc:
-        raise InputError(path, "", f"cannot read: {exc.strerror}") from None
+    text = read_text(path, "not a CSV text file", encoding="utf-8-sig")
 
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None

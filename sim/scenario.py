@@ -22,7 +22,7 @@ from sim.economics import EconomicsSpec, MarketingSpec
 from sim.lifecycle import BASE_SOURCES, DRIVERS, STAGE_KINDS, Edge, Lifecycle, Stage
 from sim.network import NETWORK_KINDS, NetworkSpec
 from sim.policies import CHANNEL_TEAM, CHANNELS, PolicySpec, ProgramSpec
-from sim.schema import InputError, Table, suggest
+from sim.schema import InputError, Table, read_text, suggest
 from sim.segments import DISTRIBUTIONS, TRAITS, UNIT_TRAITS, Distribution, Segment
 from sim.staffing import PRIORITIES, TeamSpec
 
@@ -139,17 +139,11 @@ def resolve(source: str | Path) -> Path:
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file, turning syntax errors into :class:`InputError`."""
+    text = read_text(path, "not valid TOML")
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, "", f"not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            path, "", f"not valid TOML: not UTF-8 text (byte {exc.start}: {exc.reason})"
-        ) from None
-    except OSError as exc:
-        raise InputError(path, "", f"cannot read: {exc.strerror}") from None
 
 
 def load_scenario(

@@ -34,6 +34,24 @@ class InputError(ValueError):
         super().__init__(": ".join(parts))
 
 
+def read_text(path: Path, not_utf8: str, encoding: str = "utf-8") -> str:
+    """Read a UTF-8 text file; problems become :class:`InputError`.
+
+    Args:
+        path: The file.
+        not_utf8: How the message about non-UTF-8 bytes starts ("not valid TOML").
+        encoding: ``"utf-8"``, or ``"utf-8-sig"`` to accept a byte-order mark.
+    """
+    try:
+        return path.read_bytes().decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            path, "", f"{not_utf8}: not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
+    except OSError as exc:
+        raise InputError(path, "", f"cannot read: {exc.strerror}") from None
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """Return a " (did you mean 'x'?)" hint for a misspelt name, or an empty string."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
