@@ -6,7 +6,8 @@
   with replications → ``runs.csv``, ``summary.csv``, ``report.md`` with figures;
 * ``engagesim sweep EXPERIMENT [--jobs N] [--backend loky|dask] [--resume] ...``;
 * ``engagesim report DIR``: rebuild a report from stored results;
-* ``engagesim scenarios`` / ``engagesim experiments``: list what is shipped.
+* ``engagesim scenarios`` / ``engagesim experiments``: list what is shipped;
+* ``engagesim explore [SCENARIO] [--port N] [--host H]``: the live page for students.
 
 Bad input ends with exit code 2 and a message naming the file, the key and what was
 expected; a sweep in which some runs failed ends with exit code 1.
@@ -173,7 +174,28 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--out", type=Path,
                      help="output JSON (default: results/calibrate/TABLE.json); the scenario "
                      "fragment goes next to it as .toml")
+
+    explore = sub.add_parser(
+        "explore", help="serve the live page: two policies side by side, sliders, step/play"
+    )
+    explore.add_argument("scenario", nargs="?", default="default",
+                         help="shipped scenario name or .toml path (default: default)")
+    explore.add_argument("--port", type=_port, default=8765,
+                         help="TCP port (default: 8765; 0 picks a free one)")
+    explore.add_argument("--host", default="localhost",
+                         help="interface to listen on (default: localhost; 0.0.0.0 for all)")
     return parser
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port 0..65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
+    return value
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
@@ -407,6 +429,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if result.passed else EXIT_FAILED_RUNS
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Check the scenario, the extra and the port, print the address, serve the page."""
+    from sim.explore import serve
+
+    load_scenario(args.scenario)  # bad input: exit 2 before a server starts
+    problem = serve.missing_requirements()
+    if problem:
+        print(f"engagesim: error: {problem}", file=sys.stderr)
+        return EXIT_INPUT
+    missing = serve.missing_assets()
+    if missing:
+        print(
+            f"engagesim: warning: front-end files missing under {serve.asset_dir()}: "
+            f"{', '.join(missing)}; the page will try to fetch them from the internet "
+            '(pip install -e ".[explore]" installs them)',
+            file=sys.stderr,
+        )
+    try:
+        port = args.port or serve.free_port(args.host)
+        busy = serve.port_in_use(args.host, port)
+    except OSError as exc:  # e.g. a host name that does not resolve
+        print(f"engagesim: error: cannot listen on {args.host}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if busy:
+        print(
+            f"engagesim: error: port {port} on {args.host} is in use; "
+            "choose another with --port N (--port 0 picks a free one)",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+    shown = "localhost" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"engagesim explore: {args.scenario} at http://{shown}:{port}/  (Ctrl+C stops)",
+          flush=True)
+    return serve.serve(args.scenario, args.host, port)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``engagesim`` console script."""
     parser = build_parser()
@@ -421,6 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "calibrate": cmd_calibrate,
         "analytic": cmd_analytic,
         "validate": cmd_validate,
+        "explore": cmd_explore,
     }[args.command]
     try:
         return handler(args)

@@ -1,0 +1,336 @@
+"""The Mesa SolaraViz page: controls, side-by-side policies, charts and an inspector.
+
+:func:`make_page` builds the page for one scenario. Mesa's ``SolaraViz`` supplies the
+frame (step, play and reset; the sliders of :func:`model_params`; rebuilding the model
+on Reset), and this module supplies the components it shows:
+
+* :func:`NetworkPanel`: a sample of the customer network under each policy, coloured by
+  stage (hover: a tooltip and a preview in the inspector; click: pin the customer);
+* :func:`Inspector`: the pinned or hovered customer's traits and its state under each
+  policy, read through the per-customer agent views;
+* :func:`Headline`: the numbers so far, A beside B, and the difference;
+* :func:`StagesChart`, :func:`MoneyChart`, :func:`ServiceChart`: matplotlib charts from
+  :mod:`sim.explore.charts`.
+
+Mesa's grid of draggable components is not used: its fixed-size cells let tall panels
+overlap, so :func:`Dashboard` lays the panels out in rows instead. A "focus" select
+narrows the stage, retention and money charts to one segment. Page state (focus, pinned and hovered customer) lives in ``solara.reactive`` variables,
+which solara keeps per browser session.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import solara
+from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
+
+from sim.explore import charts
+from sim.explore.levers import SCALE_RANGES, describe
+from sim.explore.paired import NO_COMPARISON, PairedModel
+from sim.scenario import Scenario, load_scenario
+
+ALL = "all customers"
+#: Default size of the page's populations: large enough for smooth curves, small
+#: enough that a step (two runs and three charts) stays well under the play interval.
+PAGE_CUSTOMERS = 2000
+
+focus = solara.reactive(ALL)
+pinned = solara.reactive(0)
+hovered = solara.reactive(-1)
+
+
+@solara.component_vue(str(Path(__file__).with_name("network.vue")))
+def NetworkSvg(
+    nodes: list[dict[str, Any]],
+    edges: list[list[float]],
+    selected: int,
+    label: str,
+    event_select: Any = None,
+    event_hover: Any = None,
+):
+    """The network drawing (``network.vue``); ``event_*`` are called from the browser."""
+
+
+def _segment(model: PairedModel) -> str | None:
+    return focus.value if focus.value in model.spec.segment_names else None
+
+
+@solara.component
+def NetworkPanel(model: PairedModel):
+    """A sample of the customer network under each policy, coloured by stage."""
+    update_counter.get()
+    sample = model.network_sample()
+    xy = 4 + 92 * sample["xy"]
+    edges = [[*xy[i].round(2), *xy[j].round(2)] for i, j in sample["edges"]]
+    colours = charts.stage_colours(model)
+    names = model.spec.lifecycle.names
+    segments = model.spec.segment_names
+    with solara.Card(f"Customers: {len(sample['rows'])} of {model.runs['A'].n} (network sample)"):
+        with solara.Row(style={"flex-wrap": "wrap", "gap": "4px"}):
+            for name, colour in zip(names, colours, strict=True):
+                solara.Text(
+                    f"● {name}", style={"color": colour, "font-size": "12px", "font-weight": "bold"}
+                )
+        with solara.Columns([1] * len(model.runs)):
+            for label, run in model.runs.items():
+                nodes = [
+                    {
+                        "id": int(row),
+                        "x": float(xy[k, 0]),
+                        "y": float(xy[k, 1]),
+                        "colour": colours[run.stage[row]],
+                        "title": f"#{row} · {segments[run.segment[row]]} · {names[run.stage[row]]}",
+                    }
+                    for k, row in enumerate(sample["rows"])
+                ]
+                with solara.Column():
+                    solara.Text(charts.title(model, label), style={"font-weight": "bold"})
+                    NetworkSvg(
+                        nodes=nodes,
+                        edges=edges,
+                        selected=pinned.value,
+                        label=label,
+                        event_select=pinned.set,
+                        event_hover=hovered.set,
+                    )
+        solara.Text("Hover a customer to preview it in the inspector; click to pin it.")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value)
+
+
+@solara.component
+def Inspector(model: PairedModel):
+    """The pinned (or hovered) customer's traits and state under each policy."""
+    update_counter.get()
+    n = model.runs["A"].n
+    row = hovered.value if 0 <= hovered.value < n else min(pinned.value, n - 1)
+    info = model.inspect(row)
+    labels = model.labels
+    head = " | ".join(charts.title(model, label) for label in labels)
+    lines = [f"| state | {head} |", "|---|" + "---:|" * len(labels)]
+    for key in info["state"]["A"]:
+        if key in ("id", "segment"):
+            continue
+        cells = " | ".join(_fmt(info["state"][label][key]) for label in labels)
+        lines.append(f"| {key.replace('_', ' ')} | {cells} |")
+    traits = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in info["traits"].items())
+    with solara.Card(f"Customer #{row} ({info['segment']})"):
+        solara.InputInt("Customer id (pin)", value=pinned.value, on_value=_pin_within(n))
+        solara.Markdown(f"**Traits** (the same under every policy): {traits}")
+        solara.Markdown("\n".join(lines))
+
+
+def _pin_within(n: int):
+    def pin(row: int | None) -> None:
+        if row is not None:
+            pinned.set(max(0, min(int(row), n - 1)))
+
+    return pin
+
+
+@solara.component
+def Headline(model: PairedModel):
+    """The numbers so far, policy A beside policy B, and the difference."""
+    update_counter.get()
+    segment = _segment(model)
+    diff = charts.difference(model, segment)
+    labels = model.labels
+    head = " | ".join(charts.title(model, label) for label in labels)
+    extra = " B − A |" if len(labels) == 2 else ""
+    columns = len(labels) + bool(extra)
+    lines = [f"| month {model.month:g} | {head} |{extra}", "|---|" + "---:|" * columns]
+    for key, (a, b) in diff.items():
+        cells = [_fmt(a)] + ([_fmt(b), _fmt(b - a)] if len(labels) == 2 else [])
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    with solara.Card("So far"):
+        solara.Select("Focus", value=focus, values=[ALL, *model.spec.segment_names])
+        solara.Markdown("\n".join(lines))
+        solara.Markdown(settings_line(model))
+        solara.Markdown(
+            "Both policies serve **the same customers with the same random numbers**: "
+            "every difference here is the policy's doing, not chance."
+        )
+        with solara.Details("Levers in effect"):
+            for label in labels:
+                policy = model.runs[label].policy.name
+                solara.Markdown(
+                    f"**{charts.title(model, label)}**\n\n"
+                    + "\n".join(f"- {line}" for line in describe(model.spec, policy))
+                )
+
+
+def settings_line(model: PairedModel) -> str:
+    """The settings this model was built with, in one line (sliders apply on Reset)."""
+    lv = model.levers
+    mix = " / ".join(f"{s.name} {100 * s.share:.0f}%" for s in model.spec.segments)
+    return (
+        f"*This run:* {model.runs['A'].n:,} customers, {model.spec.time.months} months, "
+        f"seed {model.seed}; book size ×{lv.book_scale:g}, escalation ×{lv.escalation_scale:g}, "
+        f"cadence ×{lv.cadence_scale:g}, marketing ×{lv.marketing_scale:g}, "
+        f"referral ×{lv.referral_scale:g}; mix {mix}. "
+        "*Move the sliders, then press Reset to apply them.*"
+    )
+
+
+def _chart(build, *args) -> None:
+    png = solara.use_memo(lambda: charts.png(build(*args)), [update_counter.value, *args[1:]])
+    solara.Image(png, width="100%")
+
+
+@solara.component
+def StagesChart(model: PairedModel):
+    """Customers per stage over time, stacked."""
+    update_counter.get()
+    _chart(charts.stages_figure, model, _segment(model))
+
+
+@solara.component
+def MoneyChart(model: PairedModel):
+    """Retention, and cumulative revenue, cost and profit."""
+    update_counter.get()
+    _chart(charts.money_figure, model, _segment(model))
+
+
+@solara.component
+def ServiceChart(model: PairedModel):
+    """CSM utilisation, NPS and the engagement index."""
+    update_counter.get()
+    _chart(charts.service_figure, model)
+
+
+@solara.component
+def Dashboard(model: PairedModel):
+    """Every panel of the page, laid out in rows."""
+    with solara.Column(style={"padding": "8px"}):
+        with solara.Columns([3, 2]):
+            NetworkPanel(model)
+            Inspector(model)
+        with solara.Columns([2, 3]):
+            Headline(model)
+            with solara.Card("Customers per stage"):
+                StagesChart(model)
+        with solara.Card("Retention and money"):
+            MoneyChart(model)
+        with solara.Card("Service: CSM utilisation, NPS, engagement (all customers)"):
+            ServiceChart(model)
+
+
+def _pick(names: list[str], wanted: str, fallback: int) -> str:
+    return wanted if wanted in names else names[min(fallback, len(names) - 1)]
+
+
+def model_params(scenario: Scenario) -> dict[str, Any]:
+    """SolaraViz controls for a scenario: fixed values and slider/select specs.
+
+    Args:
+        scenario: The scenario the page explores.
+
+    Returns:
+        ``PairedModel`` keyword → a fixed value or a Mesa user-input dict.
+    """
+    names = list(scenario.policies)
+    customers = min(scenario.population.customers, PAGE_CUSTOMERS)
+    params: dict[str, Any] = {
+        "source": scenario,
+        "policy": {
+            "type": "Select",
+            "value": _pick(names, "high_touch", 0),
+            "values": names,
+            "label": "Policy A",
+        },
+        "compare_with": {
+            "type": "Select",
+            "value": _pick(names, "no_touch", 1) if len(names) > 1 else NO_COMPARISON,
+            "values": [*names, NO_COMPARISON],
+            "label": "Policy B (side by side)",
+        },
+        "customers": {
+            "type": "SliderInt",
+            "value": customers,
+            "min": 200,
+            "max": 20000,
+            "step": 200,
+            "label": "Customers",
+        },
+        "months": {
+            "type": "SliderInt",
+            "value": scenario.time.months,
+            "min": 6,
+            "max": 120,
+            "step": 6,
+            "label": "Months",
+        },
+        "seed": {"type": "SliderInt", "value": 1, "min": 0, "max": 999, "step": 1, "label": "Seed"},
+    }
+    labels = {
+        "book_scale": "CSM book size (× scenario)",
+        "escalation_scale": "Escalation threshold (× scenario)",
+        "cadence_scale": "Touch cadence (× scenario)",
+        "marketing_scale": "Marketing spend (× scenario)",
+        "referral_scale": "Referral strength (× scenario)",
+    }
+    for key, (low, high, step) in SCALE_RANGES.items():
+        params[key] = {
+            "type": "SliderFloat",
+            "value": 1.0,
+            "min": low,
+            "max": high,
+            "step": step,
+            "label": labels[key],
+        }
+    for segment in scenario.segments:
+        params[f"weight_{segment.name}"] = {
+            "type": "SliderFloat",
+            "value": round(segment.share, 2),
+            "min": 0.0,
+            "max": 1.0,
+            "step": 0.05,
+            "label": f"Segment mix: {segment.name} (weight)",
+        }
+    return params
+
+
+def initial_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    """The ``PairedModel`` keywords of the controls' starting values."""
+    return {k: v["value"] if isinstance(v, dict) else v for k, v in params.items()}
+
+
+def make_page(source: Scenario | str = "default"):
+    """Return the page component for a scenario (a fresh model per browser session).
+
+    Args:
+        source: Scenario object, shipped name or path.
+
+    Returns:
+        A solara component to serve (``solara run``) or render (``solara.render``).
+    """
+    scenario = source if isinstance(source, Scenario) else load_scenario(source)
+    params = model_params(scenario)
+
+    @solara.component
+    def Page():
+        first = solara.use_memo(lambda: PairedModel(**initial_kwargs(params)), [])
+        model = solara.use_reactive(first)  # SolaraViz's Reset replaces model.value
+        solara.Title(f"engagesim explore · {scenario.name}")
+        SolaraViz(
+            model,
+            components=[],
+            model_params=params,
+            name=f"engagesim explore · {scenario.name}",
+            play_interval=200,
+        )
+        Dashboard(model.value)
+
+    return Page

@@ -1,0 +1,110 @@
+"""The paired model behind the live page: two policies, same customers, same luck."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.explore import charts
+from sim.explore.paired import NO_COMPARISON, SAMPLE_SIZE, PairedModel
+
+
+def stepped(steps, **kwargs):
+    model = PairedModel("default", **{"customers": 1500, "seed": 4, **kwargs})
+    for _ in range(steps):
+        model.step()
+    return model
+
+
+def test_both_policies_start_from_the_same_customers():
+    model = PairedModel("default", "high_touch", "no_touch", customers=800, seed=2)
+    a, b = model.runs["A"], model.runs["B"]
+    assert np.array_equal(a.segment, b.segment)
+    assert np.array_equal(a.stage, b.stage)
+    for name in a.traits:
+        assert np.array_equal(a.traits[name], b.traits[name])
+    assert (a.network != b.network).nnz == 0
+
+
+def test_the_same_policy_twice_gives_identical_runs():
+    """Common random numbers: with no policy difference there is no difference at all."""
+    model = stepped(12, policy="hybrid", compare_with="hybrid")
+    pd.testing.assert_frame_equal(model.runs["A"].timeseries(), model.runs["B"].timeseries())
+    for key in ("stages", "revenue", "cost"):
+        assert np.array_equal(model.series("A")[key], model.series("B")[key])
+    assert all(b == a for a, b in charts.difference(model).values() if a == a)
+
+
+def test_different_policies_differ():
+    model = stepped(12, policy="high_touch", compare_with="no_touch")
+    diff = charts.difference(model)
+    a_cost, b_cost = diff["cost"]
+    assert a_cost > 2 * b_cost  # named CSMs are expensive
+
+
+def test_series_add_up():
+    model = stepped(10, policy="hybrid", compare_with="low_touch")
+    for label in model.labels:
+        run = model.runs[label]
+        total = model.series(label)
+        assert total["stages"].shape == (11, len(model.spec.lifecycle.stages))
+        assert np.all(total["stages"].sum(axis=1) == run.n)
+        assert np.allclose(total["month"], np.arange(11))
+        assert total["revenue"][-1] == pytest.approx(run.timeseries()["revenue"].sum())
+        parts = [model.series(label, s) for s in model.spec.segment_names]
+        assert np.array_equal(sum(p["stages"] for p in parts), total["stages"])
+        assert sum(p["revenue"][-1] for p in parts) == pytest.approx(run.revenue_cum.sum())
+        spent = run.cost_cum.sum() + run.acquisition.sum()
+        assert sum(p["cost"][-1] for p in parts) == pytest.approx(spent)
+
+
+def test_retention_is_the_summary_definition():
+    model = stepped(14, policy="hybrid")
+    months, share = model.retention("A")
+    assert share[12] == pytest.approx(model.runs["A"].summary()["retention"]["12"])
+    assert months[12] == 12
+    _, seg_share = model.retention("A", "smb")
+    smb = model.runs["A"].summary()["segments"]["smb"]["retention"]["12"]
+    assert seg_share[12] == pytest.approx(smb)
+
+
+def test_a_single_run_and_the_horizon():
+    model = stepped(6, compare_with=NO_COMPARISON, months=6)
+    assert model.labels == ["A"]
+    assert not model.running
+    assert model.month == 6
+    assert all(np.isnan(b) for _, b in charts.difference(model).values())
+
+
+def test_network_sample_keeps_real_links():
+    model = PairedModel("default", customers=3000, seed=5)
+    sample = model.network_sample()
+    rows, xy = sample["rows"], sample["xy"]
+    assert rows.size == SAMPLE_SIZE == np.unique(rows).size
+    assert xy.shape == (SAMPLE_SIZE, 2) and xy.min() >= 0 and xy.max() <= 1
+    adjacency = model.runs["A"].network
+    assert len(sample["edges"]) > SAMPLE_SIZE  # a neighbourhood, not a scatter
+    for i, j in sample["edges"]:
+        assert adjacency[rows[i], rows[j]] != 0
+    assert model.network_sample() is sample  # the layout is computed once
+
+
+def test_network_sample_without_a_network():
+    model = PairedModel("constant_churn", customers=50, seed=5)
+    sample = model.network_sample()
+    assert sample["edges"] == [] and sample["rows"].size == 50
+
+
+def test_inspect_shows_traits_and_both_states():
+    model = stepped(3, policy="high_touch", compare_with="no_touch")
+    info = model.inspect(7)
+    run = model.runs["A"]
+    assert info["traits"]["revenue"] == pytest.approx(run.traits["revenue"][7])
+    assert set(info["state"]) == {"A", "B"}
+    assert info["state"]["B"]["cost_to_serve"] == pytest.approx(model.runs["B"].cost_cum[7])
+    with pytest.raises(IndexError, match="ids run from 0 to 1499"):
+        model.inspect(1500)
+
+
+def test_unknown_keywords_are_refused():
+    with pytest.raises(TypeError, match="colour"):
+        PairedModel("default", customers=100, colour="red")
