@@ -111,7 +111,9 @@ def service_figure(model: PairedModel) -> Figure:
         ts = model.runs[label].timeseries()
         for ax, (column, _, scale) in zip(axes, panels, strict=True):
             values = ts[column].to_numpy(dtype=float) * scale
-            ax.plot(ts["month"], values, LINESTYLE[label], color="k", label=title(model, label))
+            marker = "o" if values.size < 3 else None  # a lone point has no line to show
+            ax.plot(ts["month"], values, LINESTYLE[label], color="k", marker=marker,
+                    markersize=3, label=title(model, label))
     for ax, (_, name, _) in zip(axes, panels, strict=True):
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("month")

@@ -14,8 +14,9 @@ on Reset), and this module supplies the components it shows:
 
 Mesa's grid of draggable components is not used: its fixed-size cells let tall panels
 overlap, so :func:`Dashboard` lays the panels out in rows instead. A "focus" select
-narrows the stage, retention and money charts to one segment. Page state (focus, pinned and hovered customer) lives in ``solara.reactive`` variables,
-which solara keeps per browser session.
+narrows the stage, retention and money charts to one segment. Page state (focus,
+pinned and hovered customer) lives in ``solara.reactive`` variables, which solara
+keeps per browser session.
 """
 
 from __future__ import annotations
