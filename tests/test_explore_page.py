@@ -34,9 +34,9 @@ def texts(rc) -> str:
     titles = [str(w.children[0]) for w in rc.find(v.CardTitle).widgets if w.children]
     markdown = []
     for w in rc.find(v.VuetifyTemplate).widgets:
-        template = getattr(w.template, "template", w.template)
-        if isinstance(template, str) and "<table" in template or "This run" in str(template):
-            markdown.append(str(template))
+        template = str(getattr(w.template, "template", w.template))
+        if "<table" in template or "This run" in template:
+            markdown.append(template)
     return "\n".join(titles + markdown)
 
 

@@ -23,8 +23,8 @@ import pytest
 
 pytest.importorskip("solara")
 
-from sim.cli import main  # noqa: E402
-from sim.explore import serve  # noqa: E402
+from sim.cli import main
+from sim.explore import serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CLOSED_CDN = "http://127.0.0.1:9/"  # the discard port: nothing listens there
