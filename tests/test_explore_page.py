@@ -124,3 +124,19 @@ def test_model_params_cover_every_lever():
     assert params["policy"]["value"] == "high_touch"
     assert params["compare_with"]["value"] == "no_touch"
     assert params["customers"]["value"] == 2000
+
+
+@pytest.mark.parametrize("name", ["constant_churn", "markov_saas", "bass"])
+def test_every_shipped_scenario_renders_and_steps(name):
+    Page = make_page(name)
+
+    @solara.component
+    def App():
+        with solara.AppLayout():
+            Page()
+
+    _, rc = solara.render(App(), handle_error=False)
+    button(rc, "Step").click()
+    assert "month 1" in texts(rc)
+    assert len(charts(rc)) == 3
+    rc.close()

@@ -108,3 +108,12 @@ def test_inspect_shows_traits_and_both_states():
 def test_unknown_keywords_are_refused():
     with pytest.raises(TypeError, match="colour"):
         PairedModel("default", customers=100, colour="red")
+
+
+def test_all_zero_segment_weights_fall_back_to_the_scenario_mix():
+    model = PairedModel(
+        "default", customers=100, weight_enterprise=0.0, weight_mid_market=0.0, weight_smb=0.0
+    )
+    assert [s.share for s in model.spec.segments] == [0.1, 0.3, 0.6]
+    assert model.notes == ["every segment weight was 0: using the scenario's segment mix"]
+    assert PairedModel("default", customers=100, weight_smb=0.0).notes == []

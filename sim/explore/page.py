@@ -151,11 +151,13 @@ def Headline(model: PairedModel):
     head = " | ".join(charts.title(model, label) for label in labels)
     extra = " B − A |" if len(labels) == 2 else ""
     columns = len(labels) + bool(extra)
-    lines = [f"| month {model.month:g} | {head} |{extra}", "|---|" + "---:|" * columns]
+    lines = [f"| month {model.month:.3g} | {head} |{extra}", "|---|" + "---:|" * columns]
     for key, (a, b) in diff.items():
         cells = [_fmt(a)] + ([_fmt(b), _fmt(b - a)] if len(labels) == 2 else [])
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     with solara.Card("So far"):
+        for note in model.notes:
+            solara.Warning(note)
         solara.Select("Focus", value=focus, values=[ALL, *model.spec.segment_names])
         solara.Markdown("\n".join(lines))
         solara.Markdown(settings_line(model))

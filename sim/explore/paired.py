@@ -83,6 +83,7 @@ class PairedModel(mesa.Model):
     Attributes:
         spec: The scenario with the levers applied.
         levers: The lever settings of this model.
+        notes: Settings that could not be used as given, and what was used instead.
         seed: The seed of both runs.
         runs: Policy label (``"A"``, ``"B"``) → its :class:`EngagementModel`.
         history: Policy label → its :class:`History`.
@@ -112,6 +113,12 @@ class PairedModel(mesa.Model):
             if not key.startswith("weight_"):
                 raise TypeError(f"unexpected keyword argument {key!r}")
             weights[key.removeprefix("weight_")] = value
+        #: Notes for the page about settings that could not be used as given.
+        self.notes: list[str] = []
+        effective = [weights.get(seg.name, seg.share) for seg in base.segments]
+        if not any(w > 0 for w in effective):
+            self.notes.append("every segment weight was 0: using the scenario's segment mix")
+            weights = {}
         levers = Levers(
             book_scale=book_scale,
             escalation_scale=escalation_scale,
