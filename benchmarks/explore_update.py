@@ -20,21 +20,14 @@ import ipyvuetify as v
 import solara
 
 from sim.explore import charts
-from sim.explore.page import initial_kwargs, make_page, model_params
+from sim.explore.page import initial_kwargs, make_app, model_params
 from sim.explore.paired import PairedModel
 from sim.scenario import load_scenario
 
 
 def page_update_ms(customers: int, steps: int) -> float:
     """Mean wall time of one Step click on the rendered page."""
-    Page = make_page("default")
-
-    @solara.component
-    def App():
-        with solara.AppLayout():
-            Page()
-
-    _, rc = solara.render(App(), handle_error=False)
+    _, rc = solara.render(make_app("default")(), handle_error=False)
     sliders = {w.label: w for w in rc.find(v.Slider).widgets}
     sliders["Customers"].v_model = customers
     rc.find(v.Btn, children=["Reset"]).widget.click()

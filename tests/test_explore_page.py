@@ -7,7 +7,7 @@ import pytest
 solara = pytest.importorskip("solara")
 
 from sim.explore import page as explore_page  # noqa: E402
-from sim.explore.page import make_page, model_params  # noqa: E402
+from sim.explore.page import make_app, model_params  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 
 
@@ -17,14 +17,7 @@ def rendered():
     explore_page.focus.set(explore_page.ALL)
     explore_page.pinned.set(0)
     explore_page.hovered.set(-1)
-    Page = make_page("default")
-
-    @solara.component
-    def App():
-        with solara.AppLayout():
-            Page()
-
-    _, rc = solara.render(App(), handle_error=False)
+    _, rc = solara.render(make_app("default")(), handle_error=False)
     yield rc
     rc.close()
 
@@ -128,14 +121,7 @@ def test_model_params_cover_every_lever():
 
 @pytest.mark.parametrize("name", ["constant_churn", "markov_saas", "bass"])
 def test_every_shipped_scenario_renders_and_steps(name):
-    Page = make_page(name)
-
-    @solara.component
-    def App():
-        with solara.AppLayout():
-            Page()
-
-    _, rc = solara.render(App(), handle_error=False)
+    _, rc = solara.render(make_app(name)(), handle_error=False)
     button(rc, "Step").click()
     assert "month 1" in texts(rc)
     assert len(charts(rc)) == 3

@@ -337,3 +337,20 @@ def make_page(source: Scenario | str = "default"):
         Dashboard(model.value)
 
     return Page
+
+
+def make_app(source: Scenario | str = "default"):
+    """The page inside solara's app layout, as ``solara run`` shows it.
+
+    ``solara run`` wraps a page in an ``AppLayout``, which is what places SolaraViz's
+    sidebar (the controls). ``solara.render(make_app(...)())`` renders the same thing
+    without a server: the tests and the benchmark use it.
+    """
+    Page = make_page(source)
+
+    @solara.component
+    def App():
+        with solara.AppLayout():
+            Page()
+
+    return App
