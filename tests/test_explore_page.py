@@ -7,6 +7,7 @@ import pytest
 solara = pytest.importorskip("solara")
 
 from sim.explore import page as explore_page  # noqa: E402
+from sim.explore import serve  # noqa: E402
 from sim.explore.page import make_app, model_params  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 
@@ -23,14 +24,21 @@ def rendered():
 
 
 def texts(rc) -> str:
-    """Card titles and markdown of the page, as one string."""
+    """Card titles and HTML text of the page, as one string."""
     titles = [str(w.children[0]) for w in rc.find(v.CardTitle).widgets if w.children]
-    markdown = []
-    for w in rc.find(v.VuetifyTemplate).widgets:
-        template = str(getattr(w.template, "template", w.template))
-        if "<table" in template or "This run" in template:
-            markdown.append(template)
-    return "\n".join(titles + markdown)
+    html = [w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML).widgets]
+    return "\n".join(titles + html)
+
+
+def test_every_file_the_widgets_load_in_the_browser_is_installed(rendered):
+    """A widget's Vue template may load files from the CDN once mounted (solara.Markdown
+    loads KaTeX, which solara-assets lacks); every one must be installed locally."""
+    templates = [str(getattr(w.template, "template", w.template))
+                 for w in rendered.find(v.VuetifyTemplate).widgets]
+    assert templates
+    for template in templates:
+        for package in serve.CDN_PACKAGE.findall(template):
+            assert (serve.asset_dir() / package).is_dir(), package
 
 
 def button(rc, label):

@@ -190,6 +190,16 @@ def test_a_real_browser_steps_the_page(server, tmp_path):
             page.mouse.move(x, y)
             page.get_by_text(f"Customer #{row} (").wait_for(timeout=15_000)
 
+            # a click pins the customer; then play a few months and pause
+            page.mouse.click(x, y)
+            page.get_by_role("button", name="▶").click()
+            page.get_by_text("month 4").first.wait_for(timeout=30_000)
+            page.get_by_role("button", name="❚❚").click()
+            # files some widgets fetch only once mounted (e.g. KaTeX for markdown)
+            # must have had their chance to be requested before the checks below
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(3_000)
+
             shot = page.screenshot(full_page=True)
             (tmp_path / "explore.png").write_bytes(shot)
         finally:

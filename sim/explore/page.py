@@ -22,6 +22,7 @@ keeps per browser session.
 from __future__ import annotations
 
 import math
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,31 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """A small HTML table (first column left-aligned, the others right-aligned)."""
+    cell = "padding: 1px 8px; border-bottom: 1px solid #eee"
+    head = "".join(
+        f'<th style="{cell}; text-align: {"left" if k == 0 else "right"}">{escape(h)}</th>'
+        for k, h in enumerate(header)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td style="{cell}; text-align: {"left" if k == 0 else "right"}">{escape(c)}</td>'
+            for k, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    style = "border-collapse: collapse; font-size: 13px"
+    return f'<table style="{style}"><tr>{head}</tr>{body}</table>'
+
+
+def _html(text: str) -> None:
+    """Show trusted HTML (``solara.Markdown`` would load KaTeX and Mermaid from the CDN)."""
+    solara.HTML(tag="div", unsafe_innerHTML=text, style={"margin": "6px 0"})
+
+
 @solara.component
 def Inspector(model: PairedModel):
     """The pinned (or hovered) customer's traits and state under each policy."""
@@ -119,18 +145,16 @@ def Inspector(model: PairedModel):
     row = hovered.value if 0 <= hovered.value < n else min(pinned.value, n - 1)
     info = model.inspect(row)
     labels = model.labels
-    head = " | ".join(charts.title(model, label) for label in labels)
-    lines = [f"| state | {head} |", "|---|" + "---:|" * len(labels)]
-    for key in info["state"]["A"]:
-        if key in ("id", "segment"):
-            continue
-        cells = " | ".join(_fmt(info["state"][label][key]) for label in labels)
-        lines.append(f"| {key.replace('_', ' ')} | {cells} |")
-    traits = ", ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in info["traits"].items())
+    rows = [
+        [key.replace("_", " "), *(_fmt(info["state"][label][key]) for label in labels)]
+        for key in info["state"]["A"]
+        if key not in ("id", "segment")
+    ]
+    traits = ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in info["traits"].items())
     with solara.Card(f"Customer #{row} ({info['segment']})"):
         solara.InputInt("Customer id (pin)", value=pinned.value, on_value=_pin_within(n))
-        solara.Markdown(f"**Traits** (the same under every policy): {traits}")
-        solara.Markdown("\n".join(lines))
+        _html(f"<b>Traits</b> (the same under every policy): {escape(traits)}")
+        _html(_table(["state", *(charts.title(model, label) for label in labels)], rows))
 
 
 def _pin_within(n: int):
@@ -148,43 +172,39 @@ def Headline(model: PairedModel):
     segment = _segment(model)
     diff = charts.difference(model, segment)
     labels = model.labels
-    head = " | ".join(charts.title(model, label) for label in labels)
-    extra = " B − A |" if len(labels) == 2 else ""
-    columns = len(labels) + bool(extra)
-    lines = [f"| month {model.month:.3g} | {head} |{extra}", "|---|" + "---:|" * columns]
+    header = [f"month {model.month:.3g}", *(charts.title(model, label) for label in labels)]
+    if len(labels) == 2:
+        header.append("B − A")
+    rows = []
     for key, (a, b) in diff.items():
-        cells = [_fmt(a)] + ([_fmt(b), _fmt(b - a)] if len(labels) == 2 else [])
-        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+        rows.append([key, _fmt(a), *([_fmt(b), _fmt(b - a)] if len(labels) == 2 else [])])
     with solara.Card("So far"):
         for note in model.notes:
             solara.Warning(note)
         solara.Select("Focus", value=focus, values=[ALL, *model.spec.segment_names])
-        solara.Markdown("\n".join(lines))
-        solara.Markdown(settings_line(model))
-        solara.Markdown(
-            "Both policies serve **the same customers with the same random numbers**: "
+        _html(_table(header, rows))
+        _html(settings_line(model))
+        _html(
+            "Both policies serve <b>the same customers with the same random numbers</b>: "
             "every difference here is the policy's doing, not chance."
         )
         with solara.Details("Levers in effect"):
             for label in labels:
                 policy = model.runs[label].policy.name
-                solara.Markdown(
-                    f"**{charts.title(model, label)}**\n\n"
-                    + "\n".join(f"- {line}" for line in describe(model.spec, policy))
-                )
+                items = "".join(f"<li>{escape(line)}</li>" for line in describe(model.spec, policy))
+                _html(f"<b>{escape(charts.title(model, label))}</b><ul>{items}</ul>")
 
 
 def settings_line(model: PairedModel) -> str:
-    """The settings this model was built with, in one line (sliders apply on Reset)."""
+    """The settings this model was built with, as HTML (sliders apply on Reset)."""
     lv = model.levers
     mix = " / ".join(f"{s.name} {100 * s.share:.0f}%" for s in model.spec.segments)
-    return (
-        f"*This run:* {model.runs['A'].n:,} customers, {model.spec.time.months} months, "
+    return escape(
+        f"This run: {model.runs['A'].n:,} customers, {model.spec.time.months} months, "
         f"seed {model.seed}; book size ×{lv.book_scale:g}, escalation ×{lv.escalation_scale:g}, "
         f"cadence ×{lv.cadence_scale:g}, marketing ×{lv.marketing_scale:g}, "
-        f"referral ×{lv.referral_scale:g}; mix {mix}. "
-        "*Move the sliders, then press Reset to apply them.*"
-    )
+        f"referral ×{lv.referral_scale:g}; mix {mix}."
+    ) + " <i>Move the sliders, then press Reset to apply them.</i>"
 
 
 def _chart(build, *args) -> None:

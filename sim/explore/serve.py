@@ -26,7 +26,7 @@ APP_MODULE = "sim.explore.app"
 INSTALL_HINT = 'the live page needs the explore extra: pip install -e ".[explore]"'
 
 # "{{cdn}}/@widgetti/solara-vuetify-app@10.1.1/dist/..." or "${this.getCdn()}/pkg@1.2.3/..."
-_CDN_PACKAGE = re.compile(
+CDN_PACKAGE = re.compile(
     r"(?:\{\{\s*cdn\s*\}\}|\$\{this\.getCdn\(\)\})/((?:@[\w.-]+/)?[\w.-]+@[\w.-]+)/"
 )
 
@@ -60,7 +60,7 @@ def required_assets() -> list[str]:
     ]
     found = set()
     for source in sources:
-        found.update(_CDN_PACKAGE.findall(source.read_text(encoding="utf-8")))
+        found.update(CDN_PACKAGE.findall(source.read_text(encoding="utf-8")))
     vue3 = ipyvue.__version__.startswith("3")
     found = {name for name in found if ("vuetify3-app" in name) == vue3 or "vuetify" not in name}
     if settings.assets.fontawesome_enabled:
