@@ -85,7 +85,9 @@ def test_sliders_apply_on_reset(rendered):
     selects["Policy B (side by side)"].v_model = "(none)"
     button(rendered, "Step").click()
     assert "of 2000" in texts(rendered)  # not applied yet
+    before = charts(rendered)
     button(rendered, "Reset").click()
+    assert not set(charts(rendered)) & set(before)  # the charts show the new model
     text = texts(rendered)
     assert "Customers: 150 of 400" in text
     assert "400 customers, 12 months" in text

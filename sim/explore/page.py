@@ -208,7 +208,8 @@ def settings_line(model: PairedModel) -> str:
 
 
 def _chart(build, *args) -> None:
-    png = solara.use_memo(lambda: charts.png(build(*args)), [update_counter.value, *args[1:]])
+    # Mesa's Reset swaps the model without bumping update_counter: the model is a key
+    png = solara.use_memo(lambda: charts.png(build(*args)), [update_counter.value, *args])
     solara.Image(png, width="100%")
 
 
