@@ -187,6 +187,7 @@ def test_a_real_browser_steps_the_page(server, tmp_path):
             row = page.evaluate(
                 "([x, y]) => document.elementFromPoint(x, y).getAttribute('data-id')", [x, y]
             )
+            assert row not in (None, "0")  # the default customer would prove nothing
             page.mouse.move(x, y)
             page.get_by_text(f"Customer #{row} (").wait_for(timeout=15_000)
 
@@ -202,6 +203,13 @@ def test_a_real_browser_steps_the_page(server, tmp_path):
 
             shot = page.screenshot(full_page=True)
             (tmp_path / "explore.png").write_bytes(shot)
+
+            # a second visitor (a classroom) gets a model and page state of its own
+            other = browser.new_page()
+            other.route("**/*", guard)
+            other.goto(server, timeout=60_000)
+            other.get_by_text("month 0").first.wait_for(timeout=60_000)
+            other.get_by_text("Customer #0 (").wait_for(timeout=15_000)
         finally:
             browser.close()
 
