@@ -19,6 +19,7 @@ from typing import Any
 import mesa
 import networkx as nx
 import numpy as np
+from scipy.sparse.csgraph import breadth_first_order
 
 from sim.explore.levers import Levers, apply
 from sim.metrics import retention_curve
@@ -232,12 +233,12 @@ class PairedModel(mesa.Model):
                 xy = np.column_stack([rows % side, rows // side]).astype(float)
                 edges: list[tuple[int, int]] = []
             else:
-                rows = _neighbourhood(run.network, 0, m)
-                index = {int(r): k for k, r in enumerate(rows)}
+                order = breadth_first_order(run.network, 0, return_predecessors=False)
+                rows = order[:m].astype(np.int64)
                 sub = run.network[rows][:, rows].tocoo()
                 edges = [(int(i), int(j)) for i, j in zip(sub.row, sub.col, strict=True) if i < j]
                 graph = nx.Graph(edges)
-                graph.add_nodes_from(index.values())
+                graph.add_nodes_from(range(rows.size))
                 pos = nx.spring_layout(graph, seed=self.seed, iterations=100)
                 xy = np.array([pos[k] for k in range(rows.size)])
             span = np.ptp(xy, axis=0)
@@ -266,21 +267,3 @@ class PairedModel(mesa.Model):
             "traits": view.traits,
             "state": {label: r.customer(row).state() for label, r in self.runs.items()},
         }
-
-
-def _neighbourhood(adjacency, start: int, size: int) -> np.ndarray:
-    """Rows reached breadth-first from ``start`` until ``size`` are found (CSR input)."""
-    indptr, indices = adjacency.indptr, adjacency.indices
-    seen = {start}
-    order = [start]
-    frontier = [start]
-    while frontier and len(order) < size:
-        nxt = []
-        for row in frontier:
-            for other in indices[indptr[row] : indptr[row + 1]].tolist():
-                if other not in seen and len(order) < size:
-                    seen.add(other)
-                    order.append(other)
-                    nxt.append(other)
-        frontier = nxt
-    return np.array(order, dtype=np.int64)
