@@ -408,21 +408,14 @@ def simulate_diffusion(
         ),
     )
     model = EngagementModel(scenario, "none", rng=seed)
-    weights = np.array([s.referral_weight for s in scenario.lifecycle.stages])
-    propensity = model.traits["referral_propensity"]
     adopted = np.zeros(model.horizon + 1)
     pressure = np.full(model.horizon + 1, np.nan)
 
     def observe(k: int) -> None:
         adopted[k] = np.count_nonzero(model.active) / model.n
         prospects = ~model.active
-        if not prospects.any():
-            return
-        weight = weights[model.stage] * propensity
-        if model.network is None:
-            pressure[k] = weight.mean()
-        else:
-            pressure[k] = float((model.network @ weight)[prospects].mean())
+        if prospects.any():
+            pressure[k] = float(model.referral_pressure()[prospects].mean())
 
     observe(0)
     while model.steps < model.horizon:

@@ -218,14 +218,21 @@ class EngagementModel(mesa.Model):
         }
         return {name: values[name]() for name in self._drivers_used}
 
-    def _pressure(self) -> np.ndarray | None:
-        if not self._wom:
-            return None
+    def referral_pressure(self) -> np.ndarray:
+        """Word-of-mouth pressure on every customer right now.
+
+        Each customer recommends with strength ``referral_weight`` of its stage ×
+        its ``referral_propensity``; the pressure on a customer is the network-weighted
+        sum of its neighbours' strengths (fully mixed: everyone's mean).
+        """
         weight = self._referral_weight[self.stage] * self.traits["referral_propensity"]
         if self.network is None:  # fully mixed
             return np.broadcast_to(weight.mean(), (self.n,))
         # float32 like the matrix: a float64 vector would make scipy copy the matrix
         return self.network @ weight.astype(np.float32)
+
+    def _pressure(self) -> np.ndarray | None:
+        return self.referral_pressure() if self._wom else None
 
     # ------------------------------------------------------------------------------
     # the step
