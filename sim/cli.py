@@ -189,11 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _port(text: str) -> int:
     """An argparse type: a TCP port 0..65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
+    value = _int_at_least(0, "a port")(text)
+    if value > 65535:
         raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
     return value
 
