@@ -13,7 +13,7 @@ layout, and customer inspection under both policies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mesa
@@ -43,10 +43,10 @@ class History:
         cost: ``(t+1, segments)`` cumulative cost to serve plus acquisition cost.
     """
 
-    months: list[float]
-    stages: list[np.ndarray]
-    revenue: list[np.ndarray]
-    cost: list[np.ndarray]
+    months: list[float] = field(default_factory=list)
+    stages: list[np.ndarray] = field(default_factory=list)
+    revenue: list[np.ndarray] = field(default_factory=list)
+    cost: list[np.ndarray] = field(default_factory=list)
 
     def record(self, run: EngagementModel) -> None:
         """Append the run's current state."""
@@ -140,7 +140,7 @@ class PairedModel(mesa.Model):
         self.runs = {
             label: EngagementModel(self.spec, name, rng=seed) for label, name in chosen.items()
         }
-        self.history = {label: History([], [], [], []) for label in self.runs}
+        self.history = {label: History() for label in self.runs}
         for label, run in self.runs.items():
             self.history[label].record(run)
         self._sample: dict[str, Any] | None = None
