@@ -19,10 +19,10 @@ import time
 import ipyvuetify as v
 import solara
 
+from sim.engine.scenario import load_scenario
 from sim.explore import charts
 from sim.explore.page import initial_kwargs, make_app, model_params
 from sim.explore.paired import PairedModel
-from sim.scenario import load_scenario
 
 
 def page_update_ms(customers: int, steps: int) -> float:

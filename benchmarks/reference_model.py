@@ -13,12 +13,12 @@ Covered, per customer and per step (in the vectorised model's order):
    ``Σ touches per month × effect × digital_affinity × responsiveness`` (per month, so
    the response does not depend on the step length) and the response ``1 − exp(−dose)``;
    touch, set-up and the evenly shared fixed platform cost are charged;
-2. onboarding, engagement and satisfaction move (the :mod:`sim.dynamics` formulas);
+2. onboarding, engagement and satisfaction move (the :mod:`sim.engine.dynamics` formulas);
 3. the customer leaves its stage through at most one edge: each edge has the
    logit-linear probability ``p = sigmoid(logit(base) + ln(odds) + Σ β·x)`` with the
    drivers ``x`` read at the midpoint of the step, i.e. the rate ``λ = softplus(z)``;
    the stage is left with probability ``1 − exp(−Σλ / steps_per_month)`` and the edge
-   taken is chosen in proportion to ``λ`` (competing risks, :mod:`sim.lifecycle`);
+   taken is chosen in proportion to ``λ`` (competing risks, :mod:`sim.engine.lifecycle`);
 4. conversion resets the customer's state and starts its contract;
 5. revenue and margin are booked at period end for customers who were customers at
    both ends of the step, discounted from conversion; revenue expands in expanding
@@ -26,13 +26,14 @@ Covered, per customer and per step (in the vectorised model's order):
 6. product visits ~ Poisson and the noisy observed health score are drawn.
 
 Cohort retention (:meth:`ReferenceModel.retention`) is the Kaplan–Meier estimate over
-each customer's lifetime since conversion, as :mod:`sim.metrics` defines it, counted
+each customer's lifetime since conversion, as :mod:`sim.engine.metrics` defines it, counted
 agent by agent.
 
 Left out on purpose: CSM teams and rationing (policies must be digital-only), word of
 mouth and the network (the scenario must have ``network.kind = "none"`` or no referral
 edges) and the community pull on engagement. The scenario, its validation and the
-per-customer trait sampling are reused from :mod:`sim.scenario` and :mod:`sim.segments`.
+per-customer trait sampling are reused from :mod:`sim.engine.scenario` and
+:mod:`sim.engine.segments`.
 
 Example::
 
@@ -53,9 +54,9 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim.policies import PolicySpec
-from sim.scenario import Scenario, load_scenario
-from sim.segments import TRAITS, sample_population
+from sim.engine.policies import PolicySpec
+from sim.engine.scenario import Scenario, load_scenario
+from sim.engine.segments import TRAITS, sample_population
 
 #: Probabilities are clipped to [P_MIN, 1 − P_MIN] before taking their logit.
 P_MIN = 1e-12
@@ -91,7 +92,7 @@ class ReferenceCustomer(mesa.Agent):
     Args:
         model: The model.
         segment: Index of the customer's segment.
-        traits: Trait name → value (see :data:`sim.segments.TRAITS`).
+        traits: Trait name → value (see :data:`sim.engine.segments.TRAITS`).
         stage: Index of the stage the customer starts in.
     """
 
@@ -320,8 +321,8 @@ class ReferenceModel(mesa.Model):
     """The per-agent reference implementation of the engagesim core rules.
 
     Args:
-        scenario: A :class:`~sim.scenario.Scenario`, a shipped scenario name or a path.
-        policy: The name of a policy of the scenario, or a :class:`~sim.policies.PolicySpec`,
+        scenario: A :class:`~sim.engine.scenario.Scenario`, a shipped scenario name or a path.
+        policy: The name of a policy of the scenario, or a :class:`~sim.engine.policies.PolicySpec`,
             made of digital programs only.
         rng: Seed or generator for the run's ``numpy.random.Generator`` (Mesa's ``rng``).
         customers: Override the scenario's number of customers.

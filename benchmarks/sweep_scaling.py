@@ -23,8 +23,8 @@ import time
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from sim.experiments import experiment_from_dict  # noqa: E402
-from sim.runner import sweep  # noqa: E402
+from sim.sweep.design import experiment_from_dict  # noqa: E402
+from sim.sweep.runner import sweep  # noqa: E402
 
 
 def measure(workers: int, replications: int, customers: int, months: int) -> tuple[int, float]:

@@ -10,9 +10,9 @@ Typical use::
     model.timeseries()     # one row per step
 """
 
-from sim.model import EngagementModel, __version__, make_policy
-from sim.policies import Engagement, NoPolicy, Policy, ProgramPolicy
-from sim.scenario import Scenario, load_scenario, shipped_scenarios
+from sim.engine.model import EngagementModel, __version__, make_policy
+from sim.engine.policies import Engagement, NoPolicy, Policy, ProgramPolicy
+from sim.engine.scenario import Scenario, load_scenario, shipped_scenarios
 from sim.schema import InputError
 
 __all__ = [

@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sim.model import EngagementModel, __version__
-from sim.outputs import write_run
-from sim.policies import Policy
-from sim.scenario import load_scenario, shipped_scenarios
+from sim.engine.model import EngagementModel, __version__
+from sim.engine.policies import Policy
+from sim.engine.results import write_run
+from sim.engine.scenario import load_scenario, shipped_scenarios
 from sim.schema import InputError
 
 EXIT_INPUT = 2
@@ -283,7 +283,7 @@ def _timestamp() -> str:
 
 def _execute(exp, args: argparse.Namespace, default_out: Path) -> int:
     """Run an experiment, build its report, and print where things are."""
-    from sim.runner import sweep
+    from sim.sweep.runner import sweep
 
     if args.resume and args.out is None:
         raise InputError(None, "--resume", "needs --out: the folder of the sweep to finish")
@@ -310,14 +310,14 @@ def _execute(exp, args: argparse.Namespace, default_out: Path) -> int:
 
 
 def _build_report(out: Path) -> Path | None:
-    from sim.report import build_report
+    from sim.analysis.report import build_report
 
     return build_report(out)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare policies on one scenario: replications, statistics, report."""
-    from sim.experiments import experiment_from_dict
+    from sim.sweep.design import experiment_from_dict
 
     scenario = load_scenario(args.scenario)
     raw: dict = {
@@ -339,7 +339,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run an experiment file."""
-    from sim.experiments import load_experiment
+    from sim.sweep.design import load_experiment
 
     exp = load_experiment(
         args.experiment,
@@ -353,7 +353,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild the report of a results folder."""
-    from sim.store import ResultStore
+    from sim.sweep.store import ResultStore
 
     ResultStore(args.results).manifest()  # a clear error if it is not a results folder
     print(f"report: {_build_report(args.results)}")
@@ -362,14 +362,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_experiments(args: argparse.Namespace) -> int:
     """List the shipped experiments, one line each."""
-    from sim.experiments import load_experiment, shipped_experiments
+    from sim.sweep.design import load_experiment, shipped_experiments
 
     return _list_shipped(shipped_experiments(), load_experiment)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the sBG churn model to a cohort table; write the JSON and a scenario fragment."""
-    from sim.calibrate import calibrate, write_outputs
+    from sim.theory.sbg import calibrate, write_outputs
 
     if not args.period_months > 0:
         raise InputError(None, "--period-months", f"expected > 0, got {args.period_months}")
@@ -392,7 +392,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_analytic(args: argparse.Namespace) -> int:
     """Print the exact expectations of a Markov-expressible scenario."""
-    from sim.analytic import NotMarkovian, analyse, describe
+    from sim.theory.markov import NotMarkovian, analyse, describe
 
     overrides = {}
     if args.customers:
@@ -415,7 +415,7 @@ def cmd_analytic(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run every validation check and write the report."""
-    from sim.validation import run_validation
+    from sim.validation.suite import run_validation
 
     result = run_validation(args.out, fast=args.fast, progress=not args.quiet)
     failed = [c for c in result.checks if not c.passed]

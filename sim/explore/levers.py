@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sim.scenario import Scenario
+from sim.engine.scenario import Scenario
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ import solara
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
+from sim.engine.scenario import Scenario, load_scenario
 from sim.explore import charts
 from sim.explore.levers import SCALE_RANGES, describe
 from sim.explore.paired import NO_COMPARISON, PairedModel
-from sim.scenario import Scenario, load_scenario
 
 ALL = "all customers"
 #: Default size of the page's populations: large enough for smooth curves, small

@@ -1,7 +1,7 @@
 """Two policies on the same customers and the same random numbers, stepped together.
 
 :class:`PairedModel` is the model behind the live page. It builds one
-:class:`~sim.model.EngagementModel` per policy from the same scenario and the same seed.
+:class:`~sim.engine.model.EngagementModel` per policy from the same scenario and the same seed.
 The engine draws the population first and then fixed-shape blocks of random numbers
 every step (common random numbers), so both runs start from identical customers and
 face identical luck: whatever differs between the two panels is the policy's doing.
@@ -21,10 +21,10 @@ import networkx as nx
 import numpy as np
 from scipy.sparse.csgraph import breadth_first_order
 
+from sim.engine.metrics import retention_curve
+from sim.engine.model import EngagementModel
+from sim.engine.scenario import Scenario, load_scenario
 from sim.explore.levers import Levers, apply
-from sim.metrics import retention_curve
-from sim.model import EngagementModel
-from sim.scenario import Scenario, load_scenario
 
 #: Most customers drawn in the network panel.
 SAMPLE_SIZE = 150

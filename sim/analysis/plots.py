@@ -1,0 +1,525 @@
+"""Figures of a results folder, readable on a slide: the report's pictures.
+
+Concept: every figure is drawn from stored results (``runs.csv`` and the per-step
+series), never by running a model, on matplotlib's Agg canvas (no pyplot, no global
+state), 16:9 at 1600 × 900 pixels with large fonts, a title, axis labels with units and
+a legend. Each function takes the tables and an output path and returns the path; the
+PNG is written to a temporary name and renamed into place.
+
+Conventions:
+
+* Error bars and bands are Student-t 95 % confidence intervals of the mean over
+  replications (:func:`sim.analysis.statistics.mean_ci`); with one replication there are none.
+* Per-policy figures pool the design points of a sweep (each run counts once); the
+  sweep figures (:func:`factor_effect`, :func:`winner_map`) show the points apart.
+* **Retention** is drawn from ``runs.csv`` — the cohort retention 3, 6, 12 and 24 months
+  after conversion that each run reports (the share of converted customers observed
+  that long who are still customers), with 100 % at month 0 — not from the series,
+  whose ``active``/``churned`` counts mix cohorts converted at different times.
+* Money is in the scenario's currency units, discounted as in the run summaries
+  (per-customer figures) or undiscounted totals over the horizon (cost breakdown).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps, rc_context
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from sim.analysis.statistics import (
+    ALL,
+    CERTAIN,
+    LIKELY,
+    failed_mask,
+    mean_ci,
+    policies_of,
+    segment_metric,
+    segment_names,
+    winners,
+)
+
+STYLE = {
+    "font.size": 15,
+    "axes.titlesize": 17,
+    "axes.labelsize": 15,
+    "xtick.labelsize": 13,
+    "ytick.labelsize": 13,
+    "legend.fontsize": 13,
+    "figure.titlesize": 20,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 2.5,
+    "lines.markersize": 8,
+}
+SIZE = (13.333, 7.5)
+DPI = 120
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+COST_PALETTE = ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494")
+"""Cost-type colours, distinct from the policy colours."""
+COST_TYPES = ("fixed", "touch", "setup", "staff", "acquisition", "marketing")
+MAX_LEVELS = 8
+"""A factor with more distinct values than this is binned into :data:`BINS` quantile bins."""
+BINS = 6
+VERDICT_MARK = {CERTAIN: "certain", LIKELY: "likely"}
+
+
+# -- helpers ------------------------------------------------------------------------------
+def label(name: str) -> str:
+    """Display name of a policy or segment (``mid_market`` → ``mid market``)."""
+    return "all customers" if name == ALL else str(name).replace("_", " ")
+
+
+def factor_label(path: str) -> str:
+    """Display name of a factor path: its last three keys, without table names.
+
+    ``segments.smb.revenue.mean`` → "smb revenue mean";
+    ``policies.high_touch.teams.named.accounts_per_csm`` → "named accounts per csm".
+    """
+    parts = [p for p in str(path).split(".") if p not in ("segments", "policies", "teams")]
+    return " ".join(p.replace("_", " ") for p in parts[-3:])
+
+
+def colours(policies: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per policy, in the given order."""
+    return {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(policies)}
+
+
+def money(value: float, _pos: int | None = None) -> str:
+    """Short money label: 1.2M, 35k, 420."""
+    if not math.isfinite(value):
+        return ""
+    a = abs(value)
+    if a >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if a >= 1e3:
+        return f"{value / 1e3:.3g}k"
+    return f"{value:.3g}"
+
+
+MONEY = FuncFormatter(money)
+
+
+@contextmanager
+def _figure(path: Path, nrows: int = 1, ncols: int = 1, **kw):
+    """A styled figure with axes; saved atomically to ``path`` on exit."""
+    with rc_context(STYLE):
+        fig = Figure(figsize=kw.pop("figsize", SIZE), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+        yield fig, axes
+        save_png(fig, path)
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
+        readable(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def readable(path: Path) -> None:
+    """Give a file the permissions of an ordinary new file (``mkstemp`` makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
+
+
+def _grid(n: int) -> tuple[int, int]:
+    """Rows and columns of a panel grid for ``n`` panels."""
+    if n <= 1:
+        return 1, 1
+    if n <= 3:
+        return 1, n
+    if n == 4:
+        return 2, 2
+    return math.ceil(n / 3), 3
+
+
+def _panels(fig: Figure, axes: np.ndarray, n: int) -> list[Axes]:
+    """The first ``n`` axes; the rest are hidden."""
+    flat = list(axes.flat)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return flat[:n]
+
+
+def _ok(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[~failed_mask(runs)]
+
+
+def _scope(runs: pd.DataFrame) -> str:
+    """Subtitle: what the error bars are and what was pooled."""
+    points = runs["point"].nunique()
+    reps = runs["replication"].nunique()
+    ci = "95 % CI over replications" if reps > 1 else "1 replication: no CI"
+    return ci if points <= 1 else f"{ci}; {points} design points pooled"
+
+
+def _stat(values: pd.Series) -> tuple[float, float]:
+    """Mean and CI half-width (0 when undefined, so error bars are simply absent)."""
+    mean, _, _, high, _ = mean_ci(values.to_numpy(float))
+    return mean, (high - mean) if math.isfinite(high) else 0.0
+
+
+def _segments(runs: pd.DataFrame) -> list[str]:
+    return [ALL, *segment_names(runs)]
+
+
+def _title(fig: Figure, title: str, runs: pd.DataFrame, ci: bool = True) -> None:
+    """Figure title with a subtitle on the error bars (``ci``) or the runs averaged."""
+    if ci:
+        fig.suptitle(f"{title}\n({_scope(runs)})")
+        return
+    ok = _ok(runs)
+    per_policy = len(ok) / max(ok["policy"].nunique(), 1)
+    points = runs["point"].nunique()
+    pooled = f"; {points} design points pooled" if points > 1 else ""
+    fig.suptitle(f"{title}\n(mean over {per_policy:g} runs per policy{pooled})")
+
+
+# -- per-policy figures -------------------------------------------------------------------
+def retention_curves(runs: pd.DataFrame, path: str | Path) -> Path:
+    """Cohort retention after conversion per policy, one panel per segment.
+
+    Args:
+        runs: A ``runs.csv`` table.
+        path: Output PNG.
+    """
+    path = Path(path)
+    ok, policies = _ok(runs), policies_of(runs)
+    segments = _segments(runs)
+    col = colours(policies)
+    with _figure(path, *_grid(len(segments))) as (fig, axes):
+        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+            months = [m for m in (3, 6, 12, 24)
+                      if segment_metric(segment, f"retention_{m}") in ok]
+            for policy in policies:
+                mine = ok[ok["policy"] == policy]
+                stats = [mean_ci(mine[segment_metric(segment, f"retention_{m}")])
+                         for m in months]
+                x = [0, *months]
+                y = np.array([1.0, *(s[0] for s in stats)])
+                low = np.array([1.0, *(s[2] for s in stats)])
+                high = np.array([1.0, *(s[3] for s in stats)])
+                ax.plot(x, y, marker="o", color=col[policy], label=label(policy))
+                ax.fill_between(x, np.clip(low, 0, 1), np.clip(high, 0, 1), color=col[policy],
+                                alpha=0.15, linewidth=0)
+            ax.set_title(label(segment))
+            ax.set_xticks([0, *months])
+            ax.set_xlabel("months after conversion")
+            ax.set_ylabel("customers retained (%)")
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        _legend(fig, axes, policies)
+        _title(fig, "Retention: share of converted customers still customers", runs)
+    return path
+
+
+def _legend(fig: Figure, axes: np.ndarray, policies: Sequence[str]) -> None:
+    """One figure legend for the policies, from the first panel's lines."""
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", title="policy")
+
+
+def ltv_vs_cost(runs: pd.DataFrame, path: str | Path) -> Path:
+    """LTV against cost to serve per customer, per policy, one panel per segment.
+
+    Up and to the left is better: more lifetime value for less cost to serve.
+
+    Args:
+        runs: A ``runs.csv`` table.
+        path: Output PNG.
+    """
+    path = Path(path)
+    ok, policies = _ok(runs), policies_of(runs)
+    segments = _segments(runs)
+    col = colours(policies)
+    with _figure(path, *_grid(len(segments))) as (fig, axes):
+        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+            for policy in policies:
+                mine = ok[ok["policy"] == policy]
+                x, xe = _stat(mine[segment_metric(segment, "cost_per_customer")])
+                y, ye = _stat(mine[segment_metric(segment, "ltv_mean")])
+                ax.errorbar(x, y, xerr=xe, yerr=ye, fmt="o", color=col[policy], capsize=5,
+                            markersize=11, label=label(policy))
+            ax.set_title(label(segment))
+            ax.set_xlabel("cost to serve per customer (currency)")
+            ax.set_ylabel("LTV per customer (currency)")
+            ax.xaxis.set_major_formatter(MONEY)
+            ax.yaxis.set_major_formatter(MONEY)
+            ax.margins(0.15)
+        _legend(fig, axes, policies)
+        _title(fig, "Lifetime value vs cost to serve (up and left is better)", runs)
+    return path
+
+
+def profit_bars(runs: pd.DataFrame, path: str | Path) -> Path:
+    """Mean profit per customer per policy with CIs, one panel per segment.
+
+    Args:
+        runs: A ``runs.csv`` table.
+        path: Output PNG.
+    """
+    path = Path(path)
+    ok, policies = _ok(runs), policies_of(runs)
+    segments = _segments(runs)
+    col = colours(policies)
+    x = np.arange(len(policies))
+    with _figure(path, *_grid(len(segments))) as (fig, axes):
+        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+            stats = [_stat(ok.loc[ok["policy"] == p, segment_metric(segment)]) for p in policies]
+            means = [s[0] for s in stats]
+            bars = ax.bar(x, means, yerr=[s[1] for s in stats], capsize=6,
+                          color=[col[p] for p in policies])
+            for text in ax.bar_label(bars, labels=[money(m) for m in means],
+                                     label_type="center", fontsize=13, fontweight="bold"):
+                text.set_bbox({"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
+            ax.axhline(0, color="black", linewidth=1)
+            ax.set_xticks(x, [label(p) for p in policies])
+            ax.set_title(label(segment))
+            ax.set_ylabel("profit per customer (currency)")
+            ax.yaxis.set_major_formatter(MONEY)
+        _title(fig, "Profit per customer (LTV − cost to serve − acquisition)", runs)
+    return path
+
+
+def stage_columns(series: pd.DataFrame) -> list[str]:
+    """The lifecycle-stage count columns of a series: those between ``step`` and ``month``."""
+    cols = list(series.columns)
+    return cols[cols.index("step") + 1 : cols.index("month")]
+
+
+def _with_policy(series: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    return series.merge(runs[["run_id", "policy"]], on="run_id", how="inner")
+
+
+def stage_funnel(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> Path:
+    """Customers in each lifecycle stage over time, mean over runs, one panel per policy.
+
+    Args:
+        series: Long per-step series with a ``run_id`` column (``read_series``).
+        runs: A ``runs.csv`` table (for each run's policy).
+        path: Output PNG.
+    """
+    path = Path(path)
+    policies = policies_of(runs)
+    stages = stage_columns(series)
+    data = _with_policy(series, _ok(runs))
+    mean = data.groupby(["policy", "month"], sort=True)[stages].mean()
+    shades = [_stage_colour(i, len(stages), s) for i, s in enumerate(stages)]
+    with _figure(path, *_grid(len(policies)), sharex=True, sharey=True) as (fig, axes):
+        for ax, policy in zip(_panels(fig, axes, len(policies)), policies, strict=True):
+            if policy in mean.index.get_level_values(0):
+                frame = mean.loc[policy]
+                ax.stackplot(frame.index.to_numpy(), frame.to_numpy().T,
+                             labels=[label(s) for s in stages], colors=shades, linewidth=0)
+            ax.set_title(label(policy))
+            ax.set_xlabel("month")
+            ax.set_ylabel("customers")
+            ax.margins(x=0)
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles[::-1], labels[::-1], loc="outside right center", title="stage")
+        _title(fig, "Lifecycle funnel: customers in each stage", runs, ci=False)
+    return path
+
+
+def _stage_colour(i: int, n: int, stage: str) -> tuple[float, ...] | str:
+    """Stages from light (prospects) to dark (advocates); churned in grey."""
+    if stage == "churned":
+        return "#9e9e9e"
+    return colormaps["viridis_r"](0.08 + 0.9 * i / max(n - 2, 1))
+
+
+def cost_breakdown(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> Path:
+    """Total cost over the horizon by type, per policy (stacked bars, mean over runs).
+
+    Args:
+        series: Long per-step series with a ``run_id`` column.
+        runs: A ``runs.csv`` table.
+        path: Output PNG.
+    """
+    path = Path(path)
+    policies = policies_of(runs)
+    types = [t for t in COST_TYPES if f"cost_{t}" in series]
+    data = _with_policy(series, _ok(runs))
+    per_run = data.groupby(["policy", "run_id"])[[f"cost_{t}" for t in types]].sum()
+    mean = per_run.groupby(level="policy").mean().reindex(policies).fillna(0.0)
+    shades = {t: COST_PALETTE[i % len(COST_PALETTE)] for i, t in enumerate(types)}
+    x = np.arange(len(policies))
+    with _figure(path) as (fig, axes):
+        ax = axes[0, 0]
+        bottom = np.zeros(len(policies))
+        for t in types:
+            values = mean[f"cost_{t}"].to_numpy()
+            ax.bar(x, values, bottom=bottom, color=shades[t], label=t, width=0.6)
+            bottom += values
+        for xi, total in zip(x, bottom, strict=True):
+            ax.annotate(money(total), (xi, total), ha="center", va="bottom",
+                        xytext=(0, 4), textcoords="offset points", fontweight="bold")
+        ax.set_xticks(x, [label(p) for p in policies])
+        ax.set_ylabel("total cost over the horizon (currency)")
+        ax.yaxis.set_major_formatter(MONEY)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="cost type")
+        _title(fig, "Where the money goes: total cost by type", runs, ci=False)
+    return path
+
+
+# -- sweep figures ------------------------------------------------------------------------
+def _levels(values: pd.Series) -> pd.Series:
+    """A factor's plotting level per run: the value, or its quantile bin's median."""
+    if values.nunique() <= MAX_LEVELS:
+        return values.astype(float)
+    bins = pd.qcut(values.astype(float), BINS, duplicates="drop")
+    return values.astype(float).groupby(bins, observed=True).transform("median")
+
+
+def _curve(frame: pd.DataFrame, by: str, column: str) -> tuple[np.ndarray, ...]:
+    """Levels of ``by`` and the mean and CI bounds of ``column`` at each."""
+    stats = [(level, *mean_ci(v.to_numpy(float))) for level, v in frame.groupby(by)[column]]
+    stats = [s for s in stats if s[5] > 0]
+    if not stats:
+        return (np.empty(0),) * 4
+    level, mean, _, low, high, _ = (np.array(c, dtype=float) for c in zip(*stats, strict=True))
+    return level, mean, low, high
+
+
+def factor_effect(runs: pd.DataFrame, factor: str, path: str | Path) -> Path:
+    """Mean profit per customer against one factor, per policy (other factors pooled).
+
+    Bands are 95 % CIs over the runs at each level. A factor with more than
+    :data:`MAX_LEVELS` distinct values (a Latin hypercube) is binned into quantile bins
+    plotted at their median.
+
+    Args:
+        runs: A ``runs.csv`` table with the ``factor`` column.
+        factor: The factor path.
+        path: Output PNG.
+    """
+    path = Path(path)
+    ok, policies = _ok(runs).copy(), policies_of(runs)
+    ok["_level"] = _levels(ok[factor])
+    segments = _segments(runs)
+    col = colours(policies)
+    levels = np.sort(ok[factor].unique()) if ok[factor].nunique() <= MAX_LEVELS else None
+    with _figure(path, *_grid(len(segments))) as (fig, axes):
+        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+            for policy in policies:
+                mine = ok[ok["policy"] == policy]
+                lv, mean, low, high = _curve(mine, "_level", segment_metric(segment))
+                if lv.size == 0:
+                    continue
+                ax.plot(lv, mean, marker="o", color=col[policy], label=label(policy))
+                ax.fill_between(lv, low, high, color=col[policy], alpha=0.15, linewidth=0)
+            ax.set_title(label(segment))
+            if levels is not None:
+                ax.set_xticks(levels, [f"{v:g}" for v in levels])
+            ax.set_xlabel(factor_label(factor))
+            ax.set_ylabel("profit per customer (currency)")
+            ax.yaxis.set_major_formatter(MONEY)
+        _legend(fig, axes, policies)
+        binned = "" if levels is not None else f", {BINS} quantile bins"
+        fig.suptitle(f"Profit per customer along {factor_label(factor)}\n"
+                     f"({factor}; 95 % CI over runs, other factors pooled{binned})")
+    return path
+
+
+def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path) -> Path:
+    """Which policy wins (highest mean profit per customer) over two factors.
+
+    With at most :data:`MAX_LEVELS` values per factor (a grid) each cell is coloured by
+    its winner (other factors pooled) and labelled with the verdict; otherwise each
+    design point is a dot coloured by its winner, large when the verdict is ``certain``
+    or ``likely``.
+
+    Args:
+        runs: A ``runs.csv`` table.
+        factors: The two factor paths (x, y).
+        path: Output PNG.
+    """
+    path = Path(path)
+    policies = policies_of(runs)
+    segments = _segments(runs)
+    grid = all(runs[f].nunique() <= MAX_LEVELS for f in factors)
+    with _figure(path, *_grid(len(segments))) as (fig, axes):
+        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+            if grid:
+                _winner_cells(ax, runs, factors, segment, policies)
+            else:
+                _winner_dots(ax, runs, factors, segment, policies)
+            ax.set_title(label(segment))
+            ax.set_xlabel(factor_label(factors[0]))
+            ax.set_ylabel(factor_label(factors[1]))
+        col = colours(policies)
+        fig.legend([Patch(color=col[p]) for p in policies], [label(p) for p in policies],
+                   loc="outside right center", title="winner")
+        how = ("each cell: the winner and how sure (other factors pooled)" if grid else
+               "each dot a design point; large: certain or likely, small: too close to call")
+        fig.suptitle(f"Winner by profit per customer: {factor_label(factors[0])} × "
+                     f"{factor_label(factors[1])}\n({how})")
+    return path
+
+
+def _cell_winner(cell: pd.DataFrame, segment: str) -> tuple[str | None, str]:
+    table = winners(cell, by_point=False, factors=[])
+    row = table[table["segment"] == segment] if not table.empty else table
+    if row.empty:
+        return None, ""
+    return str(row["winner"].iloc[0]), str(row["verdict"].iloc[0])
+
+
+def _winner_cells(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], segment: str,
+                  policies: Sequence[str]) -> None:
+    fx, fy = factors
+    xs, ys = sorted(runs[fx].unique()), sorted(runs[fy].unique())
+    index = np.full((len(ys), len(xs)), np.nan)
+    col = colours(policies)
+    ax.grid(False)
+    for (vx, vy), cell in runs.groupby([fx, fy]):
+        winner, verdict = _cell_winner(cell, segment)
+        if winner is None:
+            continue
+        i, j = ys.index(vy), xs.index(vx)
+        index[i, j] = policies.index(winner)
+        ax.text(j, i, f"{label(winner)}\n{verdict}", ha="center", va="center", fontsize=12,
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+    ax.imshow(index, cmap=ListedColormap([col[p] for p in policies]), vmin=-0.5,
+              vmax=len(policies) - 0.5, origin="lower", aspect="auto")
+    ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+    ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+
+
+def _winner_dots(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], segment: str,
+                 policies: Sequence[str]) -> None:
+    fx, fy = factors
+    col = colours(policies)
+    for _, cell in runs.groupby("point"):
+        winner, verdict = _cell_winner(cell, segment)
+        if winner is None:
+            continue
+        size = 260 if verdict in VERDICT_MARK else 90
+        ax.scatter(cell[fx].iloc[0], cell[fy].iloc[0], s=size, color=col[winner],
+                   edgecolor="black", linewidth=0.8)

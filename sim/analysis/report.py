@@ -1,0 +1,455 @@
+"""The report of a results folder: the plain answer first, then the evidence.
+
+Concept: :func:`build_report` turns a finished (or partly failed) sweep folder into
+``summary.csv`` (the tidy statistics of :func:`sim.analysis.statistics.summary_table`),
+``figures/*.png`` (:mod:`sim.analysis.plots`) and ``report.md``. It only reads what the sweep
+stored — ``manifest.json``, ``runs.csv`` and ``series/`` — and never runs a model, so
+rebuilding it gives identical ``summary.csv`` and ``report.md``.
+
+``report.md`` opens with the answer — for each segment (and all customers), which
+policy maximises profit per customer, by how much over the runner-up (paired 95 % CI)
+and how sure we are (the wording rule of :mod:`sim.analysis.statistics`) — then the comparison
+tables, the figures, and the method (design, replications, seeds and common random
+numbers, customers, months, versions, failed runs). A sweep's answer pools its design
+points and is followed by the winner at each point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.analysis import plots
+from sim.analysis.plots import label
+from sim.analysis.statistics import (
+    ALL,
+    CERTAIN_SHARE,
+    LIKELY_SHARE,
+    LOWER_IS_BETTER,
+    SUMMARY_COLUMNS,
+    failed_mask,
+    mean_ci,
+    paired_differences,
+    policies_of,
+    segment_metric,
+    segment_names,
+    summary_table,
+    winners,
+)
+from sim.sweep.store import ResultStore, atomic_write_bytes
+
+LEVEL = 0.95
+MAX_MAPS = 3
+"""Winner maps are drawn for at most this many factor pairs."""
+MAX_ERRORS = 10
+"""Failed runs listed by name in the method section."""
+KEY_DIFFS = ("profit_per_customer", "ltv_mean", "cost_per_customer")
+NAMES = {"ltv_mean": "LTV / customer", "cost_per_customer": "cost / customer",
+         "profit_per_customer": "profit / customer", "ltv_to_cac": "LTV:CAC", "nps": "NPS"}
+
+Figure = tuple[str, str]  # (file name under figures/, caption)
+
+
+# -- entry point ---------------------------------------------------------------------------
+def build_report(root: str | Path) -> Path:
+    """Write ``summary.csv``, ``figures/*.png`` and ``report.md`` for a results folder.
+
+    Args:
+        root: A folder written by :func:`sim.sweep.runner.sweep`.
+
+    Returns:
+        The path of ``report.md``.
+
+    Raises:
+        InputError: ``root`` is not a results folder or has no ``runs.csv``.
+    """
+    root = Path(root)
+    store = ResultStore(root)
+    manifest = store.manifest()
+    runs = store.read_runs()
+    factors = [f for f in manifest.get("factors", []) if f in runs]
+    baseline = _baseline(manifest, runs)
+    _write_summary(root, runs, baseline, factors)
+    ok = runs[~failed_mask(runs)]
+    figures = _draw_figures(root, store, runs, factors) if not ok.empty else []
+    text = render(manifest, runs, factors, baseline, figures)
+    path = root / "report.md"
+    write_file(path, text.encode())
+    return path
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write atomically (temporary file + rename), readable as an ordinary new file."""
+    atomic_write_bytes(path, data)
+    plots.readable(path)
+
+
+def _baseline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str | None:
+    """The manifest's baseline, else the first policy with runs."""
+    policies = policies_of(runs) if not runs.empty else []
+    baseline = manifest.get("baseline")
+    if baseline in policies:
+        return baseline
+    return policies[0] if policies else None
+
+
+def _write_summary(root: Path, runs: pd.DataFrame, baseline: str | None,
+                   factors: Sequence[str]) -> None:
+    if baseline is None:
+        table = pd.DataFrame(columns=["point", *factors, *SUMMARY_COLUMNS])
+    else:
+        table = summary_table(runs, baseline, factors=factors, level=LEVEL)
+    csv = table.to_csv(index=False, lineterminator="\n")
+    write_file(root / "summary.csv", csv.encode())
+
+
+# -- figures ------------------------------------------------------------------------------
+def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
+                  factors: Sequence[str]) -> list[Figure]:
+    """Draw every figure into ``root/figures``; return (file, caption) pairs."""
+    out = root / "figures"
+    ok_ids = runs.loc[~failed_mask(runs), "run_id"]
+    series = store.read_series(ok_ids)
+    jobs: list[tuple[str, str, Callable[[Path], Path]]] = [
+        ("profit_per_customer.png", "Profit per customer by policy and segment.",
+         lambda p: plots.profit_bars(runs, p)),
+        ("ltv_vs_cost.png", "Lifetime value against cost to serve per customer "
+         "(up and to the left is better).", lambda p: plots.ltv_vs_cost(runs, p)),
+        ("retention.png", "Cohort retention after conversion.",
+         lambda p: plots.retention_curves(runs, p)),
+    ]
+    if not series.empty and "month" in series:
+        jobs += [
+            ("funnel.png", "Customers in each lifecycle stage over time.",
+             lambda p: plots.stage_funnel(series, runs, p)),
+            ("costs.png", "Total cost over the horizon by type.",
+             lambda p: plots.cost_breakdown(series, runs, p)),
+        ]
+    for i, factor in enumerate(factors, start=1):
+        jobs.append((f"factor_{i}.png", f"Profit per customer along `{factor}`.",
+                     lambda p, f=factor: plots.factor_effect(runs, f, p)))
+    for i, pair in enumerate(itertools.islice(itertools.combinations(factors, 2), MAX_MAPS), 1):
+        jobs.append((f"winner_map_{i}.png", f"Winner over `{pair[0]}` × `{pair[1]}`.",
+                     lambda p, pr=pair: plots.winner_map(runs, pr, p)))
+    for name, _, draw in jobs:
+        draw(out / name)
+    return [(name, caption) for name, caption, _ in jobs]
+
+
+# -- formatting ---------------------------------------------------------------------------
+def num(value: float, signed: bool = False) -> str:
+    """A number for prose and tables: thousands separators, few decimals, ``–`` for nan."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    a = abs(value)
+    text = f"{value:,.0f}" if a >= 100 else f"{value:,.1f}" if a >= 10 else f"{value:.2f}"
+    return f"+{text}" if signed and value > 0 else text
+
+
+def pct(value: float, signed: bool = False) -> str:
+    """A share as a percentage (``0.912`` → ``91.2 %``)."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return f"{'+' if signed and value > 0 else ''}{100 * value:.1f} %"
+
+
+def pp(value: float, signed: bool = False) -> str:
+    """A difference of shares in percentage points (``0.014`` → ``+1.4 pp``)."""
+    return pct(value, signed).replace(" %", " pp")
+
+
+def _fmt(metric: str, diff: bool = False) -> Callable[..., str]:
+    if "retention" in metric:
+        return pp if diff else pct
+    return num
+
+
+def _mean_pm(values: pd.Series, metric: str) -> str:
+    """``mean ± half-width`` of a sample (the mean alone when there is no CI)."""
+    mean, _, _, high, n = mean_ci(values.to_numpy(float), LEVEL)
+    fmt = _fmt(metric)
+    if n == 0:
+        return "–"
+    if not math.isfinite(high):
+        return fmt(mean)
+    return f"{fmt(mean)} ± {_fmt(metric, diff=True)(high - mean)}"
+
+
+def _ci(low: float, high: float, fmt: Callable[..., str] = num) -> str:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "no CI"
+    return f"95 % CI {fmt(low, signed=True)} to {fmt(high, signed=True)}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _name(metric: str) -> str:
+    """Column header of a metric."""
+    if metric.startswith("retention_"):
+        return f"retention {metric.split('_')[1]} mo"
+    return NAMES.get(metric, metric.replace("_", " "))
+
+
+def _retention_metric(runs: pd.DataFrame) -> str | None:
+    """``retention_12``, else the longest retention the horizon allows."""
+    have = [m for m in (12, 6, 3, 24) if f"retention_{m}" in runs]
+    return f"retention_{have[0]}" if have else None
+
+
+# -- sections -----------------------------------------------------------------------------
+def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str],
+           baseline: str | None, figures: Sequence[Figure]) -> str:
+    """The text of ``report.md``.
+
+    Args:
+        manifest: The folder's manifest.
+        runs: Its ``runs.csv`` table.
+        factors: Factor columns.
+        baseline: The reference policy (``None`` when there are no runs).
+        figures: (file under ``figures/``, caption) pairs.
+    """
+    ok = runs[~failed_mask(runs)]
+    lines = [f"# {manifest.get('experiment', 'experiment')}: which engagement policy "
+             "maximises profit per customer?", "", _headline(manifest, runs), ""]
+    lines += _answer(runs, ok, factors, baseline)
+    if not ok.empty:
+        lines += _comparison(ok, baseline)
+        lines += _differences(runs, baseline)
+        lines += _segment_table(ok)
+        lines += _figures(figures)
+    lines += _method(manifest, runs, factors)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _headline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str:
+    points = runs["point"].nunique() if not runs.empty else 0
+    design = "one design point" if points <= 1 else f"{points} design points"
+    return (f"*Scenario `{manifest.get('scenario', '?')}` · "
+            f"{len(manifest.get('policies', []))} policies · {design} · "
+            f"{_plural(manifest.get('replications', '?'), 'replication')} · "
+            f"{num(manifest.get('customers', math.nan))} customers · "
+            f"{manifest.get('months', '?')} months*")
+
+
+def _plural(count: Any, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
+            baseline: str | None) -> list[str]:
+    lines = ["## The answer", ""]
+    failed = int(failed_mask(runs).sum())
+    if ok.empty:
+        return [*lines, f"No run succeeded ({failed} of {len(runs)} failed), so there is no "
+                "answer: see *Method* for the errors.", ""]
+    sweep = runs["point"].nunique() > 1
+    table = winners(runs, baseline, by_point=False, factors=factors, level=LEVEL)
+    if sweep:
+        lines += [f"Averaged over all {runs['point'].nunique()} design points (each "
+                  "(point, replication) is one paired comparison):", ""]
+    for segment in [ALL, *segment_names(runs)]:
+        row = table[table["segment"] == segment] if not table.empty else table
+        lines.append(_answer_line(segment, row.iloc[0] if not row.empty else None))
+    lines.append("")
+    if ok["replication"].nunique() < 2:
+        lines += ["**Only 1 replication per policy: no confidence interval can be computed,** "
+                  "so every answer is a point estimate and is called *too close to call*. "
+                  "Run more replications to know how sure it is.", ""]
+    lines += [f"*How sure*: **certain** — the paired 95 % CI of the margin over the "
+              f"runner-up excludes 0 and the winner is ahead in ≥ {CERTAIN_SHARE:.0%} of "
+              f"replications; **likely** — the margin is positive and either the CI "
+              f"excludes 0 or the winner is ahead in ≥ {LIKELY_SHARE:.0%} of replications; "
+              "**too close to call** — otherwise (or with a single replication).", ""]
+    if failed:
+        lines += [f"{failed} of {len(runs)} runs failed and are left out of every number "
+                  "(see *Method*).", ""]
+    if sweep:
+        lines += _winners_by_point(runs, factors, baseline)
+    return lines
+
+
+def _answer_line(segment: str, row: pd.Series | None) -> str:
+    name = label(segment)
+    name = name[:1].upper() + name[1:]
+    if row is None:
+        return f"- **{name}**: no converted customers in any run, so no answer."
+    text = (f"- **{name}**: **{label(row['winner'])}** maximises profit per customer "
+            f"({num(row['winner_mean'])} per customer)")
+    if row["runner_up"] is None or pd.isna(row["runner_up"]):
+        return text + f". **{row['verdict'].capitalize()}** ({row['reason']})."
+    ci = _ci(row["margin_ci_low"], row["margin_ci_high"])
+    why = row["reason"] if ci == "no CI" else f"{ci}; {row['reason']}"
+    text += f", {num(row['margin_mean'])} more than {label(row['runner_up'])} ({why})"
+    if math.isfinite(row["vs_baseline_mean"]) and row["runner_up"] != row["baseline"]:
+        text += (f"; {num(row['vs_baseline_mean'], signed=True)} vs the baseline "
+                 f"{label(row['baseline'])} "
+                 f"({_ci(row['vs_baseline_ci_low'], row['vs_baseline_ci_high'])})")
+    return text + f". **{row['verdict'].capitalize()}.**"
+
+
+def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str],
+                      baseline: str | None) -> list[str]:
+    table = winners(runs, baseline, by_point=True, factors=factors, level=LEVEL)
+    segments = [ALL, *segment_names(runs)]
+    rows = []
+    for point, group in table.groupby("point", sort=True):
+        cells = [str(point), *(f"{group[f].iloc[0]:g}" for f in factors)]
+        for segment in segments:
+            hit = group[group["segment"] == segment]
+            cells.append(f"{label(hit['winner'].iloc[0])} ({hit['verdict'].iloc[0]})"
+                         if not hit.empty else "–")
+        rows.append(cells)
+    header = ["point", *(f"`{f}`" for f in factors), *(label(s) for s in segments)]
+    return ["### Winner at each design point", "", *_table(header, rows), ""]
+
+
+def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
+    metrics = [m for m in (_retention_metric(ok), "ltv_mean", "cost_per_customer",
+                           "profit_per_customer", "ltv_to_cac", "nps") if m]
+    rows = []
+    for policy in policies_of(ok):
+        mine = ok[ok["policy"] == policy]
+        name = label(policy) + (" (baseline)" if policy == baseline else "")
+        rows.append([name, *(_mean_pm(mine[m], m) if m in mine else "–" for m in metrics)])
+    pooled = " (design points pooled)" if ok["point"].nunique() > 1 else ""
+    return ["## Comparison", "",
+            f"All customers, mean ± 95 % CI half-width over runs{pooled}. Money in the "
+            "scenario's currency, discounted from each customer's conversion; retention is "
+            "the share of converted customers still customers that many months after "
+            "conversion; LTV:CAC is for customers acquired during the run.", "",
+            *_table(["policy", *map(_name, metrics)], rows), ""]
+
+
+def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
+    if baseline is None or len(policies_of(runs)) < 2:
+        return []
+    metrics = [m for m in (*KEY_DIFFS, _retention_metric(runs)) if m]
+    diff = paired_differences(runs, baseline, metrics, by_point=False, factors=[], level=LEVEL)
+    rows = []
+    for policy, group in diff.groupby("policy", sort=False):
+        cells = [label(policy)]
+        for metric in metrics:
+            r = group[group["metric"] == metric].iloc[0]
+            fmt = _fmt(metric, diff=True)
+            better = (f"better in {r['share_better']:.0%}" if r["n"] else "no pairs")
+            cells.append(f"{fmt(r['diff_mean'], signed=True)} "
+                         f"({_ci(r['diff_ci_low'], r['diff_ci_high'], fmt)}; {better})")
+        rows.append(cells)
+    header = ["policy", *map(_name, metrics)]
+    lower = ", ".join(LOWER_IS_BETTER)
+    return [f"### Difference from the baseline ({label(baseline)}), paired by replication",
+            "", f"Policy − baseline over the same seeds; \"better in\" is the share of paired "
+            f"replications where the policy is better (lower for {lower}).", "",
+            *_table(header, rows), ""]
+
+
+def _segment_table(ok: pd.DataFrame) -> list[str]:
+    segments = segment_names(ok)
+    if not segments:
+        return []
+    metrics = [m for m in (_retention_metric(ok), "ltv_mean", "cost_per_customer",
+                           "profit_per_customer") if m]
+    rows = []
+    for segment in segments:
+        for policy in policies_of(ok):
+            mine = ok[ok["policy"] == policy]
+            cells = [label(segment), label(policy)]
+            for metric in metrics:
+                column = segment_metric(segment, metric)
+                cells.append(_mean_pm(mine[column], metric) if column in mine else "–")
+            rows.append(cells)
+    return ["### By segment", "", "Mean ± 95 % CI half-width over runs.", "",
+            *_table(["segment", "policy", *map(_name, metrics)], rows), ""]
+
+
+def _figures(figures: Sequence[Figure]) -> list[str]:
+    if not figures:
+        return []
+    lines = ["## Figures", ""]
+    for name, caption in figures:
+        lines += [f"![{caption}](figures/{name})", "", f"*{caption}*", ""]
+    return lines
+
+
+def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str]) -> list[str]:
+    failed = runs[failed_mask(runs)]
+    points = runs["point"].nunique() if not runs.empty else 0
+    lines = ["## Method", "",
+             f"- **Experiment**: `{manifest.get('experiment', '?')}` "
+             f"(`{manifest.get('experiment_source', '?')}`, hash "
+             f"`{str(manifest.get('experiment_hash', '?'))[:12]}`); scenario "
+             f"`{manifest.get('scenario', '?')}` (hash "
+             f"`{str(manifest.get('scenario_hash', '?'))[:12]}`).",
+             f"- **Policies**: {', '.join(manifest.get('policies', []))}; baseline "
+             f"`{manifest.get('baseline', '?')}`.",
+             f"- **Design**: {_design(manifest, runs, factors, points)}",
+             f"- **Replications**: {manifest.get('replications', '?')} per policy and design "
+             f"point; {num(manifest.get('customers', math.nan))} customers, "
+             f"{manifest.get('months', '?')} months per run.",
+             f"- **Seeds and common random numbers**: root seed "
+             f"{manifest.get('root_seed', '?')}; run seed = `SeedSequence(root, "
+             "spawn_key=(point, replication))`. Every policy of a (point, replication) "
+             "uses the same seed and meets the same random numbers, so policies are "
+             "compared by paired differences over replications.",
+             f"- **Runs**: {len(runs)} in all, {len(runs) - len(failed)} succeeded, "
+             f"{len(failed)} failed (excluded from every statistic and counted in "
+             "`n_failed` of `summary.csv`).",
+             *_failures(failed),
+             "- **Statistics**: means with Student-t 95 % confidence intervals over "
+             "replications (scipy); differences between policies are paired by "
+             "(point, replication) with a t interval on the differences; \"better\" is higher "
+             f"except for {', '.join(LOWER_IS_BETTER)} (lower). The winner of a segment has "
+             "the highest mean profit per customer; its margin over the runner-up is the "
+             "paired difference.",
+             f"- **Wording rule**: *certain* if ≥ 2 pairs, the CI of the margin lies above 0 "
+             f"and the winner is ahead in ≥ {CERTAIN_SHARE:.0%} of paired replications; "
+             f"*likely* if not certain, ≥ 2 pairs, the mean margin is positive and either the "
+             f"CI lies above 0 or the winner is ahead in ≥ {LIKELY_SHARE:.0%}; otherwise "
+             "*too close to call*.",
+             "- **Files**: `summary.csv` — one row per design point, policy and metric: "
+             "`point`, the factor values, `policy`, `metric`, `better_if`, `n`, `n_failed`, "
+             "`mean`, `sd`, `ci_low`, `ci_high`, `baseline`, `diff_n`, `diff_mean`, "
+             "`diff_ci_low`, `diff_ci_high`, `share_better` (policy − baseline, paired); "
+             "`runs.csv` — every run; `figures/` — the figures above.",
+             f"- **Versions**: {_versions(manifest)}.",
+             f"- **Started**: {manifest.get('started', '?')}."]
+    if manifest.get("command"):
+        lines.append(f"- **Command**: `{manifest['command']}`")
+    return [*lines, ""]
+
+
+def _design(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str],
+            points: int) -> str:
+    if not factors:
+        return "a single design point (no factors varied)."
+    parts = []
+    for f in factors:
+        values = sorted(runs[f].dropna().unique())
+        shown = ", ".join(f"{v:g}" for v in values) if len(values) <= 8 else (
+            f"{len(values)} values in [{values[0]:g}, {values[-1]:g}]")
+        parts.append(f"`{f}` ({shown})")
+    return (f"{manifest.get('design', '?')} over {len(factors)} factor"
+            f"{'s' if len(factors) > 1 else ''}, {points} design points: "
+            + "; ".join(parts) + ".")
+
+
+def _failures(failed: pd.DataFrame) -> list[str]:
+    lines = [f"  - run {r.run_id} ({r.policy}, point {r.point}, replication "
+             f"{r.replication}): {r.error}" for r in failed.head(MAX_ERRORS).itertuples()]
+    if len(failed) > MAX_ERRORS:
+        lines.append(f"  - … and {len(failed) - MAX_ERRORS} more (see `runs.csv`).")
+    return lines
+
+
+def _versions(manifest: Mapping[str, Any]) -> str:
+    versions = manifest.get("versions") or {"engagesim": manifest.get("engagesim", "?")}
+    return ", ".join(f"{k} {v}" for k, v in versions.items())

@@ -1,0 +1,459 @@
+"""Statistics of a results folder: confidence intervals, paired differences, winners.
+
+Concept: every number a report states carries its uncertainty, and policies are
+compared the way the experiment was built to compare them.
+
+* Replications of one policy at one design point are independent runs, so a mean gets
+  a Student-t confidence interval (:func:`mean_ci`, quantiles from :mod:`scipy.stats`).
+* The policies of one ``(point, replication)`` share a seed (common random numbers), so
+  policy differences are **paired** by ``(point, replication)``: the interval of a
+  difference is the t interval of the per-replication differences
+  (:func:`paired_differences`), much narrower than comparing two separate intervals.
+* "Better" is a higher value for most metrics and a **lower** one for cost metrics
+  (:data:`LOWER_IS_BETTER`, also their per-segment versions).
+* Failed runs (a non-empty ``error``) are excluded from every statistic and counted
+  (``n_failed``); a pair is lost when either of its runs failed. Undefined values
+  (``nan``, e.g. the payback of a policy that never pays back) are left out of ``n``.
+
+**Wording rule** of :func:`winners` (:func:`certainty`). The winner is the policy with
+the highest mean profit per customer (over the replications every policy completed, so
+a failed run does not tilt the ranking); its margin over the runner-up is the paired
+difference winner − runner-up, with its t interval and the share of paired
+replications in which the winner is strictly ahead:
+
+* ``certain`` — at least 2 pairs, the CI lies entirely above 0, and the winner is ahead
+  in at least 95 % of the replications (:data:`CERTAIN_SHARE`);
+* ``likely`` — not certain, at least 2 pairs, the mean margin is positive, and either
+  the CI lies above 0 or the winner is ahead in at least 80 % of the replications
+  (:data:`LIKELY_SHARE`);
+* ``too close to call`` — everything else, including a single replication (no CI can
+  be computed, so no claim is made).
+
+With ``by_point=False`` the design points of a sweep are pooled: every
+``(point, replication)`` is one pair, so a statement then holds on average over the
+design rather than at one point.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.sweep.store import ID_COLUMNS
+
+LOWER_IS_BETTER = ("cost_per_customer", "cost_total", "payback_months", "cac", "churned")
+"""Metrics where a lower value is better (and ``segments_<segment>_<metric>`` of them)."""
+
+CERTAIN, LIKELY, TOO_CLOSE = "certain", "likely", "too close to call"
+CERTAIN_SHARE = 0.95
+"""Share of replications the winner must be ahead in to be called ``certain``."""
+LIKELY_SHARE = 0.80
+"""Share of replications that makes a positive margin ``likely`` without a clear CI."""
+
+PROFIT = "profit_per_customer"
+ALL = "all"
+PAIR = ("point", "replication")
+NOT_METRICS = frozenset({*ID_COLUMNS, "customers", "months", "error"})
+_SEGMENT_PROFIT = re.compile(r"^segments_(.+)_profit_per_customer$")
+
+STAT_COLUMNS = ("n", "n_failed", "mean", "sd", "ci_low", "ci_high")
+DIFF_COLUMNS = ("n", "n_failed", "diff_mean", "diff_sd", "diff_ci_low", "diff_ci_high",
+                "share_better")
+SUMMARY_COLUMNS = (
+    "policy", "metric", "better_if", "n", "n_failed", "mean", "sd", "ci_low", "ci_high",
+    "baseline", "diff_n", "diff_mean", "diff_ci_low", "diff_ci_high", "share_better",
+)
+"""Columns of ``summary.csv`` after ``point`` and the factor columns (see :func:`summary_table`)."""
+
+
+# -- building blocks ----------------------------------------------------------------------
+def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float, float, int]:
+    """Mean, standard deviation and Student-t confidence interval of a sample.
+
+    Non-finite values (``nan``: undefined metrics) are dropped first.
+
+    Args:
+        values: The sample.
+        level: Confidence level of the two-sided interval, in (0, 1).
+
+    Returns:
+        ``(mean, sd, low, high, n)``; ``sd`` and the bounds are ``nan`` when ``n < 2``
+        (and everything but ``n`` when ``n == 0``). A sample with no spread gives a
+        zero-width interval.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    x = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan, math.nan, 0
+    mean = float(x.mean())
+    if n == 1:
+        return mean, math.nan, math.nan, math.nan, 1
+    sd = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
+    return mean, sd, mean - half, mean + half, n
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a lower value of ``metric`` is better (costs, payback, churn)."""
+    if metric in LOWER_IS_BETTER:
+        return True
+    return metric.startswith("segments_") and any(
+        metric.endswith(f"_{name}") for name in LOWER_IS_BETTER
+    )
+
+
+def failed_mask(runs: pd.DataFrame) -> pd.Series:
+    """Boolean mask of the failed runs (non-empty ``error``)."""
+    if "error" not in runs:
+        return pd.Series(False, index=runs.index)
+    error = runs["error"]
+    return error.notna() & (error.astype(str) != "")
+
+
+def factor_columns(runs: pd.DataFrame) -> list[str]:
+    """The factor columns of a ``runs.csv`` table: the dotted scenario key paths.
+
+    Metric names never contain a dot (the summary is flattened with ``_``), factor
+    paths always do.
+    """
+    return [c for c in runs.columns if "." in str(c)]
+
+
+def metric_columns(runs: pd.DataFrame, factors: Sequence[str] | None = None) -> list[str]:
+    """The numeric metric columns of a ``runs.csv`` table, in file order."""
+    factors = set(factor_columns(runs) if factors is None else factors)
+    return [
+        c for c in runs.columns
+        if c not in NOT_METRICS and c not in factors and pd.api.types.is_numeric_dtype(runs[c])
+    ]
+
+
+def segment_names(runs: pd.DataFrame) -> list[str]:
+    """Segments with a profit-per-customer column, in file order."""
+    return [m.group(1) for c in runs.columns if (m := _SEGMENT_PROFIT.match(str(c)))]
+
+
+def segment_metric(segment: str, metric: str = PROFIT) -> str:
+    """Column of ``metric`` for ``segment`` (``"all"``: the whole population)."""
+    return metric if segment == ALL else f"segments_{segment}_{metric}"
+
+
+def policies_of(runs: pd.DataFrame) -> list[str]:
+    """Policies in order of first appearance (the manifest's order for a sorted table)."""
+    return list(dict.fromkeys(runs["policy"]))
+
+
+def _prepared(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """A copy with every requested metric present (missing ones all ``nan``)."""
+    runs = runs.copy()
+    for metric in metrics:
+        if metric not in runs:
+            runs[metric] = np.nan
+    runs["_failed"] = failed_mask(runs)
+    return runs
+
+
+def _keys(by_point: bool, factors: Sequence[str]) -> list[str]:
+    return ["point", *factors] if by_point else []
+
+
+def _groups(frame: pd.DataFrame, keys: list[str]) -> Iterable[tuple[dict[str, Any], pd.DataFrame]]:
+    """Groups of ``frame`` by ``keys`` in order of appearance (one group when no keys)."""
+    if not keys:
+        yield {}, frame
+        return
+    for values, group in frame.groupby(keys, sort=False, dropna=False):
+        yield dict(zip(keys, values, strict=True)), group
+
+
+# -- summaries ----------------------------------------------------------------------------
+def summarise(
+    runs: pd.DataFrame,
+    metrics: Sequence[str],
+    *,
+    by_point: bool = True,
+    factors: Sequence[str] | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Mean, sd and confidence interval of each metric per design point and policy.
+
+    Args:
+        runs: A ``runs.csv`` table.
+        metrics: Metric columns to summarise (a missing one gives ``n == 0``).
+        by_point: One row per design point; ``False`` pools the points.
+        factors: Factor columns (default: the dotted columns of ``runs``).
+        level: Confidence level.
+
+    Returns:
+        Tidy table: ``point``, the factor columns (when ``by_point``), ``policy``,
+        ``metric``, ``n``, ``n_failed``, ``mean``, ``sd``, ``ci_low``, ``ci_high``.
+    """
+    factors = factor_columns(runs) if factors is None else list(factors)
+    keys = _keys(by_point, factors)
+    runs = _prepared(runs, metrics)
+    rows = []
+    for key, group in _groups(runs, keys):
+        for policy in policies_of(group):
+            mine = group[group["policy"] == policy]
+            ok = mine[~mine["_failed"]]
+            n_failed = int(mine["_failed"].sum())
+            for metric in metrics:
+                mean, sd, low, high, n = mean_ci(ok[metric].to_numpy(float), level)
+                rows.append({**key, "policy": policy, "metric": metric, "n": n,
+                             "n_failed": n_failed, "mean": mean, "sd": sd,
+                             "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows, columns=[*keys, "policy", "metric", *STAT_COLUMNS])
+
+
+def _pairs(runs: pd.DataFrame, policy: str, other: str, metrics: Sequence[str]) -> pd.DataFrame:
+    """Runs of ``policy`` joined to the runs of ``other`` of the same (point, replication)."""
+    cols = [*PAIR, "_failed", *metrics]
+    mine = runs[runs["policy"] == policy]
+    theirs = runs.loc[runs["policy"] == other, cols]
+    pairs = mine.merge(theirs, on=list(PAIR), suffixes=("", "__other"), how="inner")
+    pairs["_pair_failed"] = pairs["_failed"] | pairs["_failed__other"]
+    return pairs
+
+
+def _diff_stats(pairs: pd.DataFrame, metric: str, level: float) -> dict[str, Any]:
+    """Paired-difference statistics of one metric over the pairs of one group."""
+    ok = pairs[~pairs["_pair_failed"]]
+    diff = (ok[metric] - ok[f"{metric}__other"]).to_numpy(float)
+    diff = diff[np.isfinite(diff)]
+    mean, sd, low, high, n = mean_ci(diff, level)
+    better = diff < 0 if lower_is_better(metric) else diff > 0
+    return {"n": n, "n_failed": int(pairs["_pair_failed"].sum()), "diff_mean": mean,
+            "diff_sd": sd, "diff_ci_low": low, "diff_ci_high": high,
+            "share_better": float(better.mean()) if n else math.nan}
+
+
+def paired_differences(
+    runs: pd.DataFrame,
+    baseline: str,
+    metrics: Sequence[str],
+    *,
+    by_point: bool = True,
+    factors: Sequence[str] | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Paired differences policy − baseline, per design point, policy and metric.
+
+    Runs are paired by ``(point, replication)`` (they share a seed). ``share_better`` is
+    the share of pairs in which the policy is strictly better than the baseline: higher
+    for value metrics, lower for :func:`lower_is_better` ones.
+
+    Args:
+        runs: A ``runs.csv`` table.
+        baseline: The policy to compare against.
+        metrics: Metric columns.
+        by_point: One row per design point; ``False`` pools the points (every
+            ``(point, replication)`` remains one pair).
+        factors: Factor columns (default: the dotted columns of ``runs``).
+        level: Confidence level.
+
+    Returns:
+        Tidy table: ``point`` and the factor columns (when ``by_point``), ``policy``,
+        ``metric``, ``n`` (usable pairs), ``n_failed`` (pairs lost to a failed run),
+        ``diff_mean``, ``diff_sd``, ``diff_ci_low``, ``diff_ci_high``, ``share_better``.
+
+    Raises:
+        ValueError: ``baseline`` has no runs.
+    """
+    factors = factor_columns(runs) if factors is None else list(factors)
+    if baseline not in set(runs["policy"]):
+        raise ValueError(f"baseline {baseline!r} has no runs (policies: {policies_of(runs)})")
+    keys = _keys(by_point, factors)
+    runs = _prepared(runs, metrics)
+    rows = []
+    for policy in policies_of(runs):
+        if policy == baseline:
+            continue
+        pairs = _pairs(runs, policy, baseline, metrics)
+        for key, group in _groups(pairs, keys):
+            for metric in metrics:
+                rows.append({**key, "policy": policy, "metric": metric,
+                             **_diff_stats(group, metric, level)})
+    table = pd.DataFrame(rows, columns=[*keys, "policy", "metric", *DIFF_COLUMNS])
+    if keys:
+        table = table.sort_values("point", kind="stable").reset_index(drop=True)
+    return table
+
+
+def summary_table(
+    runs: pd.DataFrame,
+    baseline: str,
+    metrics: Sequence[str] | None = None,
+    *,
+    factors: Sequence[str] | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """The combined per-point table written as ``summary.csv``.
+
+    One row per design point, policy and metric. Columns: ``point``, one per factor
+    (its value at the point), then :data:`SUMMARY_COLUMNS`:
+
+    ``policy``, ``metric``; ``better_if`` (``higher``/``lower``); the policy's own
+    statistics over its successful replications — ``n``, ``n_failed``, ``mean``, ``sd``,
+    ``ci_low``, ``ci_high`` (Student-t, ``level``); the paired comparison with the
+    ``baseline`` — ``diff_n`` (pairs), ``diff_mean`` (policy − baseline), ``diff_ci_low``,
+    ``diff_ci_high``, ``share_better`` (share of pairs where the policy is better).
+    The comparison columns are empty on the baseline's own rows.
+
+    Args:
+        runs: A ``runs.csv`` table.
+        baseline: The reference policy.
+        metrics: Metric columns (default: every numeric metric column).
+        factors: Factor columns (default: the dotted columns of ``runs``).
+        level: Confidence level.
+    """
+    factors = factor_columns(runs) if factors is None else list(factors)
+    metrics = metric_columns(runs, factors) if metrics is None else list(metrics)
+    own = summarise(runs, metrics, factors=factors, level=level)
+    diff = paired_differences(runs, baseline, metrics, factors=factors, level=level)
+    diff = diff.drop(columns=[*factors, "n_failed", "diff_sd"]).rename(columns={"n": "diff_n"})
+    table = own.merge(diff, on=["point", "policy", "metric"], how="left")
+    table["baseline"] = baseline
+    table["better_if"] = ["lower" if lower_is_better(m) else "higher" for m in table["metric"]]
+    return table[["point", *factors, *SUMMARY_COLUMNS]]
+
+
+# -- winners ------------------------------------------------------------------------------
+def certainty(margin_mean: float, ci_low: float, share_wins: float, n: int) -> str:
+    """The plain-words certainty of a win (the module's wording rule).
+
+    Args:
+        margin_mean: Mean paired margin winner − runner-up.
+        ci_low: Lower bound of its confidence interval.
+        share_wins: Share of pairs in which the winner is strictly ahead.
+        n: Number of pairs.
+
+    Returns:
+        ``"certain"``, ``"likely"`` or ``"too close to call"``.
+    """
+    if n < 2 or not math.isfinite(margin_mean):
+        return TOO_CLOSE
+    if ci_low > 0 and share_wins >= CERTAIN_SHARE:
+        return CERTAIN
+    if margin_mean > 0 and (ci_low > 0 or share_wins >= LIKELY_SHARE):
+        return LIKELY
+    return TOO_CLOSE
+
+
+def _reason(verdict: str, ci_low: float, share: float, n: int) -> str:
+    """Why a verdict was given, in words."""
+    if n < 2:
+        return f"{n} paired replication{'s' if n != 1 else ''}: no confidence interval"
+    ci = "the CI excludes 0" if ci_low > 0 else "the CI includes 0"
+    return f"{ci}; ahead in {share:.0%} of {n} paired replications"
+
+
+def _block_means(group: pd.DataFrame, column: str) -> pd.Series:
+    """Mean of ``column`` per policy over the replications every policy completed.
+
+    Ranking on common ``(point, replication)`` blocks keeps the comparison paired when
+    runs failed or a value is undefined; policies without any value are left out, and
+    when no block is complete the means of all available values are used.
+    """
+    ok = group[~group["_failed"] & np.isfinite(group[column].astype(float))]
+    if ok.empty:
+        return pd.Series(dtype=float)
+    wide = ok.pivot_table(index=list(PAIR), columns="policy", values=column, sort=False)
+    wide = wide[[p for p in policies_of(ok) if p in wide.columns]]
+    complete = wide.dropna()
+    return (complete if not complete.empty else wide).mean()
+
+
+def _winner_row(group: pd.DataFrame, column: str, baseline: str | None,
+                level: float) -> dict[str, Any] | None:
+    """Winner, runner-up and margin of one group for one profit column."""
+    means = _block_means(group, column)
+    if means.empty:
+        return None
+    ranked = means.sort_values(ascending=False, kind="stable")
+    winner = str(ranked.index[0])
+    row: dict[str, Any] = {"winner": winner, "winner_mean": float(ranked.iloc[0]),
+                           "runner_up": None, "runner_up_mean": math.nan}
+    margin = (math.nan, math.nan, math.nan, math.nan, 0)
+    share = math.nan
+    if len(ranked) > 1:
+        row["runner_up"] = str(ranked.index[1])
+        row["runner_up_mean"] = float(ranked.iloc[1])
+        stats_ = _diff_stats(_pairs(group, winner, row["runner_up"], [column]), column, level)
+        margin = (stats_["diff_mean"], stats_["diff_sd"], stats_["diff_ci_low"],
+                  stats_["diff_ci_high"], stats_["n"])
+        share = stats_["share_better"]
+    mean, _, low, high, n = margin
+    verdict = certainty(mean, low, share, n) if row["runner_up"] else TOO_CLOSE
+    row.update({"margin_mean": mean, "margin_ci_low": low, "margin_ci_high": high,
+                "n_pairs": n, "share_wins": share, "verdict": verdict,
+                "reason": _reason(verdict, low, share, n) if row["runner_up"]
+                else "only one policy with results"})
+    row.update(_vs_baseline(group, winner, baseline, column, level))
+    return row
+
+
+def _vs_baseline(group: pd.DataFrame, winner: str, baseline: str | None, column: str,
+                 level: float) -> dict[str, Any]:
+    """Paired margin of the winner over the baseline (empty when it is the baseline)."""
+    out: dict[str, Any] = {"baseline": baseline, "vs_baseline_mean": math.nan,
+                           "vs_baseline_ci_low": math.nan, "vs_baseline_ci_high": math.nan}
+    if baseline is None or baseline == winner or baseline not in set(group["policy"]):
+        return out
+    s = _diff_stats(_pairs(group, winner, baseline, [column]), column, level)
+    out.update({"vs_baseline_mean": s["diff_mean"], "vs_baseline_ci_low": s["diff_ci_low"],
+                "vs_baseline_ci_high": s["diff_ci_high"]})
+    return out
+
+
+def winners(
+    runs: pd.DataFrame,
+    baseline: str | None = None,
+    *,
+    by_point: bool = True,
+    factors: Sequence[str] | None = None,
+    level: float = 0.95,
+    metric: str = PROFIT,
+) -> pd.DataFrame:
+    """Which policy maximises mean profit per customer, per segment (and ``"all"``).
+
+    Args:
+        runs: A ``runs.csv`` table.
+        baseline: Also report the winner's paired margin over this policy.
+        by_point: One answer per design point; ``False`` pools the points.
+        factors: Factor columns (default: the dotted columns of ``runs``).
+        level: Confidence level.
+        metric: The per-customer metric to maximise.
+
+    Returns:
+        One row per (design point and factor values when ``by_point``,) segment:
+        ``segment``, ``winner``, ``winner_mean``, ``runner_up``, ``runner_up_mean`` (means
+        over the replications every policy completed),
+        ``margin_mean``, ``margin_ci_low``, ``margin_ci_high`` (paired winner −
+        runner-up), ``n_pairs``, ``share_wins``, ``verdict`` (:func:`certainty`),
+        ``reason``, ``baseline``, ``vs_baseline_mean``, ``vs_baseline_ci_low``,
+        ``vs_baseline_ci_high``. Segments without any result are left out.
+    """
+    factors = factor_columns(runs) if factors is None else list(factors)
+    keys = _keys(by_point, factors)
+    segments = [ALL, *segment_names(runs)]
+    columns = [segment_metric(s, metric) for s in segments]
+    runs = _prepared(runs, columns)
+    rows = []
+    for key, group in _groups(runs, keys):
+        for segment, column in zip(segments, columns, strict=True):
+            row = _winner_row(group, column, baseline, level)
+            if row is not None:
+                rows.append({**key, "segment": segment, **row})
+    table = pd.DataFrame(rows)
+    if keys and not table.empty:
+        table = table.sort_values("point", kind="stable").reset_index(drop=True)
+    return table

@@ -1,0 +1,281 @@
+"""Engagement policies: the :class:`Policy` interface and the scenario-driven programs.
+
+A policy decides, each step, which customers get which touches. Its result is an
+:class:`Engagement`: the *response* of each customer (``1 − exp(−dose)``, in [0, 1),
+with the dose per month),
+the touches delivered, what they cost per customer, and the cost totals by type.
+
+The four shipped models (``no_touch``, ``low_touch``, ``high_touch``, ``hybrid``) are
+data: a :class:`PolicySpec` in the scenario made of *programs*. A program reaches the
+customers in some stages and segments (and above a revenue tier, or only when their
+observed health drops below a threshold: escalation) through one channel:
+
+* ``digital`` — e-mail, in-app guides, chatbot: no capacity limit; a touch's effect
+  is scaled by the customer's digital affinity;
+* ``pooled`` — a shared CSM team (webinars, office hours, help on request);
+* ``named_csm`` — a named CSM per account.
+
+Human touches are scaled by the customer's preference for human contact, so
+over-touching a self-serve customer buys little. The dose of a customer is
+``Σ touches × effect × fit × responsiveness × quality``.
+
+Writing your own policy: subclass :class:`Policy` and implement
+:meth:`Policy.engage`; read the model's arrays (``model.stage``, ``model.traits``,
+``model.health``, …) and return an :class:`Engagement`. See README "Custom policies".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.engine.staffing import Team, TeamSpec, priority_key
+
+if TYPE_CHECKING:
+    from sim.engine.model import EngagementModel
+
+CHANNELS = ("digital", "pooled", "named_csm")
+CHANNEL_TEAM = {"pooled": "pooled", "named_csm": "named"}
+COST_TYPES = ("fixed", "touch", "setup", "staff")
+
+
+@dataclass(frozen=True)
+class ProgramSpec:
+    """One engagement program of a policy.
+
+    Attributes:
+        name: Program name.
+        channel: One of :data:`CHANNELS`.
+        stages: Indices of the stages it applies to.
+        segments: Indices of the segments it applies to.
+        min_revenue: Only customers with at least this monthly revenue (tiering).
+        health_below: If set, only customers whose observed health is below it
+            (escalation); ``None`` for everyone in scope.
+        touches_per_month: Touches each reached customer gets per month.
+        hours_per_touch: CSM hours one touch takes (human channels).
+        effect: Dose of one touch for a perfectly fitting, fully responsive customer.
+        cost_per_touch: Direct cost of one touch.
+        setup_cost: One-off cost the first time a customer enters the program.
+    """
+
+    name: str
+    channel: str
+    stages: tuple[int, ...]
+    segments: tuple[int, ...]
+    min_revenue: float = 0.0
+    health_below: float | None = None
+    touches_per_month: float = 1.0
+    hours_per_touch: float = 1.0
+    effect: float = 0.0
+    cost_per_touch: float = 0.0
+    setup_cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """An engagement model as a scenario describes it.
+
+    Attributes:
+        name: Policy name.
+        description: One line for listings and reports.
+        fixed_cost_per_month: Platform and tooling cost per month.
+        teams: Team name (``named``/``pooled``) → :class:`TeamSpec`.
+        programs: The programs.
+    """
+
+    name: str
+    description: str
+    fixed_cost_per_month: float
+    teams: dict[str, TeamSpec]
+    programs: tuple[ProgramSpec, ...]
+
+
+@dataclass
+class Engagement:
+    """What a policy did in one step.
+
+    Attributes:
+        response: Per-customer response to the touches, in [0, 1): ``1 − exp(−dose)``
+            where the dose is measured per *month* (touches per month × effect × fit),
+            so that the response does not depend on the step length.
+        touches: Per-customer touches delivered.
+        cost: Per-customer engagement cost allocated this step.
+        costs_by_type: Totals this step by type (see :data:`COST_TYPES`), including any
+            cost that could not be allocated to a customer.
+        csm_hours_available: Customer-facing CSM hours the policy had this step.
+        csm_hours_used: CSM hours spent on touches this step.
+        csm_headcount: CSMs employed this step.
+    """
+
+    response: np.ndarray
+    touches: np.ndarray
+    cost: np.ndarray
+    costs_by_type: dict[str, float] = field(default_factory=dict)
+    csm_hours_available: float = 0.0
+    csm_hours_used: float = 0.0
+    csm_headcount: int = 0
+
+    @classmethod
+    def none(cls, n: int) -> Engagement:
+        """Return an engagement with no touches and no cost for ``n`` customers."""
+        return cls(np.zeros(n), np.zeros(n), np.zeros(n), dict.fromkeys(COST_TYPES, 0.0))
+
+
+class Policy(ABC):
+    """The interface every engagement policy implements.
+
+    Attributes:
+        name: Shown in outputs.
+        teams: Live CSM teams (empty for policies without people).
+    """
+
+    name: str = "custom"
+    teams: Mapping[str, Team] = MappingProxyType({})
+
+    def setup(self, model: EngagementModel) -> None:  # noqa: B027 - optional hook
+        """Prepare for a run (called once, after the population exists)."""
+
+    @abstractmethod
+    def engage(self, model: EngagementModel) -> Engagement:
+        """Decide this step's touches and return what they did and cost."""
+
+
+class NoPolicy(Policy):
+    """No engagement at all: the control."""
+
+    name = "none"
+
+    def engage(self, model: EngagementModel) -> Engagement:
+        """Return no touches and no cost."""
+        return Engagement.none(model.n)
+
+
+def allocate(total: float, weights: np.ndarray, fallback: np.ndarray, out: np.ndarray) -> None:
+    """Add ``total`` to ``out`` in proportion to ``weights`` (else evenly over ``fallback``).
+
+    Cost with nobody to carry it (no weight, empty fallback) is left unallocated.
+    """
+    if total <= 0:
+        return
+    w = weights.sum()
+    if w > 0:
+        out += total * weights / w
+    elif fallback.size:
+        out[fallback] += total / fallback.size
+
+
+class ProgramPolicy(Policy):
+    """A policy made of scenario programs (the shipped models and any you define).
+
+    Args:
+        spec: The policy's description.
+    """
+
+    def __init__(self, spec: PolicySpec):
+        self.spec = spec
+        self.name = spec.name
+        self.teams = {}
+
+    def setup(self, model: EngagementModel) -> None:
+        """Create the teams and the per-program set-up records."""
+        self.teams = {
+            name: Team(team, model.n, model.steps_per_month)
+            for name, team in self.spec.teams.items()
+        }
+        self._set_up = {p.name: np.zeros(model.n, dtype=bool) for p in self.spec.programs}
+        n_stages = len(model.spec.lifecycle.stages)
+        n_segments = len(model.spec.segments)
+        # one lookup per program over (stage, segment) cells: cell = stage · S + segment
+        self._n_segments = n_segments
+        self._cell_in = {
+            p.name: np.logical_and.outer(
+                np.isin(np.arange(n_stages), p.stages), np.isin(np.arange(n_segments), p.segments)
+            ).ravel()
+            for p in self.spec.programs
+        }
+
+    def _reach(
+        self, model: EngagementModel, p: ProgramSpec, cell: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(in_scope, asking)`` customer indices for program ``p``."""
+        scope = self._cell_in[p.name][cell]
+        if p.min_revenue > 0:
+            scope &= model.mrr >= p.min_revenue
+        rows = np.flatnonzero(scope)
+        if p.health_below is None:
+            return rows, rows
+        return rows, rows[model.health[rows] < p.health_below]
+
+    def engage(self, model: EngagementModel) -> Engagement:
+        """Run every program for one step."""
+        n, spm = model.n, model.steps_per_month
+        traits = model.traits
+        dose, touches, cost = np.zeros(n), np.zeros(n), np.zeros(n)
+        by_type = dict.fromkeys(COST_TYPES, 0.0)
+        cell = model.stage.astype(np.intp) * self._n_segments + model.segment
+        reach = {p.name: self._reach(model, p, cell) for p in self.spec.programs}
+
+        # staff the teams, then ration each team's hours once across its programs
+        served: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for team_name, team in self.teams.items():
+            progs = [p for p in self.spec.programs if CHANNEL_TEAM.get(p.channel) == team_name]
+            in_scope = np.zeros(n, dtype=bool)
+            for p in progs:
+                in_scope[reach[p.name][0]] = True
+            covered = np.flatnonzero(in_scope)
+            key = priority_key(team.spec.priority, model)
+            team.staff(covered, key)
+            hours = np.zeros(n)
+            for p in progs:
+                hours[reach[p.name][1]] += p.touches_per_month / spm * p.hours_per_touch
+            rows = np.flatnonzero(hours)
+            share, quality = team.ration(rows, hours[rows], key)
+            full_share, full_quality = np.zeros(n), np.zeros(n)
+            full_share[rows], full_quality[rows] = share, quality
+            served[team_name] = (full_share, full_quality)
+            staff_cost = team.cost_per_step
+            by_type["staff"] += staff_cost
+            allocate(staff_cost, hours * full_share, covered, cost)
+
+        for p in self.spec.programs:
+            _, asking = reach[p.name]
+            if asking.size == 0:
+                continue
+            wanted = p.touches_per_month / spm
+            if p.channel == "digital":
+                delivered = np.full(asking.size, wanted)
+                fit = traits["digital_affinity"][asking]
+            else:
+                share, quality = served[CHANNEL_TEAM[p.channel]]
+                delivered = wanted * share[asking]
+                fit = traits["human_preference"][asking] * quality[asking]
+            dose[asking] += delivered * p.effect * fit * traits["responsiveness"][asking]
+            touches[asking] += delivered
+            touch_cost = delivered * p.cost_per_touch
+            cost[asking] += touch_cost
+            by_type["touch"] += float(touch_cost.sum())
+            if p.setup_cost > 0:
+                new = asking[~self._set_up[p.name][asking] & (delivered > 0)]
+                self._set_up[p.name][new] = True
+                cost[new] += p.setup_cost
+                by_type["setup"] += p.setup_cost * new.size
+            else:
+                self._set_up[p.name][asking] = True
+
+        fixed = self.spec.fixed_cost_per_month / spm
+        by_type["fixed"] += fixed
+        allocate(fixed, np.zeros(0), np.flatnonzero(model.active), cost)
+        return Engagement(
+            response=-np.expm1(-dose * spm),  # dose per month: independent of step length
+            touches=touches,
+            cost=cost,
+            costs_by_type=by_type,
+            csm_hours_available=sum(t.headcount * t.hours_per_step for t in self.teams.values()),
+            csm_hours_used=sum(float(t.hours_used.sum()) for t in self.teams.values()),
+            csm_headcount=sum(t.headcount for t in self.teams.values()),
+        )

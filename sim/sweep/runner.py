@@ -1,0 +1,209 @@
+"""Running an experiment: a pure run function, joblib execution, the results store.
+
+:func:`execute` is a pure function ``(scenario, overrides, policy, seed) -> (summary,
+series)``. :func:`sweep` runs an experiment's missing runs with joblib — local
+processes (``loky``) by default, or a Dask cluster through joblib's ``dask`` backend
+(a ``distributed.Client`` for ``--scheduler ADDRESS``, else a ``LocalCluster``) — and
+stores each result as it completes. A run that raises is recorded with its error and
+the sweep goes on. Results never depend on worker count, order or backend: each run's
+seed comes from its ``(point, replication)``.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed, parallel_config
+
+from sim.engine.model import EngagementModel
+from sim.engine.results import jsonable
+from sim.engine.scenario import Scenario
+from sim.schema import InputError
+from sim.sweep.design import Experiment, Run
+from sim.sweep.store import ResultStore, flatten, versions
+
+BACKENDS = ("loky", "dask")
+CSV_REFRESH_SECONDS = 2.0
+
+
+def execute(
+    scenario: Scenario, overrides: Mapping[str, Any], policy: str, seed: int
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Simulate one run: the summary (as in ``summary.json``) and the per-step series."""
+    if overrides:
+        scenario = scenario.with_overrides(overrides)
+    model = EngagementModel(scenario, policy, rng=seed).run()
+    series = model.timeseries()
+    result = jsonable(model.summary(seed=seed)), {c: series[c].to_numpy() for c in series.columns}
+    # a Mesa model holds reference cycles: free its arrays now, not at the next GC pass,
+    # or a worker running many large runs accumulates them
+    del model
+    gc.collect()
+    return result
+
+
+def _task(scenario: Scenario, overrides: Mapping[str, Any], run: Run):
+    """Worker entry point: never raises, returns the run and its result or error."""
+    try:
+        summary, series = execute(scenario, overrides, run.policy, run.seed)
+        return run, summary, series, ""
+    except Exception as exc:
+        return run, None, None, f"{type(exc).__name__}: {exc}"
+
+
+def record_of(run: Run, summary: Mapping[str, Any] | None, error: str) -> dict[str, Any]:
+    """The stored record (one ``runs.csv`` row) of a finished run."""
+    record: dict[str, Any] = {
+        "run_id": run.run_id,
+        "point": run.point,
+        "policy": run.policy,
+        "replication": run.replication,
+        "seed": run.seed,
+        **dict(run.factors),
+    }
+    if summary is not None:
+        metrics = flatten(summary)
+        for key in ("scenario", "policy", "seed", "version", "step"):
+            metrics.pop(key, None)
+        record.update(metrics)
+    record["error"] = error
+    return record
+
+
+def experiment_hash(exp: Experiment) -> str:
+    """Hash of what determines the results: the experiment and its scenario."""
+    text = json.dumps(
+        {"experiment": exp.raw, "scenario": exp.scenario.raw}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class SweepResult:
+    """What a sweep did."""
+
+    total: int
+    ran: int
+    failed: int
+    seconds: float
+    store: ResultStore
+
+
+def sweep(
+    exp: Experiment,
+    out: str | Path,
+    *,
+    jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    command: str = "",
+) -> SweepResult:
+    """Run every missing run of ``exp`` into ``out``.
+
+    Args:
+        exp: The experiment.
+        out: Output folder (refused if non-empty unless ``resume``).
+        jobs: Worker processes (``-1``: all cores). For ``dask`` without a scheduler,
+            the size of the ``LocalCluster``.
+        backend: ``loky`` (local processes) or ``dask``.
+        scheduler: Address of a Dask scheduler (``tcp://host:8786``).
+        resume: Run only what is missing from ``out``.
+        progress: Show a progress bar on stderr.
+        command: The command line, for the manifest.
+    """
+    if backend not in BACKENDS:
+        raise InputError(None, "--backend", f"expected one of {', '.join(BACKENDS)}")
+    store = ResultStore(out)
+    manifest = {
+        "engagesim": versions()["engagesim"],
+        "versions": versions(),
+        "experiment": exp.name,
+        "experiment_source": exp.source,
+        "experiment_hash": experiment_hash(exp),
+        "scenario": exp.scenario.name,
+        "scenario_hash": exp.scenario.digest,
+        "root_seed": exp.seed,
+        "policies": list(exp.policies),
+        "baseline": exp.baseline,
+        "factors": [f.path for f in exp.factors],
+        "design": exp.design,
+        "replications": exp.replications,
+        "customers": exp.customers,
+        "months": exp.months,
+        "command": command,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    runs = exp.runs()
+    overrides = {p: exp.overrides(pt) for p, pt in enumerate(exp.points())}
+    factor_names = [f.path for f in exp.factors]
+    start = time.perf_counter()
+    bar = None
+    with ExitStack() as stack:
+        if backend == "dask":  # connect before writing anything
+            _dask_context(stack, scheduler, jobs)
+            parallel = Parallel(n_jobs=-1, return_as="generator_unordered")
+        else:
+            parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+        store.open(manifest, resume)
+        done = store.done() if resume else set()
+        todo = [r for r in runs if r.run_id not in done]
+        if progress:
+            from tqdm import tqdm
+
+            bar = stack.enter_context(
+                tqdm(total=len(runs), initial=len(runs) - len(todo), desc="runs", unit="run",
+                     file=sys.stderr, dynamic_ncols=True)
+            )
+        last_csv = time.perf_counter()
+        tasks = (delayed(_task)(exp.scenario, overrides[r.point], r) for r in todo)
+        for run, summary, series, error in parallel(tasks):
+            store.save(record_of(run, summary, error), series)
+            if bar is not None:
+                bar.update(1)
+                if error:
+                    bar.write(f"run {run.run_id} ({run.policy}, point {run.point}) failed: {error}")
+            if time.perf_counter() - last_csv > CSV_REFRESH_SECONDS:
+                store.write_runs_csv(factor_names)
+                last_csv = time.perf_counter()
+    store.write_runs_csv(factor_names)
+    failed_total = sum(1 for r in store.records() if r.get("error"))
+    return SweepResult(len(runs), len(todo), failed_total, time.perf_counter() - start, store)
+
+
+def _dask_context(stack: ExitStack, scheduler: str | None, jobs: int) -> None:
+    """Enter a Dask client (and a LocalCluster when no scheduler) and joblib's dask backend."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError(
+            None, "--backend", "dask needs the optional extra: pip install -e \".[dask]\""
+        ) from None
+    if scheduler:
+        try:
+            client = stack.enter_context(Client(scheduler, timeout="20s"))
+        except (OSError, TimeoutError) as exc:
+            raise InputError(
+                None, "--scheduler", f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+            ) from None
+    else:
+        workers = jobs if jobs and jobs > 0 else None
+        cluster = stack.enter_context(
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                         dashboard_address=None)
+        )
+        client = stack.enter_context(Client(cluster))
+    del client
+    stack.enter_context(parallel_config(backend="dask"))

@@ -1,0 +1,159 @@
+"""The sweep runner: seed keying across workers and backends, CRN, resume, failures."""
+
+import copy
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import sim.sweep.runner
+from sim import InputError, load_scenario
+from sim.cli import main
+from sim.engine.scenario import from_dict
+from sim.sweep.design import experiment_from_dict
+from sim.sweep.runner import sweep
+
+SMALL = {
+    "scenario": "default",
+    "policies": ["no_touch", "hybrid"],
+    "replications": 2,
+    "months": 6,
+    "customers": 300,
+    "seed": 42,
+    "design": {"kind": "grid"},
+    "factors": [{"path": "policies.hybrid.teams.named.accounts_per_csm", "values": [10, 40]}],
+}
+
+
+def small_experiment(**extra):
+    return experiment_from_dict({**SMALL, **extra}, "small.toml", name="small")
+
+
+def runs_csv(folder: Path) -> bytes:
+    return (folder / "runs.csv").read_bytes()
+
+
+def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
+    exp = small_experiment()
+    one = sweep(exp, tmp_path / "one", jobs=1, progress=False)
+    two = sweep(exp, tmp_path / "two", jobs=2, progress=False)
+    assert one.ran == two.ran == 8 and one.failed == two.failed == 0
+    assert runs_csv(tmp_path / "one") == runs_csv(tmp_path / "two")
+    series_one = one.store.read_series()
+    series_two = two.store.read_series()
+    pd.testing.assert_frame_equal(series_one, series_two)
+
+
+def test_dask_local_cluster_gives_identical_results(tmp_path):
+    pytest.importorskip("dask.distributed")
+    exp = small_experiment()
+    sweep(exp, tmp_path / "local", jobs=1, progress=False)
+    sweep(exp, tmp_path / "dask", jobs=2, backend="dask", progress=False)
+    assert runs_csv(tmp_path / "local") == runs_csv(tmp_path / "dask")
+    # the same through a scheduler address (what a cluster user passes as --scheduler)
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        sweep(exp, tmp_path / "remote", backend="dask", scheduler=cluster.scheduler_address,
+              progress=False)
+    assert runs_csv(tmp_path / "local") == runs_csv(tmp_path / "remote")
+
+
+def test_a_policy_compared_with_itself_differs_by_exactly_zero(tmp_path):
+    base = load_scenario("default")
+    raw = copy.deepcopy(dict(base.raw))
+    raw["policies"]["hybrid_again"] = raw["policies"]["hybrid"]
+    twin = from_dict(raw, "twin.toml", name="twin")
+    exp = dataclasses.replace(
+        small_experiment(factors=[]), scenario=twin, policies=("hybrid", "hybrid_again")
+    )
+    sweep(exp, tmp_path / "out", jobs=2, progress=False)
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    a, b = (
+        runs[runs.policy == name].drop(columns=["run_id", "policy"]).reset_index(drop=True)
+        for name in ("hybrid", "hybrid_again")
+    )
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 2 and a["profit_per_customer"].nunique() == 2  # two replications differ
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    real = sim.sweep.runner.execute
+
+    def flaky(scenario, overrides, policy, seed):
+        if policy == "hybrid" and overrides.get(
+            "policies.hybrid.teams.named.accounts_per_csm"
+        ) == 40:
+            raise RuntimeError("boom")
+        return real(scenario, overrides, policy, seed)
+
+    monkeypatch.setattr(sim.sweep.runner, "execute", flaky)
+    result = sweep(small_experiment(), tmp_path / "out", jobs=1, progress=False)
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv").fillna({"error": ""})
+    assert result.failed == 2 and len(runs) == 8
+    failed = runs[runs.error != ""]
+    assert set(failed.policy) == {"hybrid"} and (failed.error == "RuntimeError: boom").all()
+    assert runs.loc[runs.error == "", "profit_per_customer"].notna().all()
+    # resuming re-runs only the failed ones
+    monkeypatch.setattr(sim.sweep.runner, "execute", real)
+    again = sweep(small_experiment(), tmp_path / "out", jobs=1, progress=False, resume=True)
+    assert again.ran == 2 and again.failed == 0
+
+
+def test_failed_runs_give_exit_status_1(tmp_path, monkeypatch, capsys):
+    def always_fails(*args):
+        raise ValueError("nope")
+
+    monkeypatch.setattr(sim.sweep.runner, "execute", always_fails)
+    monkeypatch.setattr("sim.cli._build_report", lambda out: None)
+    code = main(["compare", "--policies", "no_touch", "--replications", "1", "--customers",
+                 "100", "--months", "2", "--jobs", "1", "--out", str(tmp_path / "c"), "--quiet"])
+    assert code == 1
+    assert "1 of 1 runs failed" in capsys.readouterr().err
+
+
+def test_refuses_a_non_empty_folder_without_resume(tmp_path, capsys):
+    exp = small_experiment()
+    sweep(exp, tmp_path / "out", jobs=1, progress=False)
+    with pytest.raises(InputError, match="not empty"):
+        sweep(exp, tmp_path / "out", jobs=1, progress=False)
+    other = small_experiment(seed=43)
+    with pytest.raises(InputError, match="different experiment"):
+        sweep(other, tmp_path / "out", jobs=1, progress=False, resume=True)
+
+
+def test_resume_after_sigkill_equals_an_uninterrupted_sweep(tmp_path):
+    exp_file = tmp_path / "exp.toml"
+    exp_file.write_text(
+        'scenario = "default"\npolicies = ["no_touch", "low_touch", "high_touch", "hybrid"]\n'
+        "replications = 6\nmonths = 12\ncustomers = 2000\nseed = 9\n"
+    )
+    crashed, clean = tmp_path / "crashed", tmp_path / "clean"
+    cmd = [sys.executable, "-m", "sim", "sweep", str(exp_file), "--jobs", "1", "--quiet"]
+    proc = subprocess.Popen([*cmd, "--out", str(crashed)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        rows = list((crashed / "rows").glob("*.json")) if (crashed / "rows").exists() else []
+        if len(rows) >= 5:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list((crashed / "rows").glob("*.json")))
+    assert 5 <= done < 24, done  # killed mid-sweep
+    for path in (crashed / "rows").glob("*.json"):  # every record left is complete
+        assert json.loads(path.read_text())["run_id"] == int(path.stem)
+    subprocess.run([*cmd, "--out", str(crashed), "--resume"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([*cmd, "--out", str(clean)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert runs_csv(crashed) == runs_csv(clean)
+    assert len(pd.read_csv(crashed / "runs.csv")) == 24
