@@ -27,9 +27,12 @@ from sim.engine.model import EngagementModel, __version__
 from sim.engine.policies import Policy
 from sim.engine.results import write_run
 from sim.engine.scenario import load_scenario, shipped_scenarios
+from sim.formatting import fixed
 from sim.schema import InputError
 
 EXIT_INPUT = 2
+#: How the command line writes a value the run left undefined (LTV:CAC with no new customers).
+NOT_AVAILABLE = "n/a"
 EXIT_FAILED_RUNS = 1
 
 
@@ -239,23 +242,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(value: float | None, spec: str = ",.0f") -> str:
-    if value is None:
-        return "n/a"
-    text = format(value, spec)
-    return text[1:] if text.startswith("-") and float(text.replace(",", "")) == 0 else text
-
-
 def _describe(s: dict, out: Path) -> str:
+    def show(key: str, digits: int = 0, thousands: bool = False) -> str:
+        return fixed(s[key], digits, thousands=thousands, missing=NOT_AVAILABLE)
+
     ret = ", ".join(f"{m} mo {v:.1%}" for m, v in s["retention"].items())
     lines = [
         f"{s['scenario']} · {s['policy']} · seed {s['seed']} · {s['customers']:,} customers "
         f"· {s['months']} months",
         f"  retention        {ret}",
-        f"  LTV / customer   {_fmt(s['ltv_mean'])}   cost to serve {_fmt(s['cost_per_customer'])}"
-        f"   profit {_fmt(s['profit_per_customer'])}",
-        f"  LTV:CAC          {_fmt(s['ltv_to_cac'], '.2f')}   payback "
-        f"{_fmt(s['payback_months'], '.1f')} months   NPS {_fmt(s['nps'], '.0f')}",
+        f"  LTV / customer   {show('ltv_mean', thousands=True)}   cost to serve "
+        f"{show('cost_per_customer', thousands=True)}"
+        f"   profit {show('profit_per_customer', thousands=True)}",
+        f"  LTV:CAC          {show('ltv_to_cac', 2)}   payback "
+        f"{show('payback_months', 1)} months   NPS {show('nps')}",
         f"  results in       {out}/ (summary.json, timeseries.csv, customers.csv)",
     ]
     return "\n".join(lines)
@@ -378,9 +378,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     json_path, toml_path = write_outputs(result, out, period_months=args.period_months)
     for name, seg in result["segments"].items():
         survival = seg["survival"]
+        alpha_se, beta_se = (fixed(seg.get(k), 3, thousands=False, missing=NOT_AVAILABLE)
+                             for k in ("alpha_se", "beta_se"))
         line = (
-            f"{name:<14} alpha {seg['alpha']:.3f} ± {_fmt(seg.get('alpha_se'), '.3f')}   "
-            f"beta {seg['beta']:.3f} ± {_fmt(seg.get('beta_se'), '.3f')}   "
+            f"{name:<14} alpha {seg['alpha']:.3f} ± {alpha_se}   "
+            f"beta {seg['beta']:.3f} ± {beta_se}   "
             f"survival at period {len(survival) - 1}: {survival[-1]:.1%}"
         )
         print(line)

@@ -23,8 +23,6 @@ Conventions:
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+from sim import files
 from sim.analysis.statistics import (
     ALL,
     CERTAIN,
@@ -50,6 +49,7 @@ from sim.analysis.statistics import (
     segment_names,
     winners,
 )
+from sim.formatting import money_short
 
 STYLE = {
     "font.size": 15,
@@ -100,19 +100,7 @@ def colours(policies: Sequence[str]) -> dict[str, str]:
     return {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(policies)}
 
 
-def money(value: float, _pos: int | None = None) -> str:
-    """Short money label: 1.2M, 35k, 420."""
-    if not math.isfinite(value):
-        return ""
-    a = abs(value)
-    if a >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if a >= 1e3:
-        return f"{value / 1e3:.3g}k"
-    return f"{value:.3g}"
-
-
-MONEY = FuncFormatter(money)
+MONEY = FuncFormatter(money_short)
 
 
 @contextmanager
@@ -127,25 +115,8 @@ def _figure(path: Path, nrows: int = 1, ncols: int = 1, **kw):
 
 
 def save_png(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` to ``path`` as a PNG atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
-        readable(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def readable(path: Path) -> None:
-    """Give a file the permissions of an ordinary new file (``mkstemp`` makes it 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
+    """Write ``fig`` to ``path`` as a PNG at the house resolution, atomically."""
+    return files.save_png(fig, path, DPI)
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -295,7 +266,7 @@ def profit_bars(runs: pd.DataFrame, path: str | Path) -> Path:
             means = [s[0] for s in stats]
             bars = ax.bar(x, means, yerr=[s[1] for s in stats], capsize=6,
                           color=[col[p] for p in policies])
-            for text in ax.bar_label(bars, labels=[money(m) for m in means],
+            for text in ax.bar_label(bars, labels=[money_short(m) for m in means],
                                      label_type="center", fontsize=13, fontweight="bold"):
                 text.set_bbox({"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
             ax.axhline(0, color="black", linewidth=1)
@@ -378,7 +349,7 @@ def cost_breakdown(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -
             ax.bar(x, values, bottom=bottom, color=shades[t], label=t, width=0.6)
             bottom += values
         for xi, total in zip(x, bottom, strict=True):
-            ax.annotate(money(total), (xi, total), ha="center", va="bottom",
+            ax.annotate(money_short(total), (xi, total), ha="center", va="bottom",
                         xytext=(0, 4), textcoords="offset points", fontweight="bold")
         ax.set_xticks(x, [label(p) for p in policies])
         ax.set_ylabel("total cost over the horizon (currency)")

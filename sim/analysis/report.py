@@ -41,7 +41,9 @@ from sim.analysis.statistics import (
     summary_table,
     winners,
 )
-from sim.sweep.store import ResultStore, atomic_write_bytes
+from sim.files import atomic_write_bytes
+from sim.formatting import number, percent, points
+from sim.sweep.store import ResultStore
 
 LEVEL = 0.95
 MAX_MAPS = 3
@@ -79,14 +81,8 @@ def build_report(root: str | Path) -> Path:
     figures = _draw_figures(root, store, runs, factors) if not ok.empty else []
     text = render(manifest, runs, factors, baseline, figures)
     path = root / "report.md"
-    write_file(path, text.encode())
+    atomic_write_bytes(path, text.encode())
     return path
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Write atomically (temporary file + rename), readable as an ordinary new file."""
-    atomic_write_bytes(path, data)
-    plots.readable(path)
 
 
 def _baseline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str | None:
@@ -105,7 +101,7 @@ def _write_summary(root: Path, runs: pd.DataFrame, baseline: str | None,
     else:
         table = summary_table(runs, baseline, factors=factors, level=LEVEL)
     csv = table.to_csv(index=False, lineterminator="\n")
-    write_file(root / "summary.csv", csv.encode())
+    atomic_write_bytes(root / "summary.csv", csv.encode())
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -142,45 +138,24 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
 
 
 # -- formatting ---------------------------------------------------------------------------
-def num(value: float, signed: bool = False) -> str:
-    """A number for prose and tables: thousands separators, few decimals, ``–`` for nan."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    a = abs(value)
-    text = f"{value:,.0f}" if a >= 100 else f"{value:,.1f}" if a >= 10 else f"{value:.2f}"
-    return f"+{text}" if signed and value > 0 else text
-
-
-def pct(value: float, signed: bool = False) -> str:
-    """A share as a percentage (``0.912`` → ``91.2 %``)."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    return f"{'+' if signed and value > 0 else ''}{100 * value:.1f} %"
-
-
-def pp(value: float, signed: bool = False) -> str:
-    """A difference of shares in percentage points (``0.014`` → ``+1.4 pp``)."""
-    return pct(value, signed).replace(" %", " pp")
-
-
-def _fmt(metric: str, diff: bool = False) -> Callable[..., str]:
+def _formatter_for(metric: str, diff: bool = False) -> Callable[..., str]:
     if "retention" in metric:
-        return pp if diff else pct
-    return num
+        return points if diff else percent
+    return number
 
 
 def _mean_pm(values: pd.Series, metric: str) -> str:
     """``mean ± half-width`` of a sample (the mean alone when there is no CI)."""
     mean, _, _, high, n = mean_ci(values.to_numpy(float), LEVEL)
-    fmt = _fmt(metric)
+    fmt = _formatter_for(metric)
     if n == 0:
         return "–"
     if not math.isfinite(high):
         return fmt(mean)
-    return f"{fmt(mean)} ± {_fmt(metric, diff=True)(high - mean)}"
+    return f"{fmt(mean)} ± {_formatter_for(metric, diff=True)(high - mean)}"
 
 
-def _ci(low: float, high: float, fmt: Callable[..., str] = num) -> str:
+def _ci(low: float, high: float, fmt: Callable[..., str] = number) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return "no CI"
     return f"95 % CI {fmt(low, signed=True)} to {fmt(high, signed=True)}"
@@ -236,7 +211,7 @@ def _headline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str:
     return (f"*Scenario `{manifest.get('scenario', '?')}` · "
             f"{len(manifest.get('policies', []))} policies · {design} · "
             f"{_plural(manifest.get('replications', '?'), 'replication')} · "
-            f"{num(manifest.get('customers', math.nan))} customers · "
+            f"{number(manifest.get('customers', math.nan))} customers · "
             f"{manifest.get('months', '?')} months*")
 
 
@@ -283,14 +258,14 @@ def _answer_line(segment: str, row: pd.Series | None) -> str:
     if row is None:
         return f"- **{name}**: no converted customers in any run, so no answer."
     text = (f"- **{name}**: **{label(row['winner'])}** maximises profit per customer "
-            f"({num(row['winner_mean'])} per customer)")
+            f"({number(row['winner_mean'])} per customer)")
     if row["runner_up"] is None or pd.isna(row["runner_up"]):
         return text + f". **{row['verdict'].capitalize()}** ({row['reason']})."
     ci = _ci(row["margin_ci_low"], row["margin_ci_high"])
     why = row["reason"] if ci == "no CI" else f"{ci}; {row['reason']}"
-    text += f", {num(row['margin_mean'])} more than {label(row['runner_up'])} ({why})"
+    text += f", {number(row['margin_mean'])} more than {label(row['runner_up'])} ({why})"
     if math.isfinite(row["vs_baseline_mean"]) and row["runner_up"] != row["baseline"]:
-        text += (f"; {num(row['vs_baseline_mean'], signed=True)} vs the baseline "
+        text += (f"; {number(row['vs_baseline_mean'], signed=True)} vs the baseline "
                  f"{label(row['baseline'])} "
                  f"({_ci(row['vs_baseline_ci_low'], row['vs_baseline_ci_high'])})")
     return text + f". **{row['verdict'].capitalize()}.**"
@@ -339,7 +314,7 @@ def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
         cells = [label(policy)]
         for metric in metrics:
             r = group[group["metric"] == metric].iloc[0]
-            fmt = _fmt(metric, diff=True)
+            fmt = _formatter_for(metric, diff=True)
             better = (f"better in {r['share_better']:.0%}" if r["n"] else "no pairs")
             cells.append(f"{fmt(r['diff_mean'], signed=True)} "
                          f"({_ci(r['diff_ci_low'], r['diff_ci_high'], fmt)}; {better})")
@@ -393,7 +368,7 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
              f"`{manifest.get('baseline', '?')}`.",
              f"- **Design**: {_design(manifest, runs, factors, points)}",
              f"- **Replications**: {manifest.get('replications', '?')} per policy and design "
-             f"point; {num(manifest.get('customers', math.nan))} customers, "
+             f"point; {number(manifest.get('customers', math.nan))} customers, "
              f"{manifest.get('months', '?')} months per run.",
              f"- **Seeds and common random numbers**: root seed "
              f"{manifest.get('root_seed', '?')}; run seed = `SeedSequence(root, "

@@ -14,6 +14,7 @@ Definitions (also in the README):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -96,6 +97,20 @@ def retention(
         that long.
     """
     curve, observed = retention_curve(converted_step, churn_step, steps)
+    return at_months(curve, observed, steps_per_month, steps, months)
+
+
+def at_months(
+    curve: np.ndarray,
+    observed: np.ndarray,
+    steps_per_month: float,
+    steps: int,
+    months: tuple[int, ...] = RETENTION_MONTHS,
+) -> dict[str, float]:
+    """A retention curve over steps read at whole months (``{"3": share, ...}``).
+
+    Only the months within ``steps`` at which someone is still observed are given.
+    """
     out: dict[str, float] = {}
     for m in months:
         k = round(m * steps_per_month)
@@ -104,34 +119,87 @@ def retention(
     return out
 
 
+@dataclass(frozen=True)
+class RiskTable:
+    """The Kaplan–Meier risk table of converted customers, ``k = 0..steps`` after conversion.
+
+    Customers convert at different times, so later cohorts are observed for fewer steps
+    (right-censored); each customer counts for as long as it is observed.
+
+    Attributes:
+        at_risk: Customers observed ``k`` steps after conversion and still customers just
+            before (their lifetime is at least ``k`` and they are observed at ``k``).
+        churned: Customers seen to churn exactly ``k`` steps after conversion.
+        observed: Customers observed for at least ``k`` steps.
+    """
+
+    at_risk: np.ndarray
+    churned: np.ndarray
+    observed: np.ndarray
+
+    @classmethod
+    def of(cls, converted_step: np.ndarray, churn_step: np.ndarray, steps: int) -> RiskTable:
+        """Count the table of a run.
+
+        Args:
+            converted_step: Step of conversion per customer (−1: never).
+            churn_step: Step of first churn per customer (−1: never).
+            steps: Steps simulated.
+        """
+        conv = converted_step[converted_step >= 0]
+        churn = churn_step[converted_step >= 0]
+        horizon = steps - conv  # steps observed after conversion
+        lifetime = np.where(churn >= 0, churn - conv, steps + 1)
+        k = np.arange(steps + 1)
+        observed = conv.size - np.searchsorted(np.sort(horizon), k, side="left")
+        at_risk = conv.size - np.searchsorted(np.sort(np.minimum(lifetime, horizon)), k, "left")
+        seen_churn = lifetime[lifetime <= horizon]
+        churned = np.bincount(seen_churn, minlength=steps + 1)[: steps + 1]
+        return cls(at_risk, churned, observed)
+
+    def curve(self) -> np.ndarray:
+        """The Kaplan–Meier product-limit retention (NaN where nobody is observed)."""
+        return kaplan_meier(self.at_risk, self.churned, self.observed)
+
+    def greenwood_se(self, k: int) -> float:
+        """Greenwood's standard error of the retention ``k`` steps after conversion.
+
+        Steps where everyone at risk churned are left out (the variance is undefined
+        there).
+        """
+        at_risk, died = self.at_risk[1 : k + 1], self.churned[1 : k + 1]
+        ok = (at_risk > 0) & (at_risk > died)
+        share = np.prod(1.0 - died[ok] / at_risk[ok])
+        var = share**2 * np.sum(died[ok] / (at_risk[ok] * (at_risk[ok] - died[ok])))
+        return float(np.sqrt(var))
+
+
+def kaplan_meier(at_risk: np.ndarray, churned: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """The product of ``1 − churned / at_risk`` over steps; NaN where nobody is observed.
+
+    Simulated counts (:class:`RiskTable`) and expected counts (the Markov chain of
+    :mod:`sim.theory.markov`) go through the same product.
+    """
+    hazard = np.divide(churned, at_risk, out=np.zeros(at_risk.size), where=at_risk > 0)
+    curve = np.cumprod(1.0 - hazard)
+    curve[observed <= 0] = np.nan
+    return curve
+
+
 def retention_curve(
     converted_step: np.ndarray, churn_step: np.ndarray, steps: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Share of converted customers still active ``k`` steps after conversion.
 
-    Customers convert at different times, so later cohorts are observed for fewer
-    steps (right-censored). The Kaplan–Meier product-limit estimator uses every
-    customer for as long as it is observed, and its curve never rises. When everyone
-    converts at the same step it equals the plain share still active.
+    The Kaplan–Meier estimate over the run's :class:`RiskTable`; its curve never rises.
+    When everyone converts at the same step it equals the plain share still active.
 
     Returns:
         ``(share, observed)`` arrays over ``k = 0..steps``: the retained share and the
         number of customers observed for at least ``k`` steps.
     """
-    conv = converted_step[converted_step >= 0]
-    churn = churn_step[converted_step >= 0]
-    horizon = steps - conv  # steps observed after conversion
-    lifetime = np.where(churn >= 0, churn - conv, steps + 1)
-    k = np.arange(steps + 1)
-    observed = conv.size - np.searchsorted(np.sort(horizon), k, side="left")
-    # at risk just before k: lifetime ≥ k and observed at k; churned at k: lifetime == k
-    at_risk = conv.size - np.searchsorted(np.sort(np.minimum(lifetime, horizon)), k, "left")
-    seen_churn = lifetime[lifetime <= horizon]
-    churned = np.bincount(seen_churn, minlength=steps + 1)[: steps + 1]
-    hazard = np.divide(churned, at_risk, out=np.zeros(k.size), where=at_risk > 0)
-    share = np.cumprod(1.0 - hazard)
-    share[observed == 0] = np.nan
-    return share, observed
+    table = RiskTable.of(converted_step, churn_step, steps)
+    return table.curve(), table.observed
 
 
 def mean_or_nan(values: np.ndarray) -> float:

@@ -9,31 +9,12 @@ undefined values), so the same scenario, policy and seed give byte-identical fil
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from sim.engine.model import EngagementModel
-
-
-def jsonable(value: Any) -> Any:
-    """Convert numpy scalars and non-finite floats into plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
+from sim.files import jsonable
 
 
 def write_run(model: EngagementModel, out_dir: str | Path, seed: int | None) -> Path:

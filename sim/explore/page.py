@@ -21,7 +21,6 @@ keeps per browser session.
 
 from __future__ import annotations
 
-import math
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from sim.engine.scenario import Scenario, load_scenario
 from sim.explore import charts
 from sim.explore.levers import SCALE_RANGES, describe
 from sim.explore.paired import NO_COMPARISON, PairedModel
+from sim.formatting import compact
 
 ALL = "all customers"
 #: Default size of the page's populations: large enough for smooth curves, small
@@ -102,16 +102,6 @@ def NetworkPanel(model: PairedModel):
         solara.Text("Hover a customer to preview it in the inspector; click to pin it.")
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-    return str(value)
-
-
 def _table(header: list[str], rows: list[list[str]]) -> str:
     """A small HTML table (first column left-aligned, the others right-aligned)."""
     cell = "padding: 1px 8px; border-bottom: 1px solid #eee"
@@ -146,11 +136,11 @@ def Inspector(model: PairedModel):
     info = model.inspect(row)
     labels = model.labels
     rows = [
-        [key.replace("_", " "), *(_fmt(info["state"][label][key]) for label in labels)]
+        [key.replace("_", " "), *(compact(info["state"][label][key]) for label in labels)]
         for key in info["state"]["A"]
         if key not in ("id", "segment")
     ]
-    traits = ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in info["traits"].items())
+    traits = ", ".join(f"{k.replace('_', ' ')} {compact(v)}" for k, v in info["traits"].items())
     with solara.Card(f"Customer #{row} ({info['segment']})"):
         solara.InputInt("Customer id (pin)", value=pinned.value, on_value=_pin_within(n))
         _html(f"<b>Traits</b> (the same under every policy): {escape(traits)}")
@@ -177,7 +167,7 @@ def Headline(model: PairedModel):
         header.append("B − A")
     rows = []
     for key, (a, b) in diff.items():
-        rows.append([key, _fmt(a), *([_fmt(b), _fmt(b - a)] if len(labels) == 2 else [])])
+        rows.append([key, compact(a), *([compact(b), compact(b - a)] if len(labels) == 2 else [])])
     with solara.Card("So far"):
         for note in model.notes:
             solara.Warning(note)

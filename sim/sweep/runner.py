@@ -27,8 +27,8 @@ import numpy as np
 from joblib import Parallel, delayed, parallel_config
 
 from sim.engine.model import EngagementModel
-from sim.engine.results import jsonable
 from sim.engine.scenario import Scenario
+from sim.files import jsonable
 from sim.schema import InputError
 from sim.sweep.design import Experiment, Run
 from sim.sweep.store import ResultStore, flatten, versions

@@ -15,9 +15,7 @@ records (atomically) as runs finish. ``--resume`` reads ``rows/`` to find what i
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.files import atomic_write, atomic_write_bytes
 from sim.schema import InputError
 
 ID_COLUMNS = ("run_id", "point", "policy", "replication", "seed")
@@ -42,21 +41,6 @@ def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; results are ordinary files
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def versions() -> dict[str, str]:
@@ -130,13 +114,8 @@ class ResultStore:
         """Store one finished run (series first, so a record implies its series)."""
         name = f"{int(record['run_id']):06d}"
         if series is not None:
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".npz", dir=self.series)
-            os.chmod(tmp, 0o644)
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, **series)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.series / f"{name}.npz")
+            atomic_write(self.series / f"{name}.npz",
+                         lambda fh: np.savez_compressed(fh, **series), suffix=".npz")
         data = json.dumps(record, sort_keys=False).encode()
         atomic_write_bytes(self.rows / f"{name}.json", data)
 

@@ -108,7 +108,7 @@ from scipy.sparse import csgraph
 
 from sim.engine.economics import discount_factors
 from sim.engine.lifecycle import DRIVERS, Lifecycle, edge_rate, logit
-from sim.engine.metrics import RETENTION_MONTHS
+from sim.engine.metrics import RETENTION_MONTHS, at_months, kaplan_meier
 from sim.engine.model import make_policy
 from sim.engine.policies import (
     CHANNEL_TEAM,
@@ -118,9 +118,10 @@ from sim.engine.policies import (
     ProgramPolicy,
     ProgramSpec,
 )
-from sim.engine.results import jsonable
 from sim.engine.scenario import Scenario, load_scenario
 from sim.engine.segments import TRAITS, UNIT_TRAITS, Segment, segment_counts
+from sim.files import jsonable
+from sim.formatting import fixed, percent
 
 __all__ = ["AnalyticResult", "NotMarkovian", "SegmentAnalysis", "analyse", "check", "describe"]
 
@@ -687,7 +688,7 @@ def _segment(
         churns[j] = a @ (R[j - 1] - R[j])
     pooled = {"at_risk": at_risk, "churns": churns, "observed": observed,
               "ltv": np.array(ltv_total), "tenure": np.array(tenure_total)}
-    curve = _km(at_risk, churns, observed)
+    curve = kaplan_meier(at_risk, churns, observed)
 
     v = (1.0 + scenario.economics.annual_discount_rate) ** (-1.0 / (12.0 * spm))
     value = m * v * _expected_total(P, w, v)
@@ -702,7 +703,7 @@ def _segment(
         converted=converted,
         new_customers=float(sizes[1:].sum()),
         retention_curve=curve,
-        retention=_at_months(curve, observed, spm, T),
+        retention=at_months(curve, observed, spm, T),
         tenure_months=tenure_total / converted / spm if converted > 0 else math.nan,
         ltv_mean=ltv_total / converted if converted > 0 else math.nan,
         cohort_survival=R[:, entry].copy(),
@@ -715,27 +716,6 @@ def _segment(
         },
     )
     return result, pooled
-
-
-def _km(at_risk: np.ndarray, churns: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Kaplan–Meier product of the expected hazards.
-
-    As :func:`sim.engine.metrics.retention_curve` does for simulated customers.
-    """
-    hazard = np.divide(churns, at_risk, out=np.zeros(at_risk.size), where=at_risk > 0)
-    curve = np.cumprod(1.0 - hazard)
-    curve[observed <= 0] = np.nan
-    return curve
-
-
-def _at_months(curve: np.ndarray, observed: np.ndarray, spm: float, T: int) -> dict[str, float]:
-    """The curve at the months :func:`sim.engine.metrics.retention` reports."""
-    out = {}
-    for month in RETENTION_MONTHS:
-        k = round(month * spm)
-        if k <= T and observed[k] > 0:
-            out[str(month)] = float(curve[k])
-    return out
 
 
 def analyse(scenario: Scenario | str | Path, policy: str | Policy) -> AnalyticResult:
@@ -800,7 +780,7 @@ def _overall(
     n = int(counts.sum())
     weight = counts / n if n else np.zeros(len(parts))
     converted = sum(p.converted for p in parts)
-    curve = _km(total["at_risk"], total["churns"], total["observed"])
+    curve = kaplan_meier(total["at_risk"], total["churns"], total["observed"])
 
     def mix(attr: str) -> Any:
         return sum(wk * getattr(p, attr) for wk, p in zip(weight, parts, strict=True) if wk)
@@ -815,7 +795,7 @@ def _overall(
         converted=converted,
         new_customers=sum(p.new_customers for p in parts),
         retention_curve=curve,
-        retention=_at_months(curve, total["observed"], spm, T),
+        retention=at_months(curve, total["observed"], spm, T),
         tenure_months=float(total["tenure"]) / converted / spm if converted > 0 else math.nan,
         ltv_mean=float(total["ltv"]) / converted if converted > 0 else math.nan,
         cohort_survival=mix("cohort_survival"),
@@ -835,14 +815,8 @@ def _overall(
 # output
 
 
-def _fmt(x: float, digits: int = 0) -> str:
-    if not math.isfinite(x):
-        return "∞" if x > 0 else "–"
-    return f"{x:,.{digits}f}"
-
-
-def _pct(x: float) -> str:
-    return _fmt(100 * x, 1) + "%" if math.isfinite(x) else "–"
+def _share(x: float) -> str:
+    return percent(x, space=False)
 
 
 def describe(result: AnalyticResult) -> str:
@@ -864,9 +838,9 @@ def describe(result: AnalyticResult) -> str:
     head = ["segment", "customers", "converted", *[f"ret {m} mo" for m in months],
             "tenure mo", "LTV/customer"]
     body = [
-        [r.name, _fmt(r.customers), _fmt(r.converted, 1),
-         *[_pct(r.retention.get(m, math.nan)) for m in months],
-         _fmt(r.tenure_months, 1), _fmt(r.ltv_mean)]
+        [r.name, fixed(r.customers), fixed(r.converted, 1),
+         *[_share(r.retention.get(m, math.nan)) for m in months],
+         fixed(r.tenure_months, 1), fixed(r.ltv_mean)]
         for r in rows
     ]
     lines += _table(head, body)
@@ -878,15 +852,15 @@ def describe(result: AnalyticResult) -> str:
             "tenure mo (∞)", "CLV", "CLV (∞)"]
     body = [
         [r.name,
-         *[_pct(r.cohort_survival[round(m * result.steps_per_month)]) for m in cohort_months],
-         _fmt(r.cohort_tenure_horizon_months, 1), _fmt(r.cohort_tenure_months, 1),
-         _fmt(r.clv_horizon), _fmt(r.clv_infinite)]
+         *[_share(r.cohort_survival[round(m * result.steps_per_month)]) for m in cohort_months],
+         fixed(r.cohort_tenure_horizon_months, 1), fixed(r.cohort_tenure_months, 1),
+         fixed(r.clv_horizon), fixed(r.clv_infinite)]
         for r in rows
     ]
     lines += _table(head, body)
     lines += ["", f"Expected customers per stage at month {horizon:g}:"]
     head = ["segment", *result.stages]
-    body = [[r.name, *[_fmt(x) for x in r.occupancy[-1]]] for r in rows]
+    body = [[r.name, *[fixed(x) for x in r.occupancy[-1]]] for r in rows]
     lines += _table(head, body)
     resp = [r for r in result.segments.values() if np.any(r.response > 0)]
     if resp:

@@ -68,8 +68,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
+from sim.files import atomic_write_bytes
 from sim.schema import InputError, read_text, suggest
-from sim.sweep.store import atomic_write_bytes
 
 #: Required columns of a cohort table, and the optional one.
 COLUMNS = ("period", "alive")

@@ -66,10 +66,11 @@ from scipy import stats
 
 from sim.analysis.plots import MONEY, PALETTE, STYLE, save_png
 from sim.engine.lifecycle import Edge, choose_exits, edge_rate
-from sim.engine.metrics import retention_curve
+from sim.engine.metrics import RiskTable, retention_curve
 from sim.engine.model import EngagementModel
 from sim.engine.scenario import STEP_UNITS, load_scenario
-from sim.sweep.store import atomic_write_bytes, versions
+from sim.files import atomic_write_bytes
+from sim.sweep.store import versions
 from sim.theory import markov as analytic
 from sim.theory.bass import (
     PAIRS,
@@ -381,32 +382,6 @@ def simulate_chain_run(
     return EngagementModel(spec, policy, rng=seed).run()
 
 
-def km_se(converted_step: np.ndarray, churn_step: np.ndarray, steps: int, k: int) -> float:
-    """Greenwood standard error of the Kaplan–Meier retention ``k`` steps after conversion.
-
-    Args:
-        converted_step: Conversion step per customer (−1: never).
-        churn_step: First churn step per customer (−1: never).
-        steps: Steps simulated.
-        k: Steps after conversion.
-
-    Returns:
-        The standard error, with the at-risk and churn counts of
-        :func:`sim.engine.metrics.retention_curve`.
-    """
-    conv = converted_step[converted_step >= 0]
-    churn = churn_step[converted_step >= 0]
-    horizon = steps - conv
-    lifetime = np.where(churn >= 0, churn - conv, steps + 1)
-    j = np.arange(1, k + 1)
-    at_risk = conv.size - np.searchsorted(np.sort(np.minimum(lifetime, horizon)), j, "left")
-    died = np.bincount(lifetime[lifetime <= horizon], minlength=steps + 1)[1 : k + 1]
-    ok = (at_risk > 0) & (at_risk > died)
-    share = np.prod(1.0 - died[ok] / at_risk[ok])
-    var = share**2 * np.sum(died[ok] / (at_risk[ok] * (at_risk[ok] - died[ok])))
-    return float(np.sqrt(var))
-
-
 def _z(observed: float, expected: float, se: float) -> float:
     """``(observed − expected) / se``; with ``se = 0`` an exact match is 0, else ∞."""
     if se > 0:
@@ -461,7 +436,8 @@ def chain_z_scores(model: EngagementModel, result: analytic.AnalyticResult) -> d
             out[f"{name} retention months {sorted(measured)} ≠ {sorted(expected)}"] = math.inf
         for month in set(measured) & set(expected):
             k = round(int(month) * model.steps_per_month)
-            se = km_se(model.converted_step[conv], model.churn_step[conv], model.steps, k)
+            se = RiskTable.of(model.converted_step[conv], model.churn_step[conv],
+                              model.steps).greenwood_se(k)
             out[f"{name} retention {month} mo"] = _z(measured[month], expected[month], se)
         if np.count_nonzero(conv) > 1:
             ltv = model.ltv[conv]

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from sim import EngagementModel, load_scenario
 from sim.engine.lifecycle import DRIVERS, Edge, choose_exits, edge_rate
 from sim.engine.metrics import RETENTION_MONTHS, retention
-from sim.engine.results import jsonable
 from sim.engine.scenario import from_dict
 from sim.engine.segments import UNIT_TRAITS
+from sim.files import jsonable
 
 POLICIES = ("no_touch", "low_touch", "high_touch", "hybrid")
 WINBACK_BASE = 0.2  # monthly win-back probability: high, so small runs see returns
