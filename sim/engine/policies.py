@@ -19,28 +19,44 @@ Human touches are scaled by the customer's preference for human contact, so
 over-touching a self-serve customer buys little. The dose of a customer is
 ``Σ touches × effect × fit × responsiveness × quality``.
 
-Writing your own policy: subclass :class:`Policy` and implement
-:meth:`Policy.engage`; read the model's arrays (``model.stage``, ``model.traits``,
-``model.health``, …) and return an :class:`Engagement`. See README "Custom policies".
+The policy contract (what a custom policy may rely on and must honour):
+
+* **What it receives.** :meth:`Policy.setup` (once, after the population exists) and
+  :meth:`Policy.engage` (every step) receive a :class:`~sim.engine.view.PolicyView`,
+  not the model: ``n``, ``steps_per_month``, ``step``, ``stage``/``stage_names``,
+  ``segment``/``segment_names``, ``active``, ``traits``, ``health``,
+  ``monthly_revenue``, ``engagement``, ``satisfaction``, ``onboarding``,
+  ``steps_in_stage``, ``tenure_months``. The arrays are read-only views of the model's
+  arrays (writing to one raises ``ValueError``).
+* **Its randomness.** ``view.rng`` is the policy's own generator, spawned from the
+  run's; drawing from it cannot change the random numbers the customers meet, so
+  common random numbers between policies hold whatever a policy draws.
+* **What it returns.** An :class:`Engagement` whose ``response``, ``touches`` and
+  ``cost`` have one entry per customer, touches and cost *per step*, and whose
+  ``costs_by_type`` uses only the keys of :data:`COST_TYPES`; anything else is refused
+  with a :class:`PolicyError` naming the policy. :meth:`Engagement.from_touches` builds
+  one from touches *per month* and handles the step length.
+
+See README "6. Write your own policy".
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sim.engine.staffing import Team, TeamSpec, priority_key
-
-if TYPE_CHECKING:
-    from sim.engine.model import EngagementModel
+from sim.engine.view import PolicyView
+from sim.schema import InputError
 
 CHANNELS = ("digital", "pooled", "named_csm")
 CHANNEL_TEAM = {"pooled": "pooled", "named_csm": "named"}
+#: The cost types an :class:`Engagement` may report (``costs_by_type`` keys).
 COST_TYPES = ("fixed", "touch", "setup", "staff")
 
 
@@ -125,9 +141,117 @@ class Engagement:
         """Return an engagement with no touches and no cost for ``n`` customers."""
         return cls(np.zeros(n), np.zeros(n), np.zeros(n), dict.fromkeys(COST_TYPES, 0.0))
 
+    @classmethod
+    def from_touches(
+        cls,
+        view: PolicyView,
+        touches_per_month: float | np.ndarray,
+        *,
+        effect: float,
+        fit: float | np.ndarray = 1.0,
+        cost_per_touch: float = 0.0,
+        fixed_cost_per_month: float = 0.0,
+    ) -> Engagement:
+        """Build an engagement from touches *per month*, whatever the step length.
+
+        With ``spm = view.steps_per_month``, each customer gets
+        ``touches_per_month / spm`` touches this step, a monthly dose of
+        ``touches_per_month × effect × fit`` and the response ``1 − exp(−dose)``;
+        touches cost ``cost_per_touch`` each (type ``touch``) and the fixed cost
+        ``fixed_cost_per_month / spm`` per step (type ``fixed``) is shared evenly by
+        the active customers.
+
+        Args:
+            view: The view the policy was given.
+            touches_per_month: Touches per month, one number for everyone or one per
+                customer (≥ 0; give 0 to whoever you do not touch).
+            effect: Dose of one touch for a perfectly fitting customer.
+            fit: How well the touch suits each customer (a number or one per
+                customer), e.g. ``view.traits["digital_affinity"] *
+                view.traits["responsiveness"]`` as the digital programs use.
+            cost_per_touch: Direct cost of one touch.
+            fixed_cost_per_month: Platform or tooling cost per month.
+
+        Raises:
+            ValueError: Touches are negative or not finite, or an array has the wrong
+                length.
+        """
+        n, spm = view.n, view.steps_per_month
+        per_month = _per_customer(touches_per_month, n, "touches_per_month")
+        if not np.all(np.isfinite(per_month)) or np.any(per_month < 0):
+            raise ValueError("touches_per_month must be finite and ≥ 0")
+        dose = per_month * effect * _per_customer(fit, n, "fit")
+        touches = per_month / spm
+        cost = touches * cost_per_touch
+        by_type = dict.fromkeys(COST_TYPES, 0.0)
+        by_type["touch"] = float(cost.sum())
+        fixed = fixed_cost_per_month / spm
+        by_type["fixed"] = fixed
+        allocate(fixed, np.zeros(0), np.flatnonzero(view.active), cost)
+        return cls(response=-np.expm1(-dose), touches=touches, cost=cost, costs_by_type=by_type)
+
+
+def _per_customer(value: float | np.ndarray, n: int, what: str) -> np.ndarray:
+    """``value`` as a float array of length ``n`` (a number is repeated)."""
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return np.full(n, float(array))
+    if array.shape != (n,):
+        raise ValueError(f"{what}: expected one value per customer ({n}), got shape {array.shape}")
+    return array
+
+
+class PolicyError(InputError):
+    """A policy broke the contract (for instance an unknown cost type).
+
+    An :class:`~sim.schema.InputError`, so the command line reports it in one line
+    (exit code 2). The message names the policy's file and class, the policy and the
+    problem.
+    """
+
+    def __init__(self, policy: Policy, problem: str):
+        cls = type(policy)
+        try:
+            file = inspect.getsourcefile(cls)
+        except TypeError:  # a class without a file
+            file = None
+        super().__init__(file, cls.__qualname__, f"policy {policy.name!r}: {problem}")
+
+
+def check_engagement(policy: Policy, engaged: Engagement, n: int) -> Engagement:
+    """Return ``engaged`` if it honours the contract, else raise :class:`PolicyError`.
+
+    The model calls this on what :meth:`Policy.engage` returned: an :class:`Engagement`
+    whose ``response``, ``touches`` and ``cost`` have one value per customer and whose
+    ``costs_by_type`` uses only :data:`COST_TYPES`.
+    """
+    if not isinstance(engaged, Engagement):
+        raise PolicyError(
+            policy, f"engage() must return an Engagement, got {type(engaged).__name__}"
+        )
+    for name in ("response", "touches", "cost"):
+        shape = np.shape(getattr(engaged, name))
+        if shape != (n,):
+            raise PolicyError(
+                policy,
+                f"Engagement.{name} must have one value per customer ({n},), got shape {shape}",
+            )
+    unknown = [key for key in engaged.costs_by_type if key not in COST_TYPES]
+    if unknown:
+        raise PolicyError(
+            policy,
+            f"Engagement.costs_by_type has unknown cost type {unknown[0]!r}; "
+            f"allowed: {', '.join(COST_TYPES)}",
+        )
+    return engaged
+
 
 class Policy(ABC):
     """The interface every engagement policy implements.
+
+    Both hooks receive a read-only :class:`~sim.engine.view.PolicyView` of the
+    customers (not the model); ``view.rng`` is the policy's own generator. See the
+    module docstring for the whole contract.
 
     Attributes:
         name: Shown in outputs.
@@ -137,11 +261,11 @@ class Policy(ABC):
     name: str = "custom"
     teams: Mapping[str, Team] = MappingProxyType({})
 
-    def setup(self, model: EngagementModel) -> None:  # noqa: B027 - optional hook
+    def setup(self, view: PolicyView) -> None:  # noqa: B027 - optional hook
         """Prepare for a run (called once, after the population exists)."""
 
     @abstractmethod
-    def engage(self, model: EngagementModel) -> Engagement:
+    def engage(self, view: PolicyView) -> Engagement:
         """Decide this step's touches and return what they did and cost."""
 
 
@@ -150,9 +274,9 @@ class NoPolicy(Policy):
 
     name = "none"
 
-    def engage(self, model: EngagementModel) -> Engagement:
+    def engage(self, view: PolicyView) -> Engagement:
         """Return no touches and no cost."""
-        return Engagement.none(model.n)
+        return Engagement.none(view.n)
 
 
 def allocate(total: float, weights: np.ndarray, fallback: np.ndarray, out: np.ndarray) -> None:
@@ -181,15 +305,19 @@ class ProgramPolicy(Policy):
         self.name = spec.name
         self.teams = {}
 
-    def setup(self, model: EngagementModel) -> None:
-        """Create the teams and the per-program set-up records."""
+    def setup(self, view: PolicyView) -> None:
+        """Create the teams and the per-program set-up records.
+
+        Args:
+            view: The model's view (or any object with the same arrays and ``spec``).
+        """
+        view = PolicyView.of(view)
         self.teams = {
-            name: Team(team, model.n, model.steps_per_month)
-            for name, team in self.spec.teams.items()
+            name: Team(team, view.n, view.steps_per_month) for name, team in self.spec.teams.items()
         }
-        self._set_up = {p.name: np.zeros(model.n, dtype=bool) for p in self.spec.programs}
-        n_stages = len(model.spec.lifecycle.stages)
-        n_segments = len(model.spec.segments)
+        self._set_up = {p.name: np.zeros(view.n, dtype=bool) for p in self.spec.programs}
+        n_stages = len(view.stage_names)
+        n_segments = len(view.segment_names)
         # one lookup per program over (stage, segment) cells: cell = stage · S + segment
         self._n_segments = n_segments
         self._cell_in = {
@@ -200,25 +328,30 @@ class ProgramPolicy(Policy):
         }
 
     def _reach(
-        self, model: EngagementModel, p: ProgramSpec, cell: np.ndarray
+        self, view: PolicyView, p: ProgramSpec, cell: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(in_scope, asking)`` customer indices for program ``p``."""
         scope = self._cell_in[p.name][cell]
         if p.min_revenue > 0:
-            scope &= model.mrr >= p.min_revenue
+            scope &= view.monthly_revenue >= p.min_revenue
         rows = np.flatnonzero(scope)
         if p.health_below is None:
             return rows, rows
-        return rows, rows[model.health[rows] < p.health_below]
+        return rows, rows[view.health[rows] < p.health_below]
 
-    def engage(self, model: EngagementModel) -> Engagement:
-        """Run every program for one step."""
-        n, spm = model.n, model.steps_per_month
-        traits = model.traits
+    def engage(self, view: PolicyView) -> Engagement:
+        """Run every program for one step.
+
+        Args:
+            view: The model's view (or any object with the same arrays and ``spec``).
+        """
+        view = PolicyView.of(view)
+        n, spm = view.n, view.steps_per_month
+        traits = view.traits
         dose, touches, cost = np.zeros(n), np.zeros(n), np.zeros(n)
         by_type = dict.fromkeys(COST_TYPES, 0.0)
-        cell = model.stage.astype(np.intp) * self._n_segments + model.segment
-        reach = {p.name: self._reach(model, p, cell) for p in self.spec.programs}
+        cell = view.stage.astype(np.intp) * self._n_segments + view.segment
+        reach = {p.name: self._reach(view, p, cell) for p in self.spec.programs}
 
         # staff the teams, then ration each team's hours once across its programs
         served: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -228,7 +361,7 @@ class ProgramPolicy(Policy):
             for p in progs:
                 in_scope[reach[p.name][0]] = True
             covered = np.flatnonzero(in_scope)
-            key = priority_key(team.spec.priority, model)
+            key = priority_key(team.spec.priority, view)
             team.staff(covered, key)
             hours = np.zeros(n)
             for p in progs:
@@ -269,7 +402,7 @@ class ProgramPolicy(Policy):
 
         fixed = self.spec.fixed_cost_per_month / spm
         by_type["fixed"] += fixed
-        allocate(fixed, np.zeros(0), np.flatnonzero(model.active), cost)
+        allocate(fixed, np.zeros(0), np.flatnonzero(view.active), cost)
         return Engagement(
             response=-np.expm1(-dose * spm),  # dose per month: independent of step length
             touches=touches,

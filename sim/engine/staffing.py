@@ -42,20 +42,21 @@ class TeamSpec:
     overload_penalty: float = 0.5
 
 
-def priority_key(rule: str, model) -> np.ndarray:
+def priority_key(rule: str, view) -> np.ndarray:
     """Return the array whose ascending order is the service order for ``rule``.
 
     Args:
         rule: One of :data:`PRIORITIES`.
-        model: The model whose ``health``, ``mrr`` or ``tenure_months`` rank customers.
+        view: The policy's :class:`~sim.engine.view.PolicyView`, whose ``health``,
+            ``monthly_revenue`` or ``tenure_months`` rank customers.
     """
     match rule:
         case "lowest_health":
-            return model.health
+            return view.health
         case "highest_revenue":
-            return -model.mrr
+            return -view.monthly_revenue
         case "newest":
-            return model.tenure_months
+            return view.tenure_months
     raise ValueError(f"unknown priority rule {rule!r}")
 
 
@@ -66,6 +67,7 @@ def water_fill(load: np.ndarray, m: int) -> np.ndarray:
         How many new accounts each CSM gets; the largest resulting book is as small
         as possible (ties go to the lower CSM index).
     """
+
     def fill(level: int) -> int:
         return int(np.maximum(level - load, 0).sum())
 
