@@ -211,9 +211,9 @@ class PolicyError(InputError):
 
     def __init__(self, policy: Policy, problem: str):
         cls = type(policy)
-        try:
-            file = inspect.getsourcefile(cls)
-        except TypeError:  # a class without a file
+        try:  # where its engage() is written (works for files loaded by path, too)
+            file = inspect.getsourcefile(cls.engage)
+        except TypeError:  # not written in Python
             file = None
         super().__init__(file, cls.__qualname__, f"policy {policy.name!r}: {problem}")
 
