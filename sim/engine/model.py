@@ -41,9 +41,16 @@ from sim.engine.metrics import (
     recommend_scores,
     retention,
 )
-from sim.engine.policies import COST_TYPES, Engagement, Policy, ProgramPolicy
+from sim.engine.policies import (
+    COST_TYPES,
+    Engagement,
+    Policy,
+    ProgramPolicy,
+    check_engagement,
+)
 from sim.engine.scenario import Scenario, load_scenario
 from sim.engine.segments import TRAITS, sample_population
+from sim.engine.view import PolicyView
 from sim.schema import InputError, suggest
 
 __version__ = "0.1.0"
@@ -111,7 +118,9 @@ class EngagementModel(mesa.Model):
         self.horizon = scenario.time.steps
         self._init_population()
         self._init_structure()
-        self.policy.setup(self)
+        # the policy's own generator: spawning leaves self.rng's stream untouched
+        self._policy_rng = self.rng.spawn(1)[0]
+        self.policy.setup(PolicyView(self, self._policy_rng))
         self.csm_agents: dict[str, list[CSMAgent]] = {}
         self._views: dict[int, CustomerAgent] = {}
         self.metrics: dict[str, float] = {}
@@ -245,7 +254,8 @@ class EngagementModel(mesa.Model):
         z = self.rng.standard_normal(n)
         was_active = self.active
 
-        engaged = self.policy.engage(self)
+        view = PolicyView(self, self._policy_rng)
+        engaged = check_engagement(self.policy, self.policy.engage(view), n)
         self._sync_csm_agents()
         before = (self.engagement, self.satisfaction, self.onboarding)
         self._respond(engaged.response)  # replaces the three arrays
