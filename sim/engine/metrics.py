@@ -205,3 +205,9 @@ def retention_curve(
 def mean_or_nan(values: np.ndarray) -> float:
     """Mean of ``values``, ``nan`` when empty."""
     return float(values.mean()) if values.size else math.nan
+
+
+#: The per-step cost columns by type, in the order recorded: the policy's cost types
+#: (:data:`sim.engine.policies.COST_TYPES`), then the model's own acquisition and
+#: marketing costs (``cost_total`` is their sum).
+COST_COLUMNS = tuple(c for c in STEP_METRICS if c.startswith("cost_") and c != "cost_total")
