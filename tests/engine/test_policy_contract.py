@@ -1,7 +1,6 @@
 """The policy contract: a read-only view, a generator of its own, checked results."""
 
 import re
-import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +9,6 @@ import pandas as pd
 import pytest
 
 from sim import Engagement, EngagementModel, NoPolicy, Policy, ProgramPolicy, load_scenario
-from sim.cli import main
 from sim.engine.policies import COST_TYPES, PolicyError, check_engagement
 from sim.engine.view import PolicyView
 
@@ -164,28 +162,6 @@ def test_results_of_the_wrong_kind_or_shape_are_refused(engaged, problem):
 def test_shipped_results_pass_the_check_unchanged():
     engaged = Engagement.none(4)
     assert check_engagement(NoPolicy(), engaged, 4) is engaged
-
-
-def test_the_cli_reports_a_broken_custom_policy_in_one_line(tmp_path, capsys):
-    policy_file = tmp_path / "mine.py"
-    policy_file.write_text(textwrap.dedent("""
-        import numpy as np
-        from sim import Engagement, Policy
-
-        class Travel(Policy):
-            name = "travel_policy"
-
-            def engage(self, view):
-                z = np.zeros(view.n)
-                return Engagement(z, z, z, {"travel": 1.0})
-    """))
-    code = main(["run", "default", "--policy", f"{policy_file}:Travel", "--customers", "100",
-                 "--months", "2", "--out", str(tmp_path / "out"), "--quiet"])
-    assert code == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    assert err.startswith(f"engagesim: error: {policy_file}: Travel: policy 'travel_policy'")
-    assert "'travel'" in err and "fixed, touch, setup, staff" in err
 
 
 def test_from_touches_handles_the_step_length():
