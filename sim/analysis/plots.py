@@ -26,6 +26,7 @@ import math
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from sim import files
+from sim.analysis.outcomes import OUTCOMES, RETENTION
 from sim.analysis.statistics import (
     ALL,
     CERTAIN,
@@ -49,6 +51,7 @@ from sim.analysis.statistics import (
     segment_names,
     winners,
 )
+from sim.engine.metrics import COST_COLUMNS
 from sim.formatting import money_short
 
 STYLE = {
@@ -71,8 +74,8 @@ DPI = 120
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
 COST_PALETTE = ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494")
-"""Cost-type colours, distinct from the policy colours."""
-COST_TYPES = ("fixed", "touch", "setup", "staff", "acquisition", "marketing")
+"""Cost-type colours (in the order of :data:`sim.engine.metrics.COST_COLUMNS`), distinct
+from the policy colours."""
 MAX_LEVELS = 8
 """A factor with more distinct values than this is binned into :data:`BINS` quantile bins."""
 BINS = 6
@@ -117,6 +120,18 @@ def _figure(path: Path, nrows: int = 1, ncols: int = 1, **kw):
 def save_png(fig: Figure, path: Path) -> Path:
     """Write ``fig`` to ``path`` as a PNG at the house resolution, atomically."""
     return files.save_png(fig, path, DPI)
+
+
+@contextmanager
+def _segment_panels(path: Path, runs: pd.DataFrame):
+    """A styled figure with one panel per segment, all customers first; saved on exit.
+
+    Yields:
+        ``(fig, axes, panels)``: the figure, its axes grid and ``(ax, segment)`` pairs.
+    """
+    segments = _segments(runs)
+    with _figure(path, *_grid(len(segments))) as (fig, axes):
+        yield fig, axes, list(zip(_panels(fig, axes, len(segments)), segments, strict=True))
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -180,25 +195,21 @@ def retention_curves(runs: pd.DataFrame, path: str | Path) -> Path:
         runs: A ``runs.csv`` table.
         path: Output PNG.
     """
-    path = Path(path)
     ok, policies = _ok(runs), policies_of(runs)
-    segments = _segments(runs)
-    col = colours(policies)
-    with _figure(path, *_grid(len(segments))) as (fig, axes):
-        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
-            months = [m for m in (3, 6, 12, 24)
-                      if segment_metric(segment, f"retention_{m}") in ok]
+    colour = colours(policies)
+    with _segment_panels(Path(path), runs) as (fig, axes, panels):
+        for ax, segment in panels:
+            months = [m for m, name in RETENTION.items() if segment_metric(segment, name) in ok]
             for policy in policies:
                 mine = ok[ok["policy"] == policy]
-                stats = [mean_ci(mine[segment_metric(segment, f"retention_{m}")])
-                         for m in months]
+                stats = [mean_ci(mine[segment_metric(segment, RETENTION[m])]) for m in months]
                 x = [0, *months]
                 y = np.array([1.0, *(s[0] for s in stats)])
                 low = np.array([1.0, *(s[2] for s in stats)])
                 high = np.array([1.0, *(s[3] for s in stats)])
-                ax.plot(x, y, marker="o", color=col[policy], label=label(policy))
-                ax.fill_between(x, np.clip(low, 0, 1), np.clip(high, 0, 1), color=col[policy],
-                                alpha=0.15, linewidth=0)
+                ax.plot(x, y, marker="o", color=colour[policy], label=label(policy))
+                ax.fill_between(x, np.clip(low, 0, 1), np.clip(high, 0, 1),
+                                color=colour[policy], alpha=0.15, linewidth=0)
             ax.set_title(label(segment))
             ax.set_xticks([0, *months])
             ax.set_xlabel("months after conversion")
@@ -206,7 +217,7 @@ def retention_curves(runs: pd.DataFrame, path: str | Path) -> Path:
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         _legend(fig, axes, policies)
         _title(fig, "Retention: share of converted customers still customers", runs)
-    return path
+    return Path(path)
 
 
 def _legend(fig: Figure, axes: np.ndarray, policies: Sequence[str]) -> None:
@@ -225,27 +236,26 @@ def ltv_vs_cost(runs: pd.DataFrame, path: str | Path) -> Path:
         runs: A ``runs.csv`` table.
         path: Output PNG.
     """
-    path = Path(path)
     ok, policies = _ok(runs), policies_of(runs)
-    segments = _segments(runs)
-    col = colours(policies)
-    with _figure(path, *_grid(len(segments))) as (fig, axes):
-        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+    colour = colours(policies)
+    cost, ltv = OUTCOMES["cost_per_customer"], OUTCOMES["ltv_mean"]
+    with _segment_panels(Path(path), runs) as (fig, axes, panels):
+        for ax, segment in panels:
             for policy in policies:
                 mine = ok[ok["policy"] == policy]
-                x, xe = _stat(mine[segment_metric(segment, "cost_per_customer")])
-                y, ye = _stat(mine[segment_metric(segment, "ltv_mean")])
-                ax.errorbar(x, y, xerr=xe, yerr=ye, fmt="o", color=col[policy], capsize=5,
-                            markersize=11, label=label(policy))
+                x, x_half = _stat(mine[segment_metric(segment, cost.name)])
+                y, y_half = _stat(mine[segment_metric(segment, ltv.name)])
+                ax.errorbar(x, y, xerr=x_half, yerr=y_half, fmt="o", color=colour[policy],
+                            capsize=5, markersize=11, label=label(policy))
             ax.set_title(label(segment))
-            ax.set_xlabel("cost to serve per customer (currency)")
-            ax.set_ylabel("LTV per customer (currency)")
+            ax.set_xlabel(cost.axis_label)
+            ax.set_ylabel(ltv.axis_label)
             ax.xaxis.set_major_formatter(MONEY)
             ax.yaxis.set_major_formatter(MONEY)
             ax.margins(0.15)
         _legend(fig, axes, policies)
         _title(fig, "Lifetime value vs cost to serve (up and left is better)", runs)
-    return path
+    return Path(path)
 
 
 def profit_bars(runs: pd.DataFrame, path: str | Path) -> Path:
@@ -255,27 +265,25 @@ def profit_bars(runs: pd.DataFrame, path: str | Path) -> Path:
         runs: A ``runs.csv`` table.
         path: Output PNG.
     """
-    path = Path(path)
     ok, policies = _ok(runs), policies_of(runs)
-    segments = _segments(runs)
-    col = colours(policies)
+    colour = colours(policies)
     x = np.arange(len(policies))
-    with _figure(path, *_grid(len(segments))) as (fig, axes):
-        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+    with _segment_panels(Path(path), runs) as (fig, _, panels):
+        for ax, segment in panels:
             stats = [_stat(ok.loc[ok["policy"] == p, segment_metric(segment)]) for p in policies]
             means = [s[0] for s in stats]
             bars = ax.bar(x, means, yerr=[s[1] for s in stats], capsize=6,
-                          color=[col[p] for p in policies])
+                          color=[colour[p] for p in policies])
             for text in ax.bar_label(bars, labels=[money_short(m) for m in means],
                                      label_type="center", fontsize=13, fontweight="bold"):
                 text.set_bbox({"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
             ax.axhline(0, color="black", linewidth=1)
             ax.set_xticks(x, [label(p) for p in policies])
             ax.set_title(label(segment))
-            ax.set_ylabel("profit per customer (currency)")
+            ax.set_ylabel(OUTCOMES["profit_per_customer"].axis_label)
             ax.yaxis.set_major_formatter(MONEY)
         _title(fig, "Profit per customer (LTV − cost to serve − acquisition)", runs)
-    return path
+    return Path(path)
 
 
 def stage_columns(series: pd.DataFrame) -> list[str]:
@@ -335,18 +343,18 @@ def cost_breakdown(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -
     """
     path = Path(path)
     policies = policies_of(runs)
-    types = [t for t in COST_TYPES if f"cost_{t}" in series]
+    columns = [c for c in COST_COLUMNS if c in series]
     data = _with_policy(series, _ok(runs))
-    per_run = data.groupby(["policy", "run_id"])[[f"cost_{t}" for t in types]].sum()
+    per_run = data.groupby(["policy", "run_id"])[columns].sum()
     mean = per_run.groupby(level="policy").mean().reindex(policies).fillna(0.0)
-    shades = {t: COST_PALETTE[i % len(COST_PALETTE)] for i, t in enumerate(types)}
     x = np.arange(len(policies))
     with _figure(path) as (fig, axes):
         ax = axes[0, 0]
         bottom = np.zeros(len(policies))
-        for t in types:
-            values = mean[f"cost_{t}"].to_numpy()
-            ax.bar(x, values, bottom=bottom, color=shades[t], label=t, width=0.6)
+        for i, column in enumerate(columns):
+            values = mean[column].to_numpy()
+            ax.bar(x, values, bottom=bottom, color=COST_PALETTE[i % len(COST_PALETTE)],
+                   label=column.removeprefix("cost_"), width=0.6)
             bottom += values
         for xi, total in zip(x, bottom, strict=True):
             ax.annotate(money_short(total), (xi, total), ha="center", va="bottom",
@@ -390,32 +398,30 @@ def factor_effect(runs: pd.DataFrame, factor: str, path: str | Path) -> Path:
         factor: The factor path.
         path: Output PNG.
     """
-    path = Path(path)
     ok, policies = _ok(runs).copy(), policies_of(runs)
     ok["_level"] = _levels(ok[factor])
-    segments = _segments(runs)
-    col = colours(policies)
+    colour = colours(policies)
     levels = np.sort(ok[factor].unique()) if ok[factor].nunique() <= MAX_LEVELS else None
-    with _figure(path, *_grid(len(segments))) as (fig, axes):
-        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+    with _segment_panels(Path(path), runs) as (fig, axes, panels):
+        for ax, segment in panels:
             for policy in policies:
                 mine = ok[ok["policy"] == policy]
-                lv, mean, low, high = _curve(mine, "_level", segment_metric(segment))
-                if lv.size == 0:
+                at, mean, low, high = _curve(mine, "_level", segment_metric(segment))
+                if at.size == 0:
                     continue
-                ax.plot(lv, mean, marker="o", color=col[policy], label=label(policy))
-                ax.fill_between(lv, low, high, color=col[policy], alpha=0.15, linewidth=0)
+                ax.plot(at, mean, marker="o", color=colour[policy], label=label(policy))
+                ax.fill_between(at, low, high, color=colour[policy], alpha=0.15, linewidth=0)
             ax.set_title(label(segment))
             if levels is not None:
                 ax.set_xticks(levels, [f"{v:g}" for v in levels])
             ax.set_xlabel(factor_label(factor))
-            ax.set_ylabel("profit per customer (currency)")
+            ax.set_ylabel(OUTCOMES["profit_per_customer"].axis_label)
             ax.yaxis.set_major_formatter(MONEY)
         _legend(fig, axes, policies)
         binned = "" if levels is not None else f", {BINS} quantile bins"
         fig.suptitle(f"Profit per customer along {factor_label(factor)}\n"
                      f"({factor}; 95 % CI over runs, other factors pooled{binned})")
-    return path
+    return Path(path)
 
 
 def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path) -> Path:
@@ -431,66 +437,78 @@ def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path) -
         factors: The two factor paths (x, y).
         path: Output PNG.
     """
-    path = Path(path)
     policies = policies_of(runs)
-    segments = _segments(runs)
     grid = all(runs[f].nunique() <= MAX_LEVELS for f in factors)
-    with _figure(path, *_grid(len(segments))) as (fig, axes):
-        for ax, segment in zip(_panels(fig, axes, len(segments)), segments, strict=True):
+    # the winners of every cell (or point) and segment, computed once for all panels
+    cells = _cell_winners(runs, list(factors) if grid else "point")
+    with _segment_panels(Path(path), runs) as (fig, _, panels):
+        for ax, segment in panels:
             if grid:
-                _winner_cells(ax, runs, factors, segment, policies)
+                _winner_cells(ax, runs, factors, cells, segment, policies)
             else:
-                _winner_dots(ax, runs, factors, segment, policies)
+                _winner_dots(ax, factors, cells, segment, policies)
             ax.set_title(label(segment))
             ax.set_xlabel(factor_label(factors[0]))
             ax.set_ylabel(factor_label(factors[1]))
-        col = colours(policies)
-        fig.legend([Patch(color=col[p]) for p in policies], [label(p) for p in policies],
+        colour = colours(policies)
+        fig.legend([Patch(color=colour[p]) for p in policies], [label(p) for p in policies],
                    loc="outside right center", title="winner")
         how = ("each cell: the winner and how sure (other factors pooled)" if grid else
                "each dot a design point; large: certain or likely, small: too close to call")
         fig.suptitle(f"Winner by profit per customer: {factor_label(factors[0])} × "
                      f"{factor_label(factors[1])}\n({how})")
-    return path
+    return Path(path)
 
 
-def _cell_winner(cell: pd.DataFrame, segment: str) -> tuple[str | None, str]:
-    table = winners(cell, by_point=False, factors=[])
+Cell = tuple[Any, pd.DataFrame, pd.DataFrame]
+"""A group of runs: its key, its runs and their :func:`~sim.analysis.statistics.winners`."""
+
+
+def _cell_winners(runs: pd.DataFrame, by: str | list[str]) -> list[Cell]:
+    """The runs grouped by ``by``, each group with its winners table (every segment)."""
+    return [(key, cell, winners(cell, by_point=False, factors=[]))
+            for key, cell in runs.groupby(by)]
+
+
+def _winner_of(table: pd.DataFrame, segment: str) -> tuple[str | None, str]:
+    """Winner and verdict of ``segment`` in a winners table (``None`` if it has none)."""
     row = table[table["segment"] == segment] if not table.empty else table
     if row.empty:
         return None, ""
     return str(row["winner"].iloc[0]), str(row["verdict"].iloc[0])
 
 
-def _winner_cells(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], segment: str,
-                  policies: Sequence[str]) -> None:
-    fx, fy = factors
-    xs, ys = sorted(runs[fx].unique()), sorted(runs[fy].unique())
+def _winner_cells(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], cells: list[Cell],
+                  segment: str, policies: Sequence[str]) -> None:
+    """Colour each grid cell by its winner and write the winner and verdict in it."""
+    x_factor, y_factor = factors
+    xs, ys = sorted(runs[x_factor].unique()), sorted(runs[y_factor].unique())
     index = np.full((len(ys), len(xs)), np.nan)
-    col = colours(policies)
+    colour = colours(policies)
     ax.grid(False)
-    for (vx, vy), cell in runs.groupby([fx, fy]):
-        winner, verdict = _cell_winner(cell, segment)
+    for (x_value, y_value), _, table in cells:
+        winner, verdict = _winner_of(table, segment)
         if winner is None:
             continue
-        i, j = ys.index(vy), xs.index(vx)
-        index[i, j] = policies.index(winner)
-        ax.text(j, i, f"{label(winner)}\n{verdict}", ha="center", va="center", fontsize=12,
-                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
-    ax.imshow(index, cmap=ListedColormap([col[p] for p in policies]), vmin=-0.5,
+        row, column = ys.index(y_value), xs.index(x_value)
+        index[row, column] = policies.index(winner)
+        ax.text(column, row, f"{label(winner)}\n{verdict}", ha="center", va="center",
+                fontsize=12, bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+    ax.imshow(index, cmap=ListedColormap([colour[p] for p in policies]), vmin=-0.5,
               vmax=len(policies) - 0.5, origin="lower", aspect="auto")
     ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
     ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
 
 
-def _winner_dots(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], segment: str,
+def _winner_dots(ax: Axes, factors: tuple[str, str], cells: list[Cell], segment: str,
                  policies: Sequence[str]) -> None:
-    fx, fy = factors
-    col = colours(policies)
-    for _, cell in runs.groupby("point"):
-        winner, verdict = _cell_winner(cell, segment)
+    """One dot per design point, coloured by its winner, large when the verdict is firm."""
+    x_factor, y_factor = factors
+    colour = colours(policies)
+    for _, cell, table in cells:
+        winner, verdict = _winner_of(table, segment)
         if winner is None:
             continue
         size = 260 if verdict in VERDICT_MARK else 90
-        ax.scatter(cell[fx].iloc[0], cell[fy].iloc[0], s=size, color=col[winner],
+        ax.scatter(cell[x_factor].iloc[0], cell[y_factor].iloc[0], s=size, color=colour[winner],
                    edgecolor="black", linewidth=0.8)

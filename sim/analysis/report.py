@@ -24,13 +24,12 @@ from typing import Any
 
 import pandas as pd
 
-from sim.analysis import plots
+from sim.analysis import outcomes, plots
 from sim.analysis.plots import label
 from sim.analysis.statistics import (
     ALL,
     CERTAIN_SHARE,
     LIKELY_SHARE,
-    LOWER_IS_BETTER,
     SUMMARY_COLUMNS,
     failed_mask,
     mean_ci,
@@ -42,7 +41,7 @@ from sim.analysis.statistics import (
     winners,
 )
 from sim.files import atomic_write_bytes
-from sim.formatting import number, percent, points
+from sim.formatting import number
 from sim.sweep.store import ResultStore
 
 LEVEL = 0.95
@@ -51,8 +50,6 @@ MAX_MAPS = 3
 MAX_ERRORS = 10
 """Failed runs listed by name in the method section."""
 KEY_DIFFS = ("profit_per_customer", "ltv_mean", "cost_per_customer")
-NAMES = {"ltv_mean": "LTV / customer", "cost_per_customer": "cost / customer",
-         "profit_per_customer": "profit / customer", "ltv_to_cac": "LTV:CAC", "nps": "NPS"}
 
 Figure = tuple[str, str]  # (file name under figures/, caption)
 
@@ -138,21 +135,15 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
 
 
 # -- formatting ---------------------------------------------------------------------------
-def _formatter_for(metric: str, diff: bool = False) -> Callable[..., str]:
-    if "retention" in metric:
-        return points if diff else percent
-    return number
-
-
 def _mean_pm(values: pd.Series, metric: str) -> str:
     """``mean ± half-width`` of a sample (the mean alone when there is no CI)."""
     mean, _, _, high, n = mean_ci(values.to_numpy(float), LEVEL)
-    fmt = _formatter_for(metric)
+    fmt = outcomes.formatter(metric)
     if n == 0:
         return "–"
     if not math.isfinite(high):
         return fmt(mean)
-    return f"{fmt(mean)} ± {_formatter_for(metric, diff=True)(high - mean)}"
+    return f"{fmt(mean)} ± {outcomes.formatter(metric, difference=True)(high - mean)}"
 
 
 def _ci(low: float, high: float, fmt: Callable[..., str] = number) -> str:
@@ -165,13 +156,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return lines
-
-
-def _name(metric: str) -> str:
-    """Column header of a metric."""
-    if metric.startswith("retention_"):
-        return f"retention {metric.split('_')[1]} mo"
-    return NAMES.get(metric, metric.replace("_", " "))
 
 
 def _retention_metric(runs: pd.DataFrame) -> str | None:
@@ -301,7 +285,7 @@ def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
             "scenario's currency, discounted from each customer's conversion; retention is "
             "the share of converted customers still customers that many months after "
             "conversion; LTV:CAC is for customers acquired during the run.", "",
-            *_table(["policy", *map(_name, metrics)], rows), ""]
+            *_table(["policy", *map(outcomes.label, metrics)], rows), ""]
 
 
 def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
@@ -314,13 +298,13 @@ def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
         cells = [label(policy)]
         for metric in metrics:
             r = group[group["metric"] == metric].iloc[0]
-            fmt = _formatter_for(metric, diff=True)
+            fmt = outcomes.formatter(metric, difference=True)
             better = (f"better in {r['share_better']:.0%}" if r["n"] else "no pairs")
             cells.append(f"{fmt(r['diff_mean'], signed=True)} "
                          f"({_ci(r['diff_ci_low'], r['diff_ci_high'], fmt)}; {better})")
         rows.append(cells)
-    header = ["policy", *map(_name, metrics)]
-    lower = ", ".join(LOWER_IS_BETTER)
+    header = ["policy", *map(outcomes.label, metrics)]
+    lower = ", ".join(outcomes.lower_is_better_names())
     return [f"### Difference from the baseline ({label(baseline)}), paired by replication",
             "", f"Policy − baseline over the same seeds; \"better in\" is the share of paired "
             f"replications where the policy is better (lower for {lower}).", "",
@@ -343,7 +327,7 @@ def _segment_table(ok: pd.DataFrame) -> list[str]:
                 cells.append(_mean_pm(mine[column], metric) if column in mine else "–")
             rows.append(cells)
     return ["### By segment", "", "Mean ± 95 % CI half-width over runs.", "",
-            *_table(["segment", "policy", *map(_name, metrics)], rows), ""]
+            *_table(["segment", "policy", *map(outcomes.label, metrics)], rows), ""]
 
 
 def _figures(figures: Sequence[Figure]) -> list[str]:
@@ -358,6 +342,7 @@ def _figures(figures: Sequence[Figure]) -> list[str]:
 def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str]) -> list[str]:
     failed = runs[failed_mask(runs)]
     points = runs["point"].nunique() if not runs.empty else 0
+    lower = ", ".join(outcomes.lower_is_better_names())
     lines = ["## Method", "",
              f"- **Experiment**: `{manifest.get('experiment', '?')}` "
              f"(`{manifest.get('experiment_source', '?')}`, hash "
@@ -382,7 +367,7 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
              "- **Statistics**: means with Student-t 95 % confidence intervals over "
              "replications (scipy); differences between policies are paired by "
              "(point, replication) with a t interval on the differences; \"better\" is higher "
-             f"except for {', '.join(LOWER_IS_BETTER)} (lower). The winner of a segment has "
+             f"except for {lower} (lower). The winner of a segment has "
              "the highest mean profit per customer; its margin over the runner-up is the "
              "paired difference.",
              f"- **Wording rule**: *certain* if ≥ 2 pairs, the CI of the margin lies above 0 "

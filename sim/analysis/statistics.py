@@ -9,8 +9,9 @@ compared the way the experiment was built to compare them.
   policy differences are **paired** by ``(point, replication)``: the interval of a
   difference is the t interval of the per-replication differences
   (:func:`paired_differences`), much narrower than comparing two separate intervals.
-* "Better" is a higher value for most metrics and a **lower** one for cost metrics
-  (:data:`LOWER_IS_BETTER`, also their per-segment versions).
+* "Better" is a higher value for most metrics and a **lower** one for costs, payback
+  and churn, per-segment versions included: the direction of each outcome is in
+  :mod:`sim.analysis.outcomes` (:func:`~sim.analysis.outcomes.lower_is_better`).
 * Failed runs (a non-empty ``error``) are excluded from every statistic and counted
   (``n_failed``); a pair is lost when either of its runs failed. Undefined values
   (``nan``, e.g. the payback of a policy that never pays back) are left out of ``n``.
@@ -45,10 +46,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.analysis.outcomes import SEGMENT_PREFIX, SETTING_COLUMNS, lower_is_better, segment_column
 from sim.sweep.store import ID_COLUMNS
-
-LOWER_IS_BETTER = ("cost_per_customer", "cost_total", "payback_months", "cac", "churned")
-"""Metrics where a lower value is better (and ``segments_<segment>_<metric>`` of them)."""
 
 CERTAIN, LIKELY, TOO_CLOSE = "certain", "likely", "too close to call"
 CERTAIN_SHARE = 0.95
@@ -59,8 +58,8 @@ LIKELY_SHARE = 0.80
 PROFIT = "profit_per_customer"
 ALL = "all"
 PAIR = ("point", "replication")
-NOT_METRICS = frozenset({*ID_COLUMNS, "customers", "months", "error"})
-_SEGMENT_PROFIT = re.compile(r"^segments_(.+)_profit_per_customer$")
+NOT_METRICS = frozenset({*ID_COLUMNS, *SETTING_COLUMNS, "error"})
+_SEGMENT_PROFIT = re.compile(rf"^{SEGMENT_PREFIX}(.+)_{PROFIT}$")
 
 STAT_COLUMNS = ("n", "n_failed", "mean", "sd", "ci_low", "ci_high")
 DIFF_COLUMNS = ("n", "n_failed", "diff_mean", "diff_sd", "diff_ci_low", "diff_ci_high",
@@ -102,15 +101,6 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
     return mean, sd, mean - half, mean + half, n
 
 
-def lower_is_better(metric: str) -> bool:
-    """Whether a lower value of ``metric`` is better (costs, payback, churn)."""
-    if metric in LOWER_IS_BETTER:
-        return True
-    return metric.startswith("segments_") and any(
-        metric.endswith(f"_{name}") for name in LOWER_IS_BETTER
-    )
-
-
 def failed_mask(runs: pd.DataFrame) -> pd.Series:
     """Boolean mask of the failed runs (non-empty ``error``)."""
     if "error" not in runs:
@@ -144,7 +134,7 @@ def segment_names(runs: pd.DataFrame) -> list[str]:
 
 def segment_metric(segment: str, metric: str = PROFIT) -> str:
     """Column of ``metric`` for ``segment`` (``"all"``: the whole population)."""
-    return metric if segment == ALL else f"segments_{segment}_{metric}"
+    return segment_column(None if segment == ALL else segment, metric)
 
 
 def policies_of(runs: pd.DataFrame) -> list[str]:
@@ -249,7 +239,8 @@ def paired_differences(
 
     Runs are paired by ``(point, replication)`` (they share a seed). ``share_better`` is
     the share of pairs in which the policy is strictly better than the baseline: higher
-    for value metrics, lower for :func:`lower_is_better` ones.
+    for value metrics, lower for
+    :func:`~sim.analysis.outcomes.lower_is_better` ones.
 
     Args:
         runs: A ``runs.csv`` table.
