@@ -369,25 +369,24 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the sBG churn model to a cohort table; write the JSON and a scenario fragment."""
-    from sim.theory.sbg import calibrate, write_outputs
+    from sim.theory.calibration import calibrate, write_outputs
 
     if not args.period_months > 0:
         raise InputError(None, "--period-months", f"expected > 0, got {args.period_months}")
     result = calibrate(args.table, fit_periods=args.fit_periods, horizon=args.horizon)
     out = args.out or Path("results") / "calibrate" / f"{args.table.stem}.json"
     json_path, toml_path = write_outputs(result, out, period_months=args.period_months)
-    for name, seg in result["segments"].items():
-        survival = seg["survival"]
-        alpha_se, beta_se = (fixed(seg.get(k), 3, thousands=False, missing=NOT_AVAILABLE)
-                             for k in ("alpha_se", "beta_se"))
+    for name, seg in result.segments.items():
+        alpha_se, beta_se = (fixed(se, 3, thousands=False, missing=NOT_AVAILABLE)
+                             for se in (seg.alpha_se, seg.beta_se))
         line = (
-            f"{name:<14} alpha {seg['alpha']:.3f} ± {alpha_se}   "
-            f"beta {seg['beta']:.3f} ± {beta_se}   "
-            f"survival at period {len(survival) - 1}: {survival[-1]:.1%}"
+            f"{name:<14} alpha {seg.alpha:.3f} ± {alpha_se}   "
+            f"beta {seg.beta:.3f} ± {beta_se}   "
+            f"survival at period {seg.horizon}: {seg.survival[-1]:.1%}"
         )
         print(line)
-        if seg.get("warning"):
-            print(f"  warning: {seg['warning']}")
+        if seg.warning:
+            print(f"  warning: {seg.warning}")
     print(f"fit:      {json_path}\nscenario: {toml_path} (paste into a scenario's [segments])")
     return 0
 

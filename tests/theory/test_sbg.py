@@ -19,25 +19,20 @@ from scipy.special import betaln
 
 from sim import EngagementModel, InputError, load_scenario
 from sim.engine.scenario import SCENARIO_DIR, from_dict
-from sim.theory.sbg import (
+from sim.theory.calibration import (
     EXAMPLE_SEGMENTS,
-    SBGFit,
+    SegmentFit,
     calibrate,
     example_cohorts,
-    fit_sbg,
     fragment_path,
-    log_likelihood,
-    loglik_hessian,
     monthly_beta,
-    read_cohorts,
-    retention_rate,
     scenario_fragment,
     scenario_overrides,
     simulate_cohort,
-    survival,
-    write_cohorts,
     write_outputs,
 )
+from sim.theory.cohorts import read_cohorts, write_cohorts
+from sim.theory.sbg import SBGFit, fit_sbg, log_likelihood, loglik_hessian, retention_rate, survival
 
 K = 4.0
 EXAMPLE = SCENARIO_DIR / "cohorts_example.csv"
@@ -164,14 +159,14 @@ def test_fader_hardie_published_estimates(tmp_path):
     result = calibrate(path, fit_periods=7, horizon=12)
     published = {"regular": (0.704, 1.182, -1680.3), "high_end": (0.668, 3.806, -1611.2)}
     for name, (alpha, beta, ll) in published.items():
-        seg = result["segments"][name]
-        assert seg["alpha"] == pytest.approx(alpha, abs=0.0005)
-        assert seg["beta"] == pytest.approx(beta, abs=0.0005)
-        assert seg["log_likelihood"] == pytest.approx(ll, abs=0.05)
-        assert seg["fit_periods"] == 7
+        seg = result.segments[name]
+        assert seg.alpha == pytest.approx(alpha, abs=0.0005)
+        assert seg.beta == pytest.approx(beta, abs=0.0005)
+        assert seg.log_likelihood == pytest.approx(ll, abs=0.05)
+        assert seg.fit_periods == 7
         # the paper's point: seven years project the next five within a couple of points
-        observed = np.array(seg["observed"])
-        assert np.max(np.abs(np.array(seg["survival"])[8:] - observed[8:])) < 0.02
+        observed = np.array(seg.observed)
+        assert np.max(np.abs(np.array(seg.survival)[8:] - observed[8:])) < 0.02
 
 
 # ----------------------------------------------------------------------------------
@@ -316,8 +311,9 @@ def test_degenerate_cohorts_fit_with_a_warning():
     never = fit_sbg(np.array([100, 60, 60, 60, 60]))  # 40 % leave, the rest never do
     assert never.at_bound and np.isnan(never.alpha_se)
     assert "never to churn" in never.warning()
-    assert never.to_dict(4)["alpha_se"] is None  # JSON null, not NaN
-    json.dumps(never.to_dict(4), allow_nan=False)
+    entry = SegmentFit.from_fit(never, 4)
+    assert entry.alpha_se is None and entry.to_dict()["alpha_se"] is None  # null, not NaN
+    json.dumps(entry.to_dict(), allow_nan=False)
 
 
 # ----------------------------------------------------------------------------------
@@ -326,24 +322,25 @@ def test_degenerate_cohorts_fit_with_a_warning():
 
 def test_calibrate_result_and_outputs(tmp_path):
     result = calibrate(EXAMPLE, fit_periods=6, horizon=24)
-    assert result["horizon"] == 24 and list(result["segments"]) == ["smb", "enterprise"]
-    for seg in result["segments"].values():
-        keys = {"alpha", "beta", "alpha_se", "beta_se", "log_likelihood", "fit_periods",
-                "survival", "retention_rate"}
-        assert keys <= set(seg)
-        assert seg["fit_periods"] == 6
-        s = np.array(seg["survival"])
+    assert result.horizon == 24 and list(result.segments) == ["smb", "enterprise"]
+    assert list(result.to_dict()) == ["model", "table", "horizon", "segments"]
+    for seg in result.segments.values():
+        assert list(seg.to_dict()) == [
+            "alpha", "beta", "alpha_se", "beta_se", "log_likelihood", "fit_periods",
+            "cohort_size", "survival", "survival_se", "retention_rate", "observed", "warning"]
+        assert seg.fit_periods == 6 and seg.horizon == 24
+        s = np.array(seg.survival)
         assert s.size == 25 and s[0] == 1.0 and np.all(np.diff(s) < 0)
-        np.testing.assert_allclose(seg["retention_rate"], s[1:] / s[:-1], rtol=1e-12)
-        np.testing.assert_allclose(s, survival(seg["alpha"], seg["beta"], 24))
+        np.testing.assert_allclose(seg.retention_rate, s[1:] / s[:-1], rtol=1e-12)
+        np.testing.assert_allclose(s, survival(seg.alpha, seg.beta, 24))
     default = calibrate(EXAMPLE)
-    assert default["horizon"] == 12  # the table's last period
-    assert all(s["fit_periods"] == 12 for s in default["segments"].values())
+    assert default.horizon == 12  # the table's last period
+    assert all(s.fit_periods == 12 for s in default.segments.values())
 
     out = tmp_path / "new" / "fit.json"
     json_path, toml_path = write_outputs(result, out)
     assert (json_path, toml_path) == (out, fragment_path(out)) == (out, tmp_path / "new/fit.toml")
-    assert json.loads(json_path.read_text()) == result
+    assert json.loads(json_path.read_text()) == result.to_dict()
     fragment = tomllib.loads(toml_path.read_text())
     assert set(fragment["segments"]) == {"smb", "enterprise"}
     assert sorted(p.name for p in out.parent.iterdir()) == ["fit.json", "fit.toml"]  # no temps
@@ -369,7 +366,9 @@ def test_fragment_text_is_toml_with_the_fitted_numbers():
     assert "± " in text  # the standard errors are stated
     assert all(len(line) <= 100 for line in text.splitlines())
     # the same from the JSON entries
-    from_json = tomllib.loads(scenario_fragment({k: f.to_dict(12) for k, f in fits.items()}))
+    entries = {k: SegmentFit.from_fit(f, 12) for k, f in fits.items()}
+    assert tomllib.loads(scenario_fragment(entries)) == parsed
+    from_json = tomllib.loads(scenario_fragment({k: e.to_dict() for k, e in entries.items()}))
     assert from_json == parsed
     overrides = scenario_overrides(fits)
     assert overrides["segments.smb.churn_propensity"]["alpha"] == fits["smb"].alpha
@@ -431,7 +430,7 @@ def test_example_fragment_plugs_into_a_two_segment_scenario():
     """Paste the shipped example's fragment into a scenario: the run matches the table."""
     cohorts = read_cohorts(EXAMPLE)
     result = calibrate(EXAMPLE)
-    fragment = tomllib.loads(scenario_fragment(result["segments"]))
+    fragment = tomllib.loads(scenario_fragment(result.segments))
     raw = copy.deepcopy(dict(load_scenario("constant_churn").raw))
     template = raw["segments"].pop("everyone")
     total = sum(int(c[0]) for c in cohorts.values())
@@ -448,7 +447,7 @@ def test_example_fragment_plugs_into_a_two_segment_scenario():
         n = int(table[0])
         alive = simulated_alive(model, k)
         assert alive[0] == n
-        curve = np.array(result["segments"][name]["survival"])
+        curve = np.array(result.segments[name].survival)
         se = binomial_se(curve, n)
         assert np.all(np.abs(alive / n - curve) <= K * se + 1e-12), name
         assert np.all(np.abs(alive - table) / n <= K * np.sqrt(2) * se + 1e-12), name
@@ -465,14 +464,14 @@ def test_shipped_example_is_reproducible(tmp_path):
 
 def test_shipped_example_fits_sensibly():
     result = calibrate(EXAMPLE)
-    segments = result["segments"]
+    segments = result.segments
     for name, truth in EXAMPLE_SEGMENTS.items():
         seg = segments[name]
-        assert seg["cohort_size"] == truth["n"] and seg["warning"] is None
-        assert abs(seg["alpha"] - truth["alpha"]) < K * seg["alpha_se"]
-        assert abs(seg["beta"] - truth["beta"]) < K * seg["beta_se"]
-        assert np.all(np.diff(seg["retention_rate"]) > 0)  # churn falls as cohorts age
-        observed, fitted = np.array(seg["observed"]), np.array(seg["survival"])
+        assert seg.cohort_size == truth["n"] and seg.warning is None
+        assert abs(seg.alpha - truth["alpha"]) < K * seg.alpha_se
+        assert abs(seg.beta - truth["beta"]) < K * seg.beta_se
+        assert np.all(np.diff(seg.retention_rate) > 0)  # churn falls as cohorts age
+        observed, fitted = np.array(seg.observed), np.array(seg.survival)
         assert np.all(np.abs(observed - fitted) < K * binomial_se(fitted, truth["n"]) + 1e-12)
-    assert segments["enterprise"]["survival"][12] > segments["smb"]["survival"][12]
+    assert segments["enterprise"].survival[12] > segments["smb"].survival[12]
     assert isinstance(fit_sbg(read_cohorts(EXAMPLE)["smb"]), SBGFit)
