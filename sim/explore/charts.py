@@ -14,10 +14,16 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from sim.analysis.outcomes import OUTCOMES
 from sim.explore.paired import PairedModel
 
 LINESTYLE = {"A": "-", "B": "--"}
 MONEY_COLOURS = {"revenue": "#1f77b4", "cost": "#d62728", "profit": "#2ca02c"}
+SERVICE_PANELS = tuple(OUTCOMES[name] for name in ("csm_utilisation", "nps", "engagement_index"))
+"""The outcomes of :func:`service_figure`, one panel each, read per step from the series."""
+MONEY_OUTCOMES = {"revenue": "revenue_total", "cost": "cost_total", "profit": "profit_total"}
+"""The cumulative money series of :meth:`~sim.explore.paired.PairedModel.series` and the
+outcome each is the running value of."""
 
 
 def _figure(height: float, right: float = 0.98, wspace: float = 0.2) -> Figure:
@@ -59,8 +65,9 @@ def stages_figure(model: PairedModel, segment: str | None = None) -> Figure:
     fig = _figure(3.0, right=0.84, wspace=0.08)
     axes = fig.subplots(1, len(model.runs), sharey=True, squeeze=False)[0]
     for ax, label in zip(axes, model.labels, strict=True):
-        s = model.series(label, segment)
-        ax.stackplot(s["month"], s["stages"].T, labels=names, colors=stage_colours(model))
+        series = model.series(label, segment)
+        ax.stackplot(series["month"], series["stages"].T, labels=names,
+                     colors=stage_colours(model))
         ax.set_title(title(model, label), fontsize=10)
         ax.set_xlabel("month")
         ax.set_xlim(0, max(model.spec.time.months, 1))
@@ -78,9 +85,9 @@ def money_figure(model: PairedModel, segment: str | None = None) -> Figure:
     for label in model.labels:
         months, share = model.retention(label, segment)
         ret.plot(months, 100 * share, LINESTYLE[label], color="k", label=title(model, label))
-        s = model.series(label, segment)
+        series = model.series(label, segment)
         for key, colour in MONEY_COLOURS.items():
-            money.plot(s["month"], s[key] / 1e6, LINESTYLE[label], color=colour)
+            money.plot(series["month"], series[key] / 1e6, LINESTYLE[label], color=colour)
     ret.set_title("Retention (Kaplan–Meier, so far)", fontsize=10)
     ret.set_xlabel("months since conversion")
     ret.set_ylabel("% still customers")
@@ -101,26 +108,26 @@ def money_figure(model: PairedModel, segment: str | None = None) -> Figure:
 def service_figure(model: PairedModel) -> Figure:
     """CSM utilisation, NPS and the engagement index over time (all customers)."""
     fig = _figure(2.6, wspace=0.3)
-    axes = fig.subplots(1, 3)
-    panels = (
-        ("csm_utilisation", "CSM utilisation (%)", 100.0),
-        ("nps", "NPS", 1.0),
-        ("engagement_index", "Engagement index", 1.0),
-    )
+    axes = fig.subplots(1, len(SERVICE_PANELS))
     for label in model.labels:
         ts = model.runs[label].timeseries()
-        for ax, (column, _, scale) in zip(axes, panels, strict=True):
-            values = ts[column].to_numpy(dtype=float) * scale
+        for ax, outcome in zip(axes, SERVICE_PANELS, strict=True):
+            values = ts[outcome.name].to_numpy(dtype=float) * outcome.scale
             marker = "o" if values.size < 3 else None  # a lone point has no line to show
             ax.plot(ts["month"], values, LINESTYLE[label], color="k", marker=marker,
                     markersize=3, label=title(model, label))
-    for ax, (_, name, _) in zip(axes, panels, strict=True):
-        ax.set_title(name, fontsize=10)
+    for ax, outcome in zip(axes, SERVICE_PANELS, strict=True):
+        ax.set_title(_capitalised(outcome.heading), fontsize=10)
         ax.set_xlabel("month")
         ax.set_xlim(0, max(model.spec.time.months, 1))
     axes[0].set_ylim(bottom=0)
     axes[1].legend(fontsize=8, frameon=False)
     return fig
+
+
+def _capitalised(text: str) -> str:
+    """``text`` with its first letter upper-case (``"NPS"`` stays as it is)."""
+    return text[:1].upper() + text[1:]
 
 
 def difference(model: PairedModel, segment: str | None = None) -> dict[str, tuple]:
@@ -135,18 +142,18 @@ def difference(model: PairedModel, segment: str | None = None) -> dict[str, tupl
             for values in out.values():
                 values.append(float("nan"))
             continue
-        s = model.series(label, segment)
-        customer = [st.kind == "customer" for st in model.spec.lifecycle.stages]
+        series = model.series(label, segment)
+        is_customer = [stage.kind == "customer" for stage in model.spec.lifecycle.stages]
         months, share = model.retention(label, segment)
-        k = np.searchsorted(months, 12.0 - 1e-9)
-        r12 = 100 * share[k] if k < share.size else float("nan")
+        at_12 = np.searchsorted(months, 12.0 - 1e-9)
+        retention_12 = OUTCOMES["retention_12"]
+        kept = retention_12.scale * share[at_12] if at_12 < share.size else float("nan")
         rows = {
-            "active customers": float(s["stages"][-1][customer].sum()),
-            "12-month retention (%)": float(r12),
-            "revenue": float(s["revenue"][-1]),
-            "cost": float(s["cost"][-1]),
-            "profit": float(s["profit"][-1]),
+            OUTCOMES["active"].heading: float(series["stages"][-1][is_customer].sum()),
+            retention_12.heading: float(kept),
         }
+        for key, name in MONEY_OUTCOMES.items():
+            rows[OUTCOMES[name].heading] = float(series[key][-1])
         for key, value in rows.items():
             out.setdefault(key, []).append(value)
     return {key: tuple(values) for key, values in out.items()}
