@@ -1,39 +1,57 @@
-"""Mesa agents (customer views on demand, CSM agents) and CSM capacity rationing."""
+"""CSM teams: least-loaded assignment (water filling), capacity rationing, overload."""
 
 import numpy as np
 import pytest
 
 from sim import EngagementModel, load_scenario
-from sim.engine.agents import CSMAgent, CustomerAgent
-from sim.engine.staffing import Team, TeamSpec
+from sim.engine.staffing import Team, TeamSpec, water_fill
 
 
-def test_customers_are_views_created_only_on_demand():
-    model = EngagementModel("default", "no_touch", rng=1, customers=5000, months=6).run()
-    assert len(model.agents_by_type.get(CustomerAgent, [])) == 0
-    view = model.customer(42)
-    assert view.stage == model.spec.lifecycle.names[model.stage[42]]
-    assert view.engagement == model.engagement[42]
-    assert view.state()["segment"] == model.spec.segment_names[model.segment[42]]
-    model.step()  # views read live values
-    assert view.satisfaction == model.satisfaction[42]
-    assert model.customer(42) is view
-    assert len(model.agents_by_type[CustomerAgent]) == 1
-    with pytest.raises(IndexError):
-        model.customer(5000)
+def greedy_fill(load, m):
+    """Reference: give the m accounts one at a time to the least-loaded CSM (lowest index)."""
+    books = np.array(load, dtype=np.int64)
+    extra = np.zeros(books.size, dtype=np.int64)
+    for _ in range(m):
+        i = int(np.argmin(books))  # argmin takes the first of equals
+        books[i] += 1
+        extra[i] += 1
+    return extra
 
 
-def test_csms_are_mesa_agents_that_follow_headcount():
-    model = EngagementModel("default", "high_touch", rng=1, customers=3000, months=4).run()
-    csms = model.agents_by_type[CSMAgent]
-    team = model.policy.teams["named"]
-    assert len(csms) == team.headcount > 0
-    books = sorted(agent.accounts for agent in csms)
-    assert sum(books) == np.count_nonzero(team.assigned >= 0)
-    assert books[-1] <= team.spec.accounts_per_csm  # auto headcount keeps books in size
-    assert all(0 <= agent.utilisation <= 1 + 1e-9 for agent in csms)
-    assigned = model.customer(int(np.flatnonzero(team.assigned >= 0)[0]))
-    assert assigned.csm is not None
+@pytest.mark.parametrize(
+    ("load", "m", "expected"),
+    [
+        ([3, 1, 2], 4, [1, 2, 1]),  # level 3 for all (+0, +2, +1), the last one to CSM 0
+        ([10, 0, 0], 5, [0, 3, 2]),  # the busy CSM gets nothing; 3 and 2, ties to the lower
+        ([2, 2, 2], 4, [2, 1, 1]),
+        ([0, 0, 0, 0], 2, [1, 1, 0, 0]),
+        ([5], 3, [3]),  # one CSM takes everything
+        ([4, 1, 7], 0, [0, 0, 0]),  # nothing to assign
+        ([0, 0], 9, [5, 4]),
+        ([1, 5, 3], 10, [6, 1, 3]),  # level 6 for all (+5, +1, +3), then one more to CSM 0
+    ],
+)
+def test_water_fill_hand_computed(load, m, expected):
+    extra = water_fill(np.array(load, dtype=np.int64), m)
+    assert extra.tolist() == expected
+
+
+def test_water_fill_is_the_greedy_least_loaded_assignment():
+    rng = np.random.default_rng(0)
+    for _ in range(1500):
+        h = int(rng.integers(1, 9))
+        load = rng.integers(0, 12, h)
+        m = int(rng.integers(0, 40))
+        extra = water_fill(load, m)
+        np.testing.assert_array_equal(extra, greedy_fill(load, m))
+        assert extra.sum() == m and np.all(extra >= 0)  # every account placed, none taken
+        books = load + extra
+        # max-min fair: the largest book is as small as it can be ...
+        assert books.max() == max(int(load.max()), -(-(int(load.sum()) + m) // h))
+        # ... and nobody who got an account ends above anybody else by more than one
+        got = extra > 0
+        if got.any():
+            assert books[got].max() <= books.min() + 1
 
 
 def make_team(headcount, hours=10.0, penalty=0.5, name="pooled"):
