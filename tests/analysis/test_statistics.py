@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from sim.analysis.outcomes import lower_is_better
 from sim.analysis.statistics import (
     CERTAIN,
     LIKELY,
@@ -14,7 +15,6 @@ from sim.analysis.statistics import (
     TOO_CLOSE,
     certainty,
     factor_columns,
-    lower_is_better,
     mean_ci,
     metric_columns,
     paired_differences,
