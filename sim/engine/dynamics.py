@@ -13,7 +13,14 @@ Each step, for every active customer (``r`` = response to this step's touches):
   ``s += κ_s (target_s − s) + gain_s · r (1 − s)``;
 * usage: visits ~ Poisson(visits_per_month · e) per month;
 * health, what the company observes: ``0.8 · visits / visits_per_month + 0.2 · o`` plus
-  Gaussian noise, clipped to [0, 1] — usage-based and noisy, not the true churn risk.
+  Gaussian noise, clipped to [0, 1] — usage-based and noisy, not the true churn risk
+  (weights :data:`HEALTH_USAGE_WEIGHT` and :data:`HEALTH_ONBOARDING_WEIGHT`);
+* product feedback: when ``feedback_rate`` > 0 the product improves with the mean
+  engagement of the active customers, ``v += feedback_rate · mean(e) · (1 − v)``.
+
+The step's phases that own these rules are :func:`respond` (touches → onboarding,
+engagement, satisfaction), :func:`improve_product` (the feedback loop) and
+:func:`observe` (usage and the health score the company sees).
 
 Monthly rates are converted to per-step rates for weekly steps (``1 − (1 − κ)^(1/k)``).
 """
@@ -21,8 +28,15 @@ Monthly rates are converted to per-step rates for weekly steps (``1 − (1 − �
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
+
+#: Weight of usage (visits relative to the expected visits) in the health score.
+HEALTH_USAGE_WEIGHT = 0.8
+#: Weight of onboarding progress in the health score.
+HEALTH_ONBOARDING_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -47,20 +61,67 @@ class DynamicsSpec:
     new_customer_satisfaction: float = 0.6
 
 
+class CustomerState(NamedTuple):
+    """The three state arrays touches move (one value per customer, each in [0, 1])."""
+
+    onboarding: np.ndarray
+    engagement: np.ndarray
+    satisfaction: np.ndarray
+
+
+def midpoint(before: CustomerState, after: CustomerState) -> CustomerState:
+    """The state halfway through the step (what the lifecycle hazards use).
+
+    Args:
+        before: State at the start of the step.
+        after: State after :func:`respond`.
+
+    Returns:
+        ``0.5 · (before + after)`` for each array.
+    """
+    return CustomerState(*(0.5 * (a + b) for a, b in zip(before, after, strict=True)))
+
+
 def per_step(rate_per_month: float, steps_per_month: float) -> float:
-    """Convert a monthly share-of-gap rate to a per-step rate."""
+    """Convert a monthly share-of-gap rate to a per-step rate.
+
+    Args:
+        rate_per_month: Share of the gap closed in a month.
+        steps_per_month: Steps in a month.
+
+    Returns:
+        The share of the gap closed in one step.
+    """
     return 1.0 - (1.0 - rate_per_month) ** (1.0 / steps_per_month)
 
 
 def engagement_target(
     product_value: float, onboarding: np.ndarray, complexity: np.ndarray, drag: float
 ) -> np.ndarray:
-    """Engagement a customer settles at without touches."""
+    """Engagement a customer settles at without touches.
+
+    Args:
+        product_value: Value the product delivers to a fully onboarded, simple account.
+        onboarding: Onboarding progress.
+        complexity: The customer's complexity trait.
+        drag: How much complexity reduces the value realised.
+
+    Returns:
+        ``product_value · (0.3 + 0.7 · onboarding) · (1 − drag · complexity)``.
+    """
     return product_value * (0.3 + 0.7 * onboarding) * (1.0 - drag * complexity)
 
 
 def satisfaction_target(spec: DynamicsSpec, engagement: np.ndarray) -> np.ndarray:
-    """Satisfaction a customer settles at for a given engagement."""
+    """Satisfaction a customer settles at for a given engagement.
+
+    Args:
+        spec: The dynamics parameters (base and slope).
+        engagement: Engagement.
+
+    Returns:
+        ``base + slope · engagement``, clipped to [0, 1].
+    """
     return np.clip(spec.satisfaction_base + spec.satisfaction_slope * engagement, 0.0, 1.0)
 
 
@@ -70,6 +131,13 @@ def poisson_from_uniform(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     Inversion (rather than ``Generator.poisson``) consumes exactly one uniform per
     customer whatever the rates, which keeps the random streams of two policies in
     lockstep (common random numbers).
+
+    Args:
+        lam: Poisson means.
+        u: One uniform in [0, 1) per mean.
+
+    Returns:
+        The draws (integers, 0 where ``lam`` ≤ 0).
     """
     k = np.zeros(lam.size, dtype=np.int64)
     rows = np.flatnonzero(lam > 0)
@@ -91,19 +159,161 @@ def poisson_from_uniform(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     return k
 
 
+def health_score(usage: np.ndarray, onboarding: np.ndarray) -> np.ndarray:
+    """Noise-free health: ``0.8 · usage + 0.2 · onboarding``.
+
+    Args:
+        usage: Usage relative to the expected usage, in [0, 1] (the installed base
+            starts with its engagement here).
+        onboarding: Onboarding progress.
+
+    Returns:
+        The weighted sum (weights :data:`HEALTH_USAGE_WEIGHT`,
+        :data:`HEALTH_ONBOARDING_WEIGHT`).
+    """
+    return HEALTH_USAGE_WEIGHT * usage + HEALTH_ONBOARDING_WEIGHT * onboarding
+
+
 def observed_health(
     visits: np.ndarray, onboarding: np.ndarray, visits_per_step: float, noise: np.ndarray
 ) -> np.ndarray:
-    """Health score the company sees (usage-based, noisy)."""
+    """Health score the company sees (usage-based, noisy).
+
+    Args:
+        visits: Visits in the step.
+        onboarding: Onboarding progress.
+        visits_per_step: Expected visits in a step at full engagement.
+        noise: Gaussian noise to add.
+
+    Returns:
+        :func:`health_score` of the capped usage plus ``noise``, clipped to [0, 1].
+    """
     usage = np.minimum(visits / max(visits_per_step, 1e-12), 1.0)
-    return np.clip(0.8 * usage + 0.2 * onboarding + noise, 0.0, 1.0)
+    return np.clip(health_score(usage, onboarding) + noise, 0.0, 1.0)
+
+
+def respond(
+    spec: DynamicsSpec,
+    steps_per_month: float,
+    state: CustomerState,
+    response: np.ndarray,
+    *,
+    active: np.ndarray,
+    complexity: np.ndarray,
+    product_value: float,
+    network: sparse.csr_array | None,
+) -> CustomerState:
+    """Move onboarding, engagement and satisfaction by one step (active customers only).
+
+    Args:
+        spec: The dynamics parameters.
+        steps_per_month: Steps in a month.
+        state: State at the start of the step.
+        response: Response to this step's touches, in [0, 1).
+        active: Which customers are customers (the others keep their state).
+        complexity: The customers' complexity trait.
+        product_value: The product's current value (see :func:`improve_product`).
+        network: The row-normalised network, for the community pull (``None``: none).
+
+    Returns:
+        The new state (new arrays; ``state`` is not modified).
+    """
+    d, spm, r, act = spec, steps_per_month, response, active
+    o, e, s = state
+    k_o = per_step(d.onboarding_rate, spm)
+    g_o = per_step(d.touch_onboarding_gain, spm)
+    o_new = o + (k_o * (1.0 - complexity) + g_o * r) * (1.0 - o)
+    target_e = engagement_target(product_value, o_new, complexity, d.complexity_drag)
+    if d.community_strength > 0 and network is not None:
+        neighbours = network @ np.where(act, e, 0.0)
+        target_e = (1 - d.community_strength) * target_e + d.community_strength * neighbours
+    k_e = per_step(d.engagement_adjust, spm)
+    g_e = per_step(d.touch_engagement_gain, spm)
+    e_new = e + k_e * (target_e - e) + g_e * r * (1.0 - e)
+    k_s = per_step(d.satisfaction_adjust, spm)
+    g_s = per_step(d.touch_satisfaction_gain, spm)
+    s_new = s + k_s * (satisfaction_target(d, e_new) - s) + g_s * r * (1.0 - s)
+    return CustomerState(
+        onboarding=np.where(act, np.clip(o_new, 0.0, 1.0), o),
+        engagement=np.where(act, np.clip(e_new, 0.0, 1.0), e),
+        satisfaction=np.where(act, np.clip(s_new, 0.0, 1.0), s),
+    )
+
+
+def improve_product(
+    product_value: float,
+    spec: DynamicsSpec,
+    steps_per_month: float,
+    active: np.ndarray,
+    engagement: np.ndarray,
+) -> float:
+    """The feedback loop: engaged customers make the product better.
+
+    Args:
+        product_value: The product's value now.
+        spec: The dynamics parameters (``feedback_rate``).
+        steps_per_month: Steps in a month.
+        active: Which customers are customers.
+        engagement: Engagement.
+
+    Returns:
+        ``v + feedback_rate / spm · mean engagement of the active · (1 − v)``; ``v``
+        unchanged when ``feedback_rate`` is 0 or nobody is active.
+    """
+    if spec.feedback_rate > 0 and active.any():
+        lift = spec.feedback_rate / steps_per_month * float(engagement[active].mean())
+        product_value += lift * (1.0 - product_value)
+    return product_value
+
+
+def observe(
+    spec: DynamicsSpec,
+    steps_per_month: float,
+    active: np.ndarray,
+    engagement: np.ndarray,
+    onboarding: np.ndarray,
+    u: np.ndarray,
+    z: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw this step's usage and the health score the company sees.
+
+    Args:
+        spec: The dynamics parameters.
+        steps_per_month: Steps in a month.
+        active: Which customers are customers (the others get 0 visits, health 0).
+        engagement: Engagement.
+        onboarding: Onboarding progress.
+        u: One uniform per customer (visits, by :func:`poisson_from_uniform`).
+        z: One standard normal per customer (health noise).
+
+    Returns:
+        ``(visits, health)``.
+    """
+    d, spm = spec, steps_per_month
+    lam = np.where(active, d.visits_per_month / spm * engagement, 0.0)
+    visits = poisson_from_uniform(lam, u)
+    noise = d.health_noise * z
+    health = np.where(
+        active,
+        observed_health(visits, onboarding, d.visits_per_month / spm, noise),
+        0.0,
+    )
+    return visits, health
 
 
 __all__ = [
+    "HEALTH_ONBOARDING_WEIGHT",
+    "HEALTH_USAGE_WEIGHT",
+    "CustomerState",
     "DynamicsSpec",
     "engagement_target",
+    "health_score",
+    "improve_product",
+    "midpoint",
+    "observe",
     "observed_health",
     "per_step",
     "poisson_from_uniform",
+    "respond",
     "satisfaction_target",
 ]

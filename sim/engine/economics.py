@@ -6,6 +6,10 @@ customer retained with probability ``r`` per period at margin ``m`` is worth, in
 expectation, ``Σ_k m r^k / (1 + d)^k = m r / (1 + d − r)`` (Pfeifer & Carraway, 2000).
 Value and cost are discounted from the customer's conversion (installed-base customers:
 from the start of the run) at the annual rate, compounded per step.
+
+The step's money phase: :func:`book` (revenue, margin, discounted value and cost of
+the step), :func:`expand` (contracts grow in expanding stages) and
+:func:`marketing_cost` (spend on the prospects marketing reached).
 """
 
 from __future__ import annotations
@@ -49,15 +53,131 @@ class MarketingSpec:
 
 
 def discount_factors(annual_rate: float, steps_per_month: float, horizon: int) -> np.ndarray:
-    """Return ``(1 + d) ** (−k / steps_per_year)`` for ``k = 0..horizon``."""
+    """Discount factor of each step since conversion.
+
+    Args:
+        annual_rate: Annual discount rate ``d``.
+        steps_per_month: Steps in a month.
+        horizon: Largest number of steps.
+
+    Returns:
+        ``(1 + d) ** (−k / steps_per_year)`` for ``k = 0..horizon``.
+    """
     steps_per_year = 12.0 * steps_per_month
     return (1.0 + annual_rate) ** (-np.arange(horizon + 1) / steps_per_year)
 
 
 def payback_months(cac: float, monthly_net: float) -> float | None:
-    """Months of net margin needed to earn back the acquisition cost (None if never)."""
+    """Months of net margin needed to earn back the acquisition cost.
+
+    Args:
+        cac: Acquisition cost per customer.
+        monthly_net: Net margin per customer per month.
+
+    Returns:
+        ``cac / monthly_net``; 0 when nothing is to be earned back, ``None`` if never.
+    """
     if cac <= 0:
         return 0.0
     if monthly_net <= 0:
         return None
     return cac / monthly_net
+
+
+@dataclass(frozen=True)
+class Booking:
+    """One step's money, per customer.
+
+    Attributes:
+        revenue: Revenue booked (customers who were customers all step).
+        margin: ``gross_margin × revenue``.
+        value: Discounted margin (what the step adds to the LTV).
+        cost: Cost to serve.
+        cost_discounted: Discounted cost to serve.
+    """
+
+    revenue: np.ndarray
+    margin: np.ndarray
+    value: np.ndarray
+    cost: np.ndarray
+    cost_discounted: np.ndarray
+
+
+def book(
+    spec: EconomicsSpec,
+    steps_per_month: float,
+    *,
+    payers: np.ndarray,
+    monthly_revenue: np.ndarray,
+    cost: np.ndarray,
+    age: np.ndarray,
+    discount: np.ndarray,
+) -> Booking:
+    """Book one step's revenue, margin and cost, discounted from conversion.
+
+    Args:
+        spec: The economics.
+        steps_per_month: Steps in a month.
+        payers: Customers at both the start and the end of the step (margin at
+            period end).
+        monthly_revenue: Each customer's monthly revenue.
+        cost: Each customer's cost to serve in the step.
+        age: Steps since each customer's conversion (installed base: since the start).
+        discount: :func:`discount_factors` (ages past its end use its last factor).
+
+    Returns:
+        The :class:`Booking`.
+    """
+    revenue = np.where(payers, monthly_revenue / steps_per_month, 0.0)
+    margin = spec.gross_margin * revenue
+    factor = discount[np.minimum(age, discount.size - 1)]
+    return Booking(revenue, margin, margin * factor, cost, cost * factor)
+
+
+def expand(
+    spec: EconomicsSpec,
+    steps_per_month: float,
+    monthly_revenue: np.ndarray,
+    *,
+    growing: np.ndarray,
+    potential: np.ndarray,
+    engagement: np.ndarray,
+    contract: np.ndarray,
+) -> np.ndarray:
+    """Grow the contracts of customers in expanding stages.
+
+    Args:
+        spec: The economics (``expansion_rate``, ``max_expansion``).
+        steps_per_month: Steps in a month.
+        monthly_revenue: Each customer's monthly revenue now.
+        growing: Customers in an expanding customer stage.
+        potential: Each customer's ``expansion_potential`` trait.
+        engagement: Engagement.
+        contract: Each customer's starting contract revenue.
+
+    Returns:
+        ``monthly_revenue × (1 + rate · potential · engagement)``, at most
+        ``max_expansion × contract``, for the growing customers (the others unchanged;
+        ``monthly_revenue`` itself when nobody grows).
+    """
+    if not growing.any():
+        return monthly_revenue
+    rate = spec.expansion_rate / steps_per_month
+    factor = 1.0 + rate * potential * engagement
+    cap = spec.max_expansion * contract
+    return np.where(growing, np.minimum(monthly_revenue * factor, cap), monthly_revenue)
+
+
+def marketing_cost(spec: MarketingSpec, prospects: int, steps_per_month: float) -> float:
+    """Marketing spend of one step.
+
+    Args:
+        spec: The marketing.
+        prospects: Prospects marketing reached this step (in a marketed stage at its
+            start).
+        steps_per_month: Steps in a month.
+
+    Returns:
+        ``cost_per_prospect_month × prospects / steps_per_month``.
+    """
+    return spec.cost_per_prospect_month * prospects / steps_per_month

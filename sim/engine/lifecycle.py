@@ -12,6 +12,10 @@ probability becomes a rate ``λ = −ln(1 − p)``, the stage is left with proba
 ``1 − exp(−Σλ)`` and the exit taken is chosen in proportion to the rates. A single
 exit is therefore drawn with exactly its own probability, several exits can never sum
 past one, and weekly steps rescale rates exactly (``λ_week = λ_month · 12/52``).
+
+The step's phases that own these rules: :func:`transitions` draws every customer's
+exit (and which exits were word of mouth), :func:`sort_moves` says what the moves
+mean (conversions, churn) for the model to apply.
 """
 
 from __future__ import annotations
@@ -218,3 +222,107 @@ def choose_exits(
     share = np.clip((pos - lower) / np.where(width > 0, width, 1.0), 0.0, 1.0 - 1e-12)
     choice[moved] = pick
     return choice, share
+
+
+def transitions(
+    stage: np.ndarray,
+    out_edges: list[tuple[Edge, ...]],
+    drivers: dict[str, np.ndarray],
+    base_logit: dict[str, np.ndarray | float],
+    pressure: np.ndarray | None,
+    steps_per_month: float,
+    u: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw every customer's lifecycle move for one step (competing risks per stage).
+
+    Args:
+        stage: Each customer's stage index at the start of the step.
+        out_edges: The edges leaving each stage (``Lifecycle.out_edges`` of each).
+        drivers: Driver name → full-length array of driver values (see :data:`DRIVERS`).
+        base_logit: Base source name → logit of the base (see :func:`edge_rate`).
+        pressure: Full-length word-of-mouth pressure (``None``: no word of mouth).
+        steps_per_month: 1 for monthly steps, 52/12 for weekly steps.
+        u: One uniform per customer (full length).
+
+    Returns:
+        ``(new_stage, referred)``: every customer's stage after the step (a new array)
+        and the rows of the customers whose move was due to word of mouth.
+    """
+    new_stage = stage.copy()
+    order = np.argsort(stage, kind="stable")
+    bounds = np.cumsum(np.bincount(stage, minlength=len(out_edges)))
+    referred_rows = []
+    start = 0
+    for s, stop in enumerate(bounds):
+        rows = order[start:stop]
+        start = stop
+        edges = out_edges[s]
+        if not edges or rows.size == 0:
+            continue
+        rates, ref_rates = zip(
+            *(edge_rate(e, rows, drivers, base_logit, pressure) for e in edges),
+            strict=True,
+        )
+        choice, share = choose_exits(list(rates), rows.size, steps_per_month, u[rows])
+        moved = choice >= 0
+        targets = np.array([e.target for e in edges], dtype=np.int8)
+        new_stage[rows[moved]] = targets[choice[moved]]
+        for j, e in enumerate(edges):
+            if e.referral <= 0 or pressure is None:
+                continue
+            took = choice[moved] == j
+            who = rows[moved][took]
+            total = np.broadcast_to(rates[j], rows.shape)[moved][took]
+            by_ref = np.broadcast_to(ref_rates[j], rows.shape)[moved][took]
+            referred_rows.append(who[share[took] < by_ref / total])
+    referred = np.concatenate(referred_rows) if referred_rows else np.empty(0, np.int64)
+    return new_stage, referred
+
+
+@dataclass(frozen=True)
+class Moves:
+    """What a step's moves mean (boolean masks over customers).
+
+    Attributes:
+        changed: Changed stage.
+        active: In a customer stage after the move.
+        converted: Became a customer for the first time.
+        churned: Entered a churned stage.
+        first_churn: Churned for the first time after having been a customer (a
+            prospect who drops out before buying is not a churned customer).
+    """
+
+    changed: np.ndarray
+    active: np.ndarray
+    converted: np.ndarray
+    churned: np.ndarray
+    first_churn: np.ndarray
+
+
+def sort_moves(
+    stage_before: np.ndarray,
+    stage_after: np.ndarray,
+    customer_stage: np.ndarray,
+    churned_stage: np.ndarray,
+    converted_step: np.ndarray,
+    churn_step: np.ndarray,
+) -> Moves:
+    """Say what each customer's move means.
+
+    Args:
+        stage_before: Stages at the start of the step.
+        stage_after: Stages after :func:`transitions`.
+        customer_stage: Whether each stage is a customer stage.
+        churned_stage: Whether each stage is a churned stage.
+        converted_step: Step of conversion so far (−1: never converted).
+        churn_step: Step of first churn so far (−1: never churned).
+
+    Returns:
+        The :class:`Moves`.
+    """
+    changed = stage_after != stage_before
+    active = customer_stage[stage_after]
+    converted = changed & active & (converted_step < 0)
+    churned = changed & churned_stage[stage_after]
+    first_churn = churned & (churn_step < 0) & (converted_step >= 0)
+    return Moves(changed, active, converted, churned, first_churn)

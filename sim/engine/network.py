@@ -9,6 +9,15 @@ takes minutes and gigabytes; networkx is only used for drawing small samples.
 
 ``mixed`` is the fully mixed population of the Bass model (everyone hears everyone),
 ``none`` switches word of mouth off.
+
+Word of mouth (the step's phases that use the network):
+
+* :func:`referral_weight` — how strongly each customer recommends the product: the
+  ``referral_weight`` of its stage × its ``referral_propensity``;
+* :func:`pressure` — the pressure on each customer, the network-weighted mean of its
+  neighbours' weights (fully mixed: everyone's mean);
+* :func:`credit_referrers` — which customer a word-of-mouth move is credited to: one
+  neighbour, in proportion to the same weights.
 """
 
 from __future__ import annotations
@@ -73,7 +82,108 @@ def small_world(n: int, degree: int, rewire: float, rng: np.random.Generator) ->
 
 
 def build(spec: NetworkSpec, n: int, rng: np.random.Generator) -> sparse.csr_array | None:
-    """Build the network a scenario asks for (``None`` for ``mixed`` and ``none``)."""
+    """Build the network a scenario asks for.
+
+    Args:
+        spec: The scenario's network.
+        n: Number of customers.
+        rng: The run's generator (drawn from only for a small world).
+
+    Returns:
+        The row-normalised matrix, or ``None`` for ``mixed`` and ``none``.
+    """
     if spec.kind == "small_world":
         return small_world(n, spec.degree, spec.rewire, rng)
     return None
+
+
+# ----------------------------------------------------------------------------------
+# word of mouth
+
+
+def referral_weight(
+    stage_weight: np.ndarray, stage: np.ndarray, propensity: np.ndarray
+) -> np.ndarray:
+    """How strongly each customer recommends the product right now.
+
+    Args:
+        stage_weight: ``referral_weight`` of each lifecycle stage.
+        stage: Each customer's stage index.
+        propensity: Each customer's ``referral_propensity`` trait.
+
+    Returns:
+        ``stage_weight[stage] · propensity``, one weight per customer.
+    """
+    return stage_weight[stage] * propensity
+
+
+def pressure(network: sparse.csr_array | None, weight: np.ndarray) -> np.ndarray:
+    """Word-of-mouth pressure on every customer.
+
+    Args:
+        network: The row-normalised network, ``None`` for a fully mixed population.
+        weight: Each customer's :func:`referral_weight`.
+
+    Returns:
+        The network-weighted sum of each customer's neighbours' weights (fully mixed:
+        everyone's mean, as a read-only broadcast array); ``float32`` on a network.
+    """
+    if network is None:  # fully mixed
+        return np.broadcast_to(weight.mean(), (weight.size,))
+    # float32 like the matrix: a float64 vector would make scipy copy the matrix
+    return network @ weight.astype(np.float32)
+
+
+def credit_referrers(
+    referred: np.ndarray,
+    u: np.ndarray,
+    weight: np.ndarray,
+    network: sparse.csr_array | None,
+) -> np.ndarray:
+    """Credit each word-of-mouth move to one customer who recommended the product.
+
+    Each referred customer's referrer is one of its neighbours with a positive weight
+    (fully mixed: anyone with a positive weight), chosen in proportion to the weights
+    (the same weights as the :func:`pressure`) by inverting ``u`` against their
+    cumulative sum.
+
+    Args:
+        referred: Rows of the customers who moved by word of mouth this step.
+        u: One uniform per customer (full length; row ``i`` is used for customer ``i``).
+        weight: Each customer's :func:`referral_weight`.
+        network: The row-normalised network, ``None`` for a fully mixed population.
+
+    Returns:
+        The referrer of each credited referral (a row may repeat); referrals with no
+        positive-weight neighbour are credited to nobody.
+    """
+    nobody = np.empty(0, dtype=np.int64)
+    if referred.size == 0:
+        return nobody
+    if network is None:  # fully mixed: anyone who recommends
+        pool = np.flatnonzero(weight > 0)
+        if pool.size == 0:
+            return nobody
+        cum = np.cumsum(weight[pool])
+        pick = np.searchsorted(cum, u[referred] * cum[-1], side="right")
+        return pool[np.minimum(pick, pool.size - 1)]
+    indptr, indices = network.indptr, network.indices
+    lo, hi = indptr[referred], indptr[referred + 1]
+    degree = hi - lo
+    owner = np.repeat(np.arange(referred.size), degree)
+    start = np.cumsum(degree) - degree  # where each customer's neighbours begin
+    slots = np.arange(owner.size) - start[owner] + lo[owner]
+    neigh = indices[slots]
+    w = weight[neigh]
+    ok = w > 0
+    owner, neigh, w = owner[ok], neigh[ok], w[ok]
+    if owner.size == 0:
+        return nobody
+    cum = np.cumsum(w)
+    total = np.bincount(owner, weights=w, minlength=referred.size)
+    before = np.cumsum(total) - total  # weight of earlier customers' neighbours
+    has = total > 0
+    target = before[has] + u[referred[has]] * total[has]
+    pick = np.searchsorted(cum, target, side="right")
+    last = np.cumsum(np.bincount(owner, minlength=referred.size))[has] - 1
+    return neigh[np.minimum(pick, last)]

@@ -1,4 +1,10 @@
-"""Writing a run's results: ``summary.json``, ``timeseries.csv``, ``customers.csv``.
+"""A run's results: the per-step record, the run summary and the files they go to.
+
+* :func:`step_record` — the metrics of one step (what the ``DataCollector`` collects);
+* :func:`timeseries`, :func:`customers_frame`, :func:`summary` — one row per step, one
+  row per customer, the run-level results (the model's methods of the same names
+  delegate here);
+* :func:`write_run` — ``summary.json``, ``timeseries.csv`` and ``customers.csv``.
 
 Files are written into a temporary folder beside the destination and moved into place
 only when all of them are complete, so an interrupted run never leaves half-written
@@ -9,16 +15,255 @@ undefined values), so the same scenario, policy and seed give byte-identical fil
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sim.engine.model import EngagementModel
+import numpy as np
+import pandas as pd
+
+from sim.engine.economics import Booking, payback_months
+from sim.engine.lifecycle import Moves
+from sim.engine.metrics import engagement_index, mean_or_nan, nps, recommend_scores, retention
+from sim.engine.policies import COST_TYPES, Engagement
+from sim.engine.segments import TRAITS
 from sim.files import jsonable
+
+if TYPE_CHECKING:
+    from sim.engine.model import EngagementModel
+
+#: Output column names of traits whose own name is taken by an outcome column.
+TRAIT_COLUMNS = {"revenue": "contract_revenue"}
+
+
+# ----------------------------------------------------------------------------------
+# the per-step record
+
+
+def step_record(
+    model: EngagementModel,
+    engaged: Engagement,
+    booked: Booking,
+    moves: Moves,
+    referrals: int,
+    marketing: float,
+) -> dict[str, float]:
+    """The metrics of the step being taken, recorded once its phases are done.
+
+    Args:
+        model: The model at the end of the step (``model.steps`` is this step's number).
+        engaged: What the policy did this step.
+        booked: The step's money.
+        moves: The step's moves.
+        referrals: Word-of-mouth moves this step.
+        marketing: Marketing spend this step.
+
+    Returns:
+        One count per lifecycle stage and one value per
+        :data:`~sim.engine.metrics.STEP_METRICS` name.
+    """
+    lc = model.spec.lifecycle
+    act = np.flatnonzero(model.active)
+    n_active = act.size
+    ever = int(np.count_nonzero(model.converted_step >= 0))
+    visits_pm = float(model.visits[act].mean()) * model.steps_per_month if n_active else 0.0
+    satisfaction = model.satisfaction[act]
+    counts = np.bincount(model.stage, minlength=len(lc.stages))
+    acq = float(model.acquisition[moves.converted].sum())
+    costs = {f"cost_{k}": float(engaged.costs_by_type.get(k, 0.0)) for k in COST_TYPES}
+    costs["cost_acquisition"] = acq
+    costs["cost_marketing"] = marketing
+    cost_total = sum(costs.values())
+    available = engaged.csm_hours_available
+    m = dict(zip(lc.names, counts.tolist(), strict=True))
+    m.update(
+        month=model.steps / model.steps_per_month,
+        prospects=int(np.count_nonzero(lc.kind_mask("prospect")[model.stage])),
+        active=n_active,
+        churned=int(np.count_nonzero(lc.kind_mask("churned")[model.stage])),
+        new_customers=int(np.count_nonzero(moves.converted)),
+        churned_this_step=int(np.count_nonzero(moves.churned)),
+        revenue=float(booked.revenue.sum()),
+        margin=float(booked.margin.sum()),
+        **costs,
+        cost_total=cost_total,
+        profit=float(booked.margin.sum()) - cost_total,
+        engagement_index=engagement_index(n_active, ever, visits_pm),
+        visits_per_active=visits_pm,
+        nps=nps(recommend_scores(satisfaction)),
+        satisfaction_mean=mean_or_nan(satisfaction),
+        engagement_mean=mean_or_nan(model.engagement[act]),
+        touches=float(engaged.touches.sum()),
+        referrals=referrals,
+        csm_headcount=engaged.csm_headcount,
+        csm_utilisation=engaged.csm_hours_used / available if available > 0 else math.nan,
+    )
+    return m
+
+
+# ----------------------------------------------------------------------------------
+# the run
+
+
+def timeseries(model: EngagementModel) -> pd.DataFrame:
+    """One row per step: a ``step`` column, stage counts and the step metrics.
+
+    Args:
+        model: The model.
+
+    Returns:
+        The ``DataCollector``'s model variables with a ``step`` column first.
+    """
+    frame = model.datacollector.get_model_vars_dataframe()
+    frame.insert(0, "step", np.arange(1, len(frame) + 1))
+    return frame.reset_index(drop=True)
+
+
+def customer_profit(model: EngagementModel) -> np.ndarray:
+    """Each customer's profit: LTV − discounted cost to serve − acquisition cost.
+
+    Args:
+        model: The model.
+
+    Returns:
+        One profit per customer.
+    """
+    return model.ltv - model.cost_disc - model.acquisition
+
+
+def customers_frame(model: EngagementModel) -> pd.DataFrame:
+    """One row per customer: id, segment, traits and outcomes.
+
+    Args:
+        model: The model.
+
+    Returns:
+        The frame written to ``customers.csv``.
+    """
+    lc = model.spec.lifecycle
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(model.n),
+            "segment": np.array(model.spec.segment_names)[model.segment],
+            **{TRAIT_COLUMNS.get(k, k): model.traits[k] for k in TRAITS},
+            "final_stage": np.array(lc.names)[model.stage],
+            "converted_month": np.where(
+                model.converted_step >= 0, model.converted_step / model.steps_per_month, np.nan
+            ),
+            "tenure": model.tenure_months,
+            "revenue": model.revenue_cum,
+            "cost_to_serve": model.cost_cum,
+            "acquisition_cost": model.acquisition,
+            "ltv": model.ltv,
+            "profit": customer_profit(model),
+            "referrals": model.referrals,
+        }
+    )
+    return frame
+
+
+def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str, Any]:
+    """Run-level results (the contents of ``summary.json``).
+
+    Args:
+        model: The model (run or part-run).
+        seed: The seed to report.
+        version: The engine's version to report.
+
+    Returns:
+        The summary (JSON-ready after :func:`~sim.files.jsonable`).
+    """
+    lc = model.spec.lifecycle
+    ts = timeseries(model)
+    conv = model.converted_step >= 0
+    new = model.converted_step > 0
+    profit = customer_profit(model)
+    n_new = int(np.count_nonzero(new))
+    acq_total = float(model.acquisition[new].sum()) + float(ts["cost_marketing"].sum())
+    cac = acq_total / n_new if n_new else math.nan
+    ltv_new = float(model.ltv[new].mean()) if n_new else math.nan
+    months_active_new = float(model.tenure_months[new].sum())
+    net_new = float((model.ltv[new] - model.cost_disc[new]).sum())
+    monthly_net = net_new / months_active_new if months_active_new > 0 else 0.0
+    payback = payback_months(cac, monthly_net) if n_new else None
+    used, available = model.csm_hours_used, model.csm_hours_available
+    out: dict[str, Any] = {
+        "scenario": model.spec.name,
+        "policy": model.policy.name,
+        "seed": seed,
+        "customers": model.n,
+        "months": model.spec.time.months,
+        "step": model.spec.time.step,
+        "retention": retention(
+            model.converted_step, model.churn_step, model.steps, model.steps_per_month
+        ),
+        "converted": int(np.count_nonzero(conv)),
+        "new_customers": n_new,
+        "active": int(np.count_nonzero(model.active)),
+        "churned": int(np.count_nonzero(lc.kind_mask("churned")[model.stage])),
+        "ltv_mean": mean_or_nan(model.ltv[conv]),
+        "cost_per_customer": mean_or_nan(model.cost_disc[conv]),
+        "profit_per_customer": mean_or_nan(profit[conv]),
+        "revenue_total": float(model.revenue_cum.sum()),
+        "cost_total": float(ts["cost_total"].sum()),
+        "profit_total": float(ts["profit"].sum()),
+        "cac": cac,
+        "ltv_to_cac": ltv_new / cac if n_new and cac > 0 else math.nan,
+        "payback_months": payback if n_new else math.nan,
+        "nps": float(ts["nps"].iloc[-1]) if len(ts) else math.nan,
+        "satisfaction": float(ts["satisfaction_mean"].iloc[-1]) if len(ts) else math.nan,
+        "engagement_index": float(ts["engagement_index"].iloc[-1]) if len(ts) else 0.0,
+        "csm_utilisation": used / available if available > 0 else math.nan,
+        "csm_headcount_mean": float(ts["csm_headcount"].mean()) if len(ts) else 0.0,
+        "referrals": int(model.referrals.sum()),
+        "segments": segment_summary(model, profit),
+        "version": version,
+    }
+    return out
+
+
+def segment_summary(model: EngagementModel, profit: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per-segment results of the customers who ever converted.
+
+    Args:
+        model: The model.
+        profit: Each customer's profit (see :func:`customer_profit`).
+
+    Returns:
+        Segment name → converted count, retention, mean LTV, cost and profit.
+    """
+    out = {}
+    for k, name in enumerate(model.spec.segment_names):
+        mine = (model.segment == k) & (model.converted_step >= 0)
+        out[name] = {
+            "converted": int(np.count_nonzero(mine)),
+            "retention": retention(
+                model.converted_step[mine],
+                model.churn_step[mine],
+                model.steps,
+                model.steps_per_month,
+            ),
+            "ltv_mean": mean_or_nan(model.ltv[mine]),
+            "cost_per_customer": mean_or_nan(model.cost_disc[mine]),
+            "profit_per_customer": mean_or_nan(profit[mine]),
+        }
+    return out
+
+
+# ----------------------------------------------------------------------------------
+# files
 
 
 def write_run(model: EngagementModel, out_dir: str | Path, seed: int | None) -> Path:
     """Write the three result files of a finished run into ``out_dir`` atomically.
+
+    Args:
+        model: The finished model.
+        out_dir: Destination folder (created; existing files of the same names are
+            replaced).
+        seed: The seed to report in ``summary.json``.
 
     Returns:
         The output folder.
