@@ -75,7 +75,7 @@ class CustomerAgent(mesa.Agent):
             "onboarding": float(m.onboarding[i]),
             "visits": int(m.visits[i]),
             "health": float(m.health[i]),
-            "monthly_revenue": float(m.mrr[i]),
+            "monthly_revenue": float(m.monthly_revenue[i]),
             "revenue": float(m.revenue_cum[i]),
             "cost_to_serve": float(m.cost_cum[i]),
             "ltv": float(m.ltv[i]),
@@ -94,7 +94,7 @@ CustomerAgent.satisfaction = _live("satisfaction", "Satisfaction, 0..1.")
 CustomerAgent.onboarding = _live("onboarding", "Onboarding progress, 0..1.")
 CustomerAgent.health = _live("health", "Observed health score, 0..1.")
 CustomerAgent.visits = _live("visits", "Visits in the last step.")
-CustomerAgent.monthly_revenue = _live("mrr", "Current monthly revenue.")
+CustomerAgent.monthly_revenue = _live("monthly_revenue", "Current monthly revenue.")
 
 
 class CSMAgent(mesa.Agent):

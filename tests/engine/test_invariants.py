@@ -149,7 +149,7 @@ def test_state_stays_in_unit_interval(run):
     for model, _ in stepped(run):
         for name in STATE:
             assert in_unit_interval(getattr(model, name)), (name, model.steps)
-        assert (model.mrr >= 0).all()
+        assert (model.monthly_revenue >= 0).all()
     for trait in UNIT_TRAITS:
         assert in_unit_interval(model.traits[trait]), trait
     ts = model.timeseries()
