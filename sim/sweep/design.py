@@ -1,4 +1,9 @@
-"""Experiments: what to vary, which policies to compare, and the runs that follow.
+"""Experiment designs: what to vary, which policies to compare, and the runs that follow.
+
+This module holds :class:`Factor` (one scenario parameter to vary), :class:`Experiment`
+(a validated experiment file: its design points, their scenario overrides and its
+runs), :class:`Run`, the seed rule :func:`run_seed`, and the loading of experiment files
+(:func:`load_experiment`, :func:`experiment_from_dict`). :mod:`sim.sweep.runner` runs them.
 
 In EMA Workbench's vocabulary an experiment crosses *uncertainties* (factors: scenario
 parameters addressed by dotted key paths, with ranges or lists) with *levers* (the
@@ -22,7 +27,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from sim.engine.scenario import Scenario, get_path, load_scenario, read_toml, resolve
-from sim.schema import InputError, Table
+from sim.schema import InputError, Table, suggest
 
 EXPERIMENT_DIR = Path(__file__).resolve().parents[2] / "experiments"
 DESIGNS = ("grid", "lhs", "sobol")
@@ -72,12 +77,30 @@ class Factor:
         return self._cast(self.low + u * (self.high - self.low))
 
     def _cast(self, value: float) -> Any:
+        """``value`` as the factor's type (rounded for an integer factor)."""
         return round(float(value)) if self.integer else float(value)
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """A validated experiment file."""
+    """A validated experiment file.
+
+    Attributes:
+        name: The experiment's name (the file's stem).
+        description: Free text from the file.
+        source: Where it was read from (a path, or a description of the caller).
+        scenario: The scenario, with the experiment's months and customers applied.
+        policies: The policies compared (the levers).
+        baseline: The policy the others are compared with.
+        factors: The scenario parameters varied (the uncertainties).
+        design: ``grid``, ``lhs`` or ``sobol`` (:data:`DESIGNS`).
+        samples: Design points of an ``lhs`` or ``sobol`` design.
+        replications: Runs per policy and design point.
+        months: Horizon of every run.
+        customers: Customers of every run.
+        seed: The root seed.
+        raw: The file's table, for hashing.
+    """
 
     name: str
     description: str
@@ -98,48 +121,58 @@ class Experiment:
         """Factor values of every design point (``[{}]`` when nothing varies)."""
         if not self.factors:
             return [{}]
+        paths = [factor.path for factor in self.factors]
         if self.design == "grid":
-            combos = itertools.product(*(f.grid() for f in self.factors))
-            return [dict(zip((f.path for f in self.factors), c, strict=True)) for c in combos]
-        d = len(self.factors)
+            combos = itertools.product(*(factor.grid() for factor in self.factors))
+            return [dict(zip(paths, combo, strict=True)) for combo in combos]
+        dimensions = len(self.factors)
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2**31,)))
         if self.design == "lhs":
-            unit = qmc.LatinHypercube(d=d, rng=rng).random(self.samples)
+            unit = qmc.LatinHypercube(d=dimensions, rng=rng).random(self.samples)
         else:
-            unit = qmc.Sobol(d=d, scramble=True, rng=rng).random(self.samples)
+            unit = qmc.Sobol(d=dimensions, scramble=True, rng=rng).random(self.samples)
         return [
-            {f.path: f.from_unit(u) for f, u in zip(self.factors, row, strict=True)}
+            {factor.path: factor.from_unit(u) for factor, u in zip(self.factors, row, strict=True)}
             for row in unit
         ]
 
     def overrides(self, point: Mapping[str, Any]) -> dict[str, Any]:
         """Scenario overrides of one design point (complements applied)."""
         out: dict[str, Any] = {}
-        for f in self.factors:
-            value = point[f.path]
-            out[f.path] = value
-            for other_path in f.also:
+        for factor in self.factors:
+            value = point[factor.path]
+            out[factor.path] = value
+            for other_path in factor.also:
                 out[other_path] = value
-            if f.complement is not None:
-                base_value = get_path(self.scenario.raw, f.path)
-                other = get_path(self.scenario.raw, f.complement)
-                out[f.complement] = float(other) - (float(value) - float(base_value))
+            if factor.complement is not None:
+                base_value = get_path(self.scenario.raw, factor.path)
+                other = get_path(self.scenario.raw, factor.complement)
+                out[factor.complement] = float(other) - (float(value) - float(base_value))
         return out
 
     def runs(self) -> list[Run]:
         """Every run of the experiment, in a fixed order."""
         runs = []
-        for p, point in enumerate(self.points()):
-            for r in range(self.replications):
-                seed = run_seed(self.seed, p, r)
+        for point_index, point in enumerate(self.points()):
+            for replication in range(self.replications):
+                seed = run_seed(self.seed, point_index, replication)
                 for policy in self.policies:
-                    runs.append(Run(len(runs), p, policy, r, seed, point))
+                    runs.append(Run(len(runs), point_index, policy, replication, seed, point))
         return runs
 
 
 @dataclass(frozen=True)
 class Run:
-    """One simulation run of an experiment."""
+    """One simulation run of an experiment.
+
+    Attributes:
+        run_id: Position in :meth:`Experiment.runs` (the ``runs.csv`` row id).
+        point: Index of the design point.
+        policy: The policy run.
+        replication: Index of the replication at that point.
+        seed: :func:`run_seed` of ``(point, replication)``, shared by every policy.
+        factors: The factor values of the design point.
+    """
 
     run_id: int
     point: int
@@ -159,7 +192,7 @@ def run_seed(root: int, point: int, replication: int) -> int:
 
 def shipped_experiments() -> dict[str, Path]:
     """Return name → path of the experiments shipped in ``experiments/``."""
-    return {p.stem: p for p in sorted(EXPERIMENT_DIR.glob("*.toml"))}
+    return {path.stem: path for path in sorted(EXPERIMENT_DIR.glob("*.toml"))}
 
 
 def resolve_experiment(source: str | Path) -> Path:
@@ -170,8 +203,6 @@ def resolve_experiment(source: str | Path) -> Path:
     shipped = shipped_experiments()
     if str(source) in shipped:
         return shipped[str(source)]
-    from sim.schema import suggest
-
     raise InputError(
         None,
         "",
@@ -193,49 +224,57 @@ def load_experiment(source: str | Path, **overrides: Any) -> Experiment:
     """
     path = resolve_experiment(source)
     raw = read_toml(path)
-    raw.update({k: v for k, v in overrides.items() if v is not None})
+    raw.update({key: value for key, value in overrides.items() if value is not None})
     return experiment_from_dict(raw, str(path), name=path.stem)
 
 
 def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experiment") -> Experiment:
-    """Validate a raw experiment table into an :class:`Experiment`."""
-    t = Table(dict(raw), file)
-    description = t.string("description", "")
-    scenario_ref = t.string("scenario", "default")
+    """Validate a raw experiment table into an :class:`Experiment`.
+
+    Args:
+        raw: The experiment's table (as read from TOML).
+        file: Where it came from, for error messages.
+        name: The experiment's name.
+
+    Raises:
+        InputError: A key is missing, unknown or invalid, or a design point gives an
+            invalid scenario; the message names the file and key path.
+    """
+    table = Table(dict(raw), file)
+    description = table.string("description", "")
+    scenario_ref = table.string("scenario", "default")
     scenario_path = Path(file).parent / scenario_ref
     try:
         found = resolve(scenario_path if scenario_path.suffix == ".toml" else scenario_ref)
     except InputError as exc:
-        raise t.error("scenario", exc.problem) from None
-    months = t.integer("months", 36, low=1)
-    customers = t.integer("customers", 5000, low=1)
+        raise table.error("scenario", exc.problem) from None
+    months = table.integer("months", 36, low=1)
+    customers = table.integer("customers", 5000, low=1)
     scenario = load_scenario(
         found, overrides={"time.months": months, "population.customers": customers}
     )
-    policies = t.strings("policies", tuple(scenario.policies))
-    for p in policies:
-        if p not in scenario.policies:
-            from sim.schema import suggest
-
-            raise t.error("policies", f"policy {p!r} is not in scenario {scenario.name!r}"
-                          + suggest(p, scenario.policies))
+    policies = table.strings("policies", tuple(scenario.policies))
+    for policy in policies:
+        if policy not in scenario.policies:
+            raise table.error("policies", f"policy {policy!r} is not in scenario "
+                              f"{scenario.name!r}" + suggest(policy, scenario.policies))
     if len(set(policies)) != len(policies) or not policies:
-        raise t.error("policies", "expected a non-empty list of distinct policy names")
-    baseline = t.string("baseline", "no_touch" if "no_touch" in policies else policies[0])
+        raise table.error("policies", "expected a non-empty list of distinct policy names")
+    baseline = table.string("baseline", "no_touch" if "no_touch" in policies else policies[0])
     if baseline not in policies:
-        raise t.error("baseline", f"expected one of the compared policies {list(policies)}")
-    replications = t.integer("replications", 5, low=1)
-    seed = t.integer("seed", 0, low=0)
-    design_t = t.table("design", {})
-    design = design_t.string("kind", "grid", choices=DESIGNS)
-    samples = design_t.integer("samples", 16, low=1)
-    design_t.finish()
-    factors = tuple(_factor(f, scenario) for f in t.tables("factors", []))
-    paths = [f.path for f in factors]
+        raise table.error("baseline", f"expected one of the compared policies {list(policies)}")
+    replications = table.integer("replications", 5, low=1)
+    seed = table.integer("seed", 0, low=0)
+    design_table = table.table("design", {})
+    design = design_table.string("kind", "grid", choices=DESIGNS)
+    samples = design_table.integer("samples", 16, low=1)
+    design_table.finish()
+    factors = tuple(_factor(entry, scenario) for entry in table.tables("factors", []))
+    paths = [factor.path for factor in factors]
     if len(set(paths)) != len(paths):
-        raise t.error("factors", "each factor path may appear only once")
-    t.finish()
-    exp = Experiment(
+        raise table.error("factors", "each factor path may appear only once")
+    table.finish()
+    experiment = Experiment(
         name=name,
         description=description,
         source=file,
@@ -252,56 +291,57 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
         raw=dict(raw),
     )
     # every design point must give a valid scenario: check them all up front
-    for i, point in enumerate(exp.points()):
+    for index, point in enumerate(experiment.points()):
         try:
-            scenario.with_overrides(exp.overrides(point))
+            scenario.with_overrides(experiment.overrides(point))
         except InputError as exc:
             raise InputError(
-                file, "factors", f"design point {i} ({point}) gives an invalid scenario: {exc}"
+                file, "factors", f"design point {index} ({point}) gives an invalid scenario: {exc}"
             ) from None
-    return exp
+    return experiment
 
 
-def _factor(t: Table, scenario: Scenario) -> Factor:
-    path = t.string("path")
+def _factor(table: Table, scenario: Scenario) -> Factor:
+    """Validate one ``[[factors]]`` table against the scenario it varies."""
+    path = table.string("path")
     try:
         get_path(scenario.raw, path)
     except (KeyError, IndexError, TypeError):
-        raise t.error("path", f"no key {path!r} in scenario {scenario.name!r}") from None
-    complement = t.string("complement") if "complement" in t else None
-    also = t.strings("also", ())
+        raise table.error("path", f"no key {path!r} in scenario {scenario.name!r}") from None
+    complement = table.string("complement") if "complement" in table else None
+    also = table.strings("also", ())
     for key, paths in (("complement", [complement] if complement else []), ("also", also)):
         for other in paths:
             try:
                 get_path(scenario.raw, other)
             except (KeyError, IndexError, TypeError):
-                raise t.error(key, f"no key {other!r} in scenario {scenario.name!r}") from None
-    if "values" in t:
-        values = t.raw("values")
+                raise table.error(key, f"no key {other!r} in scenario {scenario.name!r}") from None
+    if "values" in table:
+        values = table.raw("values")
         if not isinstance(values, list) or not values:
-            raise t.error("values", "expected a non-empty list of values")
+            raise table.error("values", "expected a non-empty list of values")
         factor = Factor(path, values=tuple(values), complement=complement, also=also)
     else:
-        low, high = t.number("low"), t.number("high")
+        low, high = table.number("low"), table.number("high")
         if high < low:
-            raise t.error("high", f"expected high ≥ low ({low:g}), got {high:g}")
+            raise table.error("high", f"expected high ≥ low ({low:g}), got {high:g}")
         factor = Factor(
             path,
             low=low,
             high=high,
-            levels=t.integer("levels", 3, low=1),
-            integer=t.boolean("integer", False),
+            levels=table.integer("levels", 3, low=1),
+            integer=table.boolean("integer", False),
             complement=complement,
             also=also,
         )
-    t.finish()
+    table.finish()
     return factor
 
 
-def design_size(exp: Experiment) -> int:
+def design_size(experiment: Experiment) -> int:
     """Number of design points."""
-    if not exp.factors:
+    if not experiment.factors:
         return 1
-    if exp.design == "grid":
-        return math.prod(len(f.grid()) for f in exp.factors)
-    return exp.samples
+    if experiment.design == "grid":
+        return math.prod(len(factor.grid()) for factor in experiment.factors)
+    return experiment.samples
