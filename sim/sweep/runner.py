@@ -40,7 +40,17 @@ CSV_REFRESH_SECONDS = 2.0
 def execute(
     scenario: Scenario, overrides: Mapping[str, Any], policy: str, seed: int
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Simulate one run: the summary (as in ``summary.json``) and the per-step series."""
+    """Simulate one run: the summary (as in ``summary.json``) and the per-step series.
+
+    Args:
+        scenario: The experiment's scenario.
+        overrides: Scenario overrides of the run's design point.
+        policy: The policy to run.
+        seed: The run's seed.
+
+    Returns:
+        ``(summary, series)``: the JSON-ready summary and one array per series column.
+    """
     if overrides:
         scenario = scenario.with_overrides(overrides)
     model = EngagementModel(scenario, policy, rng=seed).run()
@@ -54,7 +64,12 @@ def execute(
 
 
 def _task(scenario: Scenario, overrides: Mapping[str, Any], run: Run):
-    """Worker entry point: never raises, returns the run and its result or error."""
+    """Worker entry point: never raises.
+
+    Returns:
+        ``(run, summary, series, error)``: the summary and series are ``None`` and
+        ``error`` is ``"ExceptionType: message"`` when the run raised.
+    """
     try:
         summary, series = execute(scenario, overrides, run.policy, run.seed)
         return run, summary, series, ""
@@ -63,7 +78,12 @@ def _task(scenario: Scenario, overrides: Mapping[str, Any], run: Run):
 
 
 def record_of(run: Run, summary: Mapping[str, Any] | None, error: str) -> dict[str, Any]:
-    """The stored record (one ``runs.csv`` row) of a finished run."""
+    """The stored record (one ``runs.csv`` row) of a finished run.
+
+    The record holds the run's identity (:data:`~sim.sweep.store.ID_COLUMNS`), its factor
+    values, the summary flattened by :func:`~sim.sweep.store.flatten` (less the keys
+    that restate the identity: scenario, policy, seed, version, step) and ``error``.
+    """
     record: dict[str, Any] = {
         "run_id": run.run_id,
         "point": run.point,
@@ -81,17 +101,26 @@ def record_of(run: Run, summary: Mapping[str, Any] | None, error: str) -> dict[s
     return record
 
 
-def experiment_hash(exp: Experiment) -> str:
+def experiment_hash(experiment: Experiment) -> str:
     """Hash of what determines the results: the experiment and its scenario."""
     text = json.dumps(
-        {"experiment": exp.raw, "scenario": exp.scenario.raw}, sort_keys=True, default=str
+        {"experiment": experiment.raw, "scenario": experiment.scenario.raw},
+        sort_keys=True, default=str,
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
 class SweepResult:
-    """What a sweep did."""
+    """What a sweep did.
+
+    Attributes:
+        total: Runs of the experiment.
+        ran: Runs executed by this call (the rest were already done: ``--resume``).
+        failed: Failed runs recorded in the folder.
+        seconds: Wall-clock time of this call.
+        store: The results folder.
+    """
 
     total: int
     ran: int
@@ -101,7 +130,7 @@ class SweepResult:
 
 
 def sweep(
-    exp: Experiment,
+    experiment: Experiment,
     out: str | Path,
     *,
     jobs: int = 1,
@@ -111,10 +140,10 @@ def sweep(
     progress: bool = True,
     command: str = "",
 ) -> SweepResult:
-    """Run every missing run of ``exp`` into ``out``.
+    """Run every missing run of ``experiment`` into ``out``.
 
     Args:
-        exp: The experiment.
+        experiment: The experiment.
         out: Output folder (refused if non-empty unless ``resume``).
         jobs: Worker processes (``-1``: all cores). For ``dask`` without a scheduler,
             the size of the ``LocalCluster``.
@@ -123,32 +152,40 @@ def sweep(
         resume: Run only what is missing from ``out``.
         progress: Show a progress bar on stderr.
         command: The command line, for the manifest.
+
+    Returns:
+        What the sweep did.
+
+    Raises:
+        InputError: An unknown backend, an unreachable scheduler, or an output folder
+            that may not be written (see :meth:`~sim.sweep.store.ResultStore.open`).
     """
     if backend not in BACKENDS:
         raise InputError(None, "--backend", f"expected one of {', '.join(BACKENDS)}")
     store = ResultStore(out)
+    factor_names = [factor.path for factor in experiment.factors]
     manifest = {
         "engagesim": versions()["engagesim"],
         "versions": versions(),
-        "experiment": exp.name,
-        "experiment_source": exp.source,
-        "experiment_hash": experiment_hash(exp),
-        "scenario": exp.scenario.name,
-        "scenario_hash": exp.scenario.digest,
-        "root_seed": exp.seed,
-        "policies": list(exp.policies),
-        "baseline": exp.baseline,
-        "factors": [f.path for f in exp.factors],
-        "design": exp.design,
-        "replications": exp.replications,
-        "customers": exp.customers,
-        "months": exp.months,
+        "experiment": experiment.name,
+        "experiment_source": experiment.source,
+        "experiment_hash": experiment_hash(experiment),
+        "scenario": experiment.scenario.name,
+        "scenario_hash": experiment.scenario.digest,
+        "root_seed": experiment.seed,
+        "policies": list(experiment.policies),
+        "baseline": experiment.baseline,
+        "factors": factor_names,
+        "design": experiment.design,
+        "replications": experiment.replications,
+        "customers": experiment.customers,
+        "months": experiment.months,
         "command": command,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    runs = exp.runs()
-    overrides = {p: exp.overrides(pt) for p, pt in enumerate(exp.points())}
-    factor_names = [f.path for f in exp.factors]
+    runs = experiment.runs()
+    overrides = {index: experiment.overrides(point)
+                 for index, point in enumerate(experiment.points())}
     start = time.perf_counter()
     bar = None
     with ExitStack() as stack:
@@ -159,7 +196,7 @@ def sweep(
             parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
         store.open(manifest, resume)
         done = store.done() if resume else set()
-        todo = [r for r in runs if r.run_id not in done]
+        todo = [run for run in runs if run.run_id not in done]
         if progress:
             from tqdm import tqdm
 
@@ -168,7 +205,7 @@ def sweep(
                      file=sys.stderr, dynamic_ncols=True)
             )
         last_csv = time.perf_counter()
-        tasks = (delayed(_task)(exp.scenario, overrides[r.point], r) for r in todo)
+        tasks = (delayed(_task)(experiment.scenario, overrides[run.point], run) for run in todo)
         for run, summary, series, error in parallel(tasks):
             store.save(record_of(run, summary, error), series)
             if bar is not None:
@@ -179,7 +216,7 @@ def sweep(
                 store.write_runs_csv(factor_names)
                 last_csv = time.perf_counter()
     store.write_runs_csv(factor_names)
-    failed_total = sum(1 for r in store.records() if r.get("error"))
+    failed_total = sum(1 for record in store.records() if record.get("error"))
     return SweepResult(len(runs), len(todo), failed_total, time.perf_counter() - start, store)
 
 
