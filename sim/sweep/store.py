@@ -32,7 +32,19 @@ DEPENDENCIES = ("mesa", "numpy", "scipy", "pandas", "matplotlib", "joblib", "net
 
 
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten nested summary dicts: ``retention.12`` → ``retention_12``."""
+    """Flatten nested summary dicts into ``runs.csv`` columns.
+
+    ``retention.12`` → ``retention_12``; ``segments.smb.profit_per_customer`` →
+    ``segments_smb_profit_per_customer`` (:func:`sim.analysis.outcomes.outcome` resolves
+    each to its outcome).
+
+    Args:
+        summary: A run summary (or a part of one).
+        prefix: Prepended to every key (the path so far, ``_``-terminated).
+
+    Returns:
+        Column name → value, in the summary's order.
+    """
     out: dict[str, Any] = {}
     for key, value in summary.items():
         name = f"{prefix}{key}"
@@ -55,10 +67,15 @@ def versions() -> dict[str, str]:
 
 
 class ResultStore:
-    """An output folder of a sweep.
+    """An output folder of a sweep (the layout is in the module docstring).
 
     Args:
         root: The folder.
+
+    Attributes:
+        root: The folder.
+        rows: ``root/rows``, one JSON record per finished run.
+        series: ``root/series``, one ``.npz`` of per-step series per successful run.
     """
 
     def __init__(self, root: str | Path):
