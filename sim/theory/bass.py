@@ -1,4 +1,4 @@
-"""Bass diffusion: word of mouth in a fully mixed population, checked against theory.
+"""Bass diffusion theory: word of mouth in a fully mixed population, in closed form.
 
 Concept. In the Bass (1969) model a prospect adopts through advertising (innovation
 coefficient ``p``) and through imitation of those who already adopted (coefficient
@@ -54,37 +54,32 @@ The weekly curve is the closest partly because the two errors cancel. The
 discretisation part alone (``|recursion − mean_field_limit|``) shrinks in proportion
 to ``Δ``: 0.119 monthly, 0.030 weekly, 0.004 daily for ``(0.03, 0.38)``;
 with a linear imitation rate (``imitation="linear"``) the recursion converges to the
-closed form itself. ``tests/test_bass.py`` checks all of this against real runs.
+closed form itself. ``tests/theory/test_bass.py`` checks all of this against real runs.
 
 Sparse networks: see :func:`explain_sparse`.
+
+This module is the theory only: it runs no simulation and draws nothing. The runs of
+``scenarios/bass.toml`` (:func:`sim.validation.diffusion.simulate_diffusion`), the
+checks against this theory and the Bass figure
+(:func:`sim.validation.figures.bass_figure`) live in :mod:`sim.validation`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from matplotlib import rc_context
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import PercentFormatter
 from scipy.integrate import solve_ivp
 
-from sim.analysis.plots import PALETTE, STYLE, save_png
-from sim.engine.model import EngagementModel
-from sim.engine.scenario import STEP_UNITS, load_scenario
-
-#: The shipped scenario these functions run.
+#: The shipped scenario that holds the Bass model (:func:`bass_scenario_overrides`).
 SCENARIO = "bass"
 #: (p, q) pairs per month: Bass's classic averages, fast imitation, weak imitation.
 PAIRS: tuple[tuple[float, float], ...] = ((0.03, 0.38), (0.01, 0.5), (0.05, 0.1))
 #: Imitation hazards :func:`bass_discrete` knows: engagesim's ``−ln(1 − qF)`` or Bass's ``qF``.
 IMITATION = ("engagesim", "linear")
 
+#: A network kind (``"mixed"``, ``"small_world"``, ``"none"``) or ``[network]`` keys.
 NetworkArg = str | Mapping[str, Any]
 
 SPARSE_EXPLANATION = """\
@@ -131,7 +126,7 @@ def explain_sparse() -> str:
         Plain text (also :data:`SPARSE_EXPLANATION`): the shape of the departure, the
         mechanisms (local saturation and survivor selection lower the pressure on the
         remaining prospects below the population share), what rewiring and degree do,
-        and measured sizes. ``tests/test_bass.py`` checks each claim on real runs.
+        and measured sizes. ``tests/theory/test_bass.py`` checks each claim on real runs.
     """
     return SPARSE_EXPLANATION
 
@@ -305,30 +300,7 @@ def mean_field_limit(
 
 
 # ----------------------------------------------------------------------------------
-# simulation
-
-
-@dataclass(frozen=True)
-class Diffusion:
-    """One simulated diffusion, step by step.
-
-    Attributes:
-        months: Time of each entry in months (``k / steps_per_month``, from 0).
-        adopted: Share of agents who adopted after ``k`` steps (``adopted[0] = 0``).
-        pressure: Mean word-of-mouth pressure on the prospects left after ``k`` steps
-            (what step ``k + 1`` acts on; ``nan`` when none are left). Equal to
-            ``adopted`` on a mixed network, below it on a sparse one.
-        steps_per_month: 1 for monthly steps, 52/12 for weekly steps.
-    """
-
-    months: np.ndarray
-    adopted: np.ndarray
-    pressure: np.ndarray
-    steps_per_month: float
-
-    def at_months(self, months: np.ndarray) -> np.ndarray:
-        """Adopted share at the given months (linear between steps; exact on steps)."""
-        return np.interp(months, self.months, self.adopted)
+# parameters of the shipped scenario
 
 
 def _network_overrides(network: NetworkArg) -> dict[str, Any]:
@@ -361,7 +333,7 @@ def bass_scenario_overrides(
         mapped: As in :func:`bass_discrete`.
 
     Returns:
-        Dotted-key overrides for :func:`sim.load_scenario`.
+        Dotted-key overrides for :func:`sim.engine.scenario.load_scenario`.
     """
     a, r = scenario_coefficients(p, q) if mapped else (p, q)
     return {
@@ -372,217 +344,3 @@ def bass_scenario_overrides(
         "population.customers": customers,
         **_network_overrides(network),
     }
-
-
-def simulate_diffusion(
-    p: float,
-    q: float,
-    *,
-    customers: int = 20_000,
-    months: int = 36,
-    step: str = "week",
-    network: NetworkArg = "mixed",
-    seed: int | np.random.Generator | None = 0,
-    mapped: bool = True,
-) -> Diffusion:
-    """Run ``scenarios/bass.toml`` with an :class:`~sim.EngagementModel`, step by step.
-
-    Args:
-        p: Bass innovation coefficient per month (the awareness rate if not ``mapped``).
-        q: Bass imitation coefficient per month (the referral if not ``mapped``).
-        customers: Number of agents.
-        months: Horizon in months.
-        step: ``"month"`` or ``"week"``.
-        network: See :func:`bass_scenario_overrides`.
-        seed: The run's seed or generator.
-        mapped: As in :func:`bass_discrete`.
-
-    Returns:
-        The adopted share and the mean pressure on the prospects after every step.
-    """
-    scenario = load_scenario(
-        SCENARIO,
-        overrides=bass_scenario_overrides(
-            p, q, customers=customers, months=months, step=step, network=network,
-            mapped=mapped,
-        ),
-    )
-    model = EngagementModel(scenario, "none", rng=seed)
-    adopted = np.zeros(model.horizon + 1)
-    pressure = np.full(model.horizon + 1, np.nan)
-
-    def observe(k: int) -> None:
-        adopted[k] = np.count_nonzero(model.active) / model.n
-        prospects = ~model.active
-        if prospects.any():
-            pressure[k] = float(model.referral_pressure()[prospects].mean())
-
-    observe(0)
-    while model.steps < model.horizon:
-        model.step()
-        observe(model.steps)
-    spm = model.steps_per_month
-    return Diffusion(np.arange(model.horizon + 1) / spm, adopted, pressure, spm)
-
-
-def simulate_adoption(
-    p: float,
-    q: float,
-    *,
-    customers: int = 20_000,
-    months: int = 36,
-    step: str = "week",
-    network: NetworkArg = "mixed",
-    seed: int | np.random.Generator | None = 0,
-    mapped: bool = True,
-) -> np.ndarray:
-    """Cumulative adopted share per month from a real run of ``scenarios/bass.toml``.
-
-    Args:
-        p: Bass innovation coefficient per month (the awareness rate if not ``mapped``).
-        q: Bass imitation coefficient per month (the referral if not ``mapped``).
-        customers: Number of agents.
-        months: Horizon in months.
-        step: ``"month"`` or ``"week"``.
-        network: See :func:`bass_scenario_overrides`.
-        seed: The run's seed or generator.
-        mapped: As in :func:`bass_discrete`.
-
-    Returns:
-        ``months + 1`` shares: at months 0, 1, …, ``months`` (weekly runs: linear
-        between the two weeks around each month; :func:`simulate_diffusion` gives
-        every step).
-    """
-    run = simulate_diffusion(
-        p, q, customers=customers, months=months, step=step, network=network, seed=seed,
-        mapped=mapped,
-    )
-    return run.at_months(np.arange(months + 1, dtype=float))
-
-
-# ----------------------------------------------------------------------------------
-# figure
-
-DEFAULT_NETWORKS: tuple[tuple[str, NetworkArg], ...] = (
-    ("fully mixed", "mixed"),
-    ("small world, rewire 0.01", {"kind": "small_world", "degree": 6, "rewire": 0.01}),
-    ("small world, rewire 0.1", {"kind": "small_world", "degree": 6, "rewire": 0.1}),
-    ("random (rewire 1.0)", {"kind": "small_world", "degree": 6, "rewire": 1.0}),
-)
-
-
-def _pair_label(p: float, q: float) -> str:
-    return f"p = {p:g}, q = {q:g}"
-
-
-def bass_figure(
-    path: str | Path,
-    pairs: Sequence[tuple[float, float]] = PAIRS,
-    *,
-    customers: int = 20_000,
-    months: int = 36,
-    step: str = "week",
-    seed: int = 0,
-    network_pair: tuple[float, float] = (0.03, 0.38),
-    networks: Sequence[tuple[str, NetworkArg]] = DEFAULT_NETWORKS,
-) -> Path:
-    """Draw simulated adoption against the Bass closed form and across networks.
-
-    Four panels: (a) simulated share (markers, one run per pair) on the closed form
-    (lines) for each ``(p, q)``; (b) their difference from the closed form, with the
-    expected difference (the recursion) and a band of ±2 standard deviations of one
-    run; (c) the same ``(p, q)`` on a mixed population and on small-world networks;
-    (d) why they differ: the mean word-of-mouth pressure on the remaining prospects
-    relative to the adopted share.
-
-    Args:
-        path: Where to write the PNG.
-        pairs: ``(p, q)`` pairs (Bass coefficients per month) for panels (a) and (b).
-        customers: Agents per run.
-        months: Horizon in months.
-        step: ``"week"`` (default) or ``"month"``.
-        seed: Seed of every run (each run is independent of the others' draws).
-        network_pair: The ``(p, q)`` of panels (c) and (d).
-        networks: ``(label, network)`` pairs for panels (c) and (d) (see
-            :func:`bass_scenario_overrides`).
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    spm = STEP_UNITS[step]
-    grid = np.linspace(0.0, months, 400)
-    with rc_context(STYLE):
-        fig = Figure(figsize=(17, 12.5), layout="constrained")
-        FigureCanvasAgg(fig)
-        (ax_a, ax_b), (ax_c, ax_d) = fig.subplots(2, 2)
-        for i, (p, q) in enumerate(pairs):
-            colour = PALETTE[i % len(PALETTE)]
-            run = simulate_diffusion(p, q, customers=customers, months=months, step=step,
-                                     seed=seed)
-            steps = run.adopted.size - 1
-            every = max(1, round(spm))  # about one marker a month
-            ax_a.plot(grid, bass_closed_form(grid, p, q), color=colour,
-                      label=_pair_label(p, q))
-            ax_a.plot(run.months[::every], run.adopted[::every], "o", color=colour,
-                      markerfacecolor="none", markeredgewidth=1.8)
-            closed = bass_closed_form(run.months, p, q)
-            expected, var = _recursion(p, q, steps, spm, customers, True, "engagesim")
-            band = 2.0 * np.sqrt(var)
-            ax_b.fill_between(run.months, 100 * (expected - closed - band),
-                              100 * (expected - closed + band), color=colour, alpha=0.15,
-                              linewidth=0)
-            ax_b.plot(run.months, 100 * (expected - closed), color=colour,
-                      label=_pair_label(p, q))
-            ax_b.plot(run.months[::every], 100 * (run.adopted - closed)[::every], "o",
-                      color=colour, markerfacecolor="none", markeredgewidth=1.8)
-        style = [
-            Line2D([], [], color="0.3", label="Bass closed form"),
-            Line2D([], [], color="0.3", marker="o", linestyle="none",
-                   markerfacecolor="none", label=f"simulation ({customers:,} agents)"),
-        ]
-        ax_a.legend(handles=[*ax_a.get_legend_handles_labels()[0], *style], loc="lower right")
-        ax_a.set(title="(a) Fully mixed: simulation vs Bass closed form",
-                 xlabel="time (months)", ylabel="adopted share F(t)", xlim=(0, months),
-                 ylim=(0, 1.02))
-        ax_a.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax_b.axhline(0.0, color="0.4", linewidth=1)
-        ax_b.legend(handles=[
-            *ax_b.get_legend_handles_labels()[0],
-            Line2D([], [], color="0.3", label="expected: recursion − closed form"),
-            Line2D([], [], color="0.3", marker="o", linestyle="none",
-                   markerfacecolor="none", label="one run − closed form"),
-            Line2D([], [], color="0.3", alpha=0.3, linewidth=10,
-                   label="±2 SD of one run (95 %)"),
-        ], loc="lower right")
-        ax_b.set(title=f"(b) Difference from the closed form ({step}ly steps)",
-                 xlabel="time (months)", ylabel="simulated − closed form (percentage points)",
-                 xlim=(0, months))
-
-        p, q = network_pair
-        ax_c.plot(grid, bass_closed_form(grid, p, q), color="black", linestyle="--",
-                  linewidth=2, label="Bass closed form")
-        for i, (name, network) in enumerate(networks):
-            colour = PALETTE[i % len(PALETTE)]
-            run = simulate_diffusion(p, q, customers=customers, months=months, step=step,
-                                     network=network, seed=seed)
-            ax_c.plot(run.months, run.adopted, color=colour, label=name)
-            f, pressure = run.adopted[:-1], run.pressure[:-1]
-            keep = (f > 0.02) & (f < 0.98) & np.isfinite(pressure)
-            ax_d.plot(100 * f[keep], pressure[keep] / f[keep], color=colour, label=name)
-        ax_c.legend(loc="lower right", title=f"{_pair_label(p, q)}, degree 6")
-        ax_c.set(title="(c) Word of mouth on a network: mixed vs small world",
-                 xlabel="time (months)", ylabel="adopted share F(t)", xlim=(0, months),
-                 ylim=(0, 1.02))
-        ax_c.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax_d.axhline(1.0, color="0.4", linewidth=1)
-        ax_d.text(0.02, 0.03, "colours: the networks of (c)", transform=ax_d.transAxes,
-                  fontsize=STYLE["legend.fontsize"], color="0.25")
-        ax_d.set(title="(d) Why: prospects hear fewer adopters than F",
-                 xlabel="adopted share F (%)",
-                 ylabel="mean pressure on prospects ÷ F", xlim=(0, 100))
-        fig.suptitle("Word of mouth reproduces Bass diffusion in a fully mixed population")
-        save_png(fig, path)
-    return path
-
-
