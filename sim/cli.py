@@ -393,7 +393,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_analytic(args: argparse.Namespace) -> int:
     """Print the exact expectations of a Markov-expressible scenario."""
-    from sim.theory.markov import NotMarkovian, analyse, describe
+    from sim.theory.expressibility import NotMarkovian
+    from sim.theory.markov import analyse
+    from sim.theory.markov_report import describe
 
     overrides = {}
     if args.customers:

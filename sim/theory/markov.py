@@ -1,4 +1,4 @@
-"""Analytic cross-check: the exact expectations of a run, from a Markov chain.
+"""Analytic cross-check: the exact expectations of a run, from a Markov chain over stages.
 
 **Concept.** When a customer's chance of taking each lifecycle edge depends only on its
 segment and its current stage, every segment is a time-homogeneous Markov chain over
@@ -35,57 +35,26 @@ Expectations over the random number of converted customers are ratios of expecta
 (``E[Σ LTV] / E[# converted]``): the limit of the run's means as the population grows,
 and exact whenever every converted customer belongs to the installed base.
 
-**The scenarios this module answers** (:func:`check` lists every violated rule, with its
-key path; :func:`analyse` raises :class:`NotMarkovian` with the same list). Call a stage
-*touch-driven* when one of its out-edges has a non-zero ``touch`` driver: only there does
-the policy change the hazards, so only there do the policy rules apply.
+**Which scenarios.** Only those a chain can express: fixed traits within a segment, no
+word of mouth, hazards driven only by touches, no escalation on the noisy health score,
+CSM capacity that provably never binds. :mod:`sim.theory.expressibility` states the
+rules and :func:`~sim.theory.expressibility.markov_obstacles` lists what breaks them;
+:func:`analyse` raises :class:`~sim.theory.expressibility.NotMarkovian` with that list.
 
-1. No state drivers: every non-zero edge driver is ``touch``. Engagement, satisfaction,
-   onboarding, health, months in stage and tenure carry the customer's history.
-2. No word of mouth: ``network.kind = "none"``, or no edge has ``referral > 0``, or the
-   referral pressure is zero by construction (every stage's ``referral_weight`` is 0, or
-   every segment's ``referral_propensity`` is fixed at 0).
-3. No expansion: revenue grows with engagement, so ``economics.expansion_rate = 0``, or
-   ``max_expansion = 1``, or no stage ``expands``, or every segment's
-   ``expansion_potential`` is fixed at 0.
-4. Homogeneous segments: ``dist = "fixed"`` for every trait the answer depends on —
-   ``revenue`` always; ``churn_propensity`` when an edge's base is ``churn_propensity``;
-   ``responsiveness``, and ``digital_affinity`` / ``human_preference`` for digital /
-   human programs, in segments that a program with an effect reaches in a
-   touch-driven stage. (``complexity`` only moves the state dynamics: free.)
-5. The policy's response depends on (segment, stage) only. For every program with an
-   effect reaching a touch-driven stage: no ``health_below`` (escalation on the noisy,
-   usage-based observed health); a ``min_revenue`` tier only in customer stages (a
-   prospect's or churned customer's revenue is 0 or its contract, depending on its
-   past). A custom policy object (other than :class:`~sim.engine.policies.NoPolicy`) is
-   accepted only when no stage is touch-driven.
-6. CSM capacity never binds for a team with such a program, so every touch is delivered
-   at full quality. With ``D`` the largest monthly hours one account can ask of the
-   team (over the (segment, stage) cells its programs reach, summing the team's programs
-   that reach a cell, escalation programs included), ``H`` its ``hours_per_month`` and
-   ``b`` its ``accounts_per_csm`` (:mod:`sim.engine.staffing`):
-
-   * pooled, ``headcount = "auto"``: ``b · D ≤ H`` (hours ``⌈C/b⌉ · H ≥ C · D``);
-   * named, ``"auto"``: ``⌈b⌉ · D ≤ H`` (the least-loaded-first assignment never fills
-     a book past ``⌈b⌉`` accounts);
-   * pooled, fixed ``h``: ``N · D ≤ h · H``; named, fixed ``h``: ``⌈N / h⌉ · D ≤ H``,
-     with ``N`` the customers of the segments the team covers.
-7. The simulation's measures are defined: no never-converted prospect can reach a
-   churned stage and win back into a customer stage (the run would record its churn
-   before its conversion; ``sim/model.py`` sets ``churn_step`` for prospects too).
-
-Within these rules win-back, customer → prospect edges, marketing-based bases, fixed or
+Within those rules win-back, customer → prospect edges, marketing-based bases, fixed or
 tiered revenue and weekly steps are all exact: the chain runs on the same per-step
 matrix as the simulation. Segment sizes are the simulation's own (largest remainder,
 :func:`sim.engine.segments.segment_counts`); the policy's response per (segment, stage) is
 computed by running :class:`~sim.engine.policies.ProgramPolicy` itself on one synthetic customer
-per cell (with capacity made unlimited — harmless once rule 6 holds), and the hazards by
+per cell (with capacity made unlimited — harmless once the capacity rule of
+:mod:`sim.theory.expressibility` holds), and the hazards by
 :func:`sim.engine.lifecycle.edge_rate`, so the two cannot drift apart.
 
 Typical use::
 
     from sim import load_scenario
-    from sim.theory.markov import analyse, describe
+    from sim.theory.markov import analyse
+    from sim.theory.markov_report import describe
 
     result = analyse(load_scenario("markov_saas"), "hybrid")
     print(describe(result))
@@ -107,39 +76,16 @@ import scipy.linalg
 from scipy.sparse import csgraph
 
 from sim.engine.economics import discount_factors
-from sim.engine.lifecycle import DRIVERS, Lifecycle, edge_rate, logit
-from sim.engine.metrics import RETENTION_MONTHS, at_months, kaplan_meier
+from sim.engine.lifecycle import DRIVERS, edge_rate, logit
+from sim.engine.metrics import at_months, kaplan_meier
 from sim.engine.model import make_policy
-from sim.engine.policies import (
-    CHANNEL_TEAM,
-    NoPolicy,
-    Policy,
-    PolicySpec,
-    ProgramPolicy,
-    ProgramSpec,
-)
+from sim.engine.policies import Policy, ProgramPolicy
 from sim.engine.scenario import Scenario, load_scenario
-from sim.engine.segments import TRAITS, UNIT_TRAITS, Segment, segment_counts
+from sim.engine.segments import TRAITS
 from sim.files import jsonable
-from sim.formatting import fixed, percent
+from sim.theory.expressibility import NotMarkovian, fixed_value, markov_obstacles, segment_sizes
 
-__all__ = ["AnalyticResult", "NotMarkovian", "SegmentAnalysis", "analyse", "check", "describe"]
-
-
-class NotMarkovian(ValueError):
-    """The scenario (under this policy) is not a per-segment Markov chain over stages.
-
-    Attributes:
-        reasons: Every feature the chain cannot express, in plain words, each starting
-            with the key path it comes from.
-    """
-
-    def __init__(self, reasons: list[str], scenario: str = "", policy: str = ""):
-        self.reasons = list(reasons)
-        head = "not expressible as a Markov chain over stages"
-        if scenario or policy:
-            head = f"{scenario} · {policy}: {head}"
-        super().__init__(head + ":\n" + "\n".join(f"  - {r}" for r in self.reasons))
+__all__ = ["AnalyticResult", "SegmentAnalysis", "analyse"]
 
 
 @dataclass(frozen=True)
@@ -255,266 +201,6 @@ class AnalyticResult:
 
 
 # ----------------------------------------------------------------------------------
-# expressibility
-
-
-def _constant(segment: Segment, trait: str) -> float | None:
-    """The trait's value if the segment's distribution is ``fixed``, else ``None``."""
-    dist = segment.traits[trait]
-    if dist.kind != "fixed":
-        return None
-    value = float(dist.params[0])
-    return min(max(value, 0.0), 1.0) if trait in UNIT_TRAITS else max(value, 0.0)
-
-
-def _touch_stages(lc: Lifecycle) -> set[int]:
-    """Stages with an out-edge whose hazard depends on this step's touches."""
-    return {e.source for e in lc.edges for name, beta in e.drivers if name == "touch" and beta}
-
-
-def _may_reach(p: ProgramSpec, k: int, s: int, scenario: Scenario) -> bool:
-    """Whether program ``p`` can reach a customer of segment ``k`` in stage ``s``."""
-    if s not in p.stages or k not in p.segments:
-        return False
-    if p.min_revenue <= 0:
-        return True
-    revenue = _constant(scenario.segments[k], "revenue")
-    # the contract is drawn per customer when not fixed: it may be above the tier
-    return revenue is None or revenue >= p.min_revenue
-
-
-def _acts(p: ProgramSpec) -> bool:
-    return p.effect > 0 and p.touches_per_month > 0
-
-
-def _relevant_cells(p: ProgramSpec, scenario: Scenario, touch: set[int]) -> list[tuple[int, int]]:
-    """(segment, stage) cells where ``p`` moves a hazard."""
-    if not _acts(p):
-        return []
-    return [
-        (k, s)
-        for s in sorted(touch)
-        for k in range(len(scenario.segments))
-        if _may_reach(p, k, s, scenario)
-    ]
-
-
-def _policy_reasons(
-    scenario: Scenario, policy: Policy, touch: set[int], needed: dict[int, set[str]]
-) -> list[str]:
-    """Rules 5 and 6; fills ``needed`` with the traits the response depends on."""
-    lc = scenario.lifecycle
-    if not touch or isinstance(policy, NoPolicy):
-        return []
-    if not isinstance(policy, ProgramPolicy):
-        stages = ", ".join(lc.names[s] for s in sorted(touch))
-        return [
-            f"policy {policy.name!r}: custom policy code — its touches cannot be read off "
-            f"the scenario, and edges out of {stages} respond to touches"
-        ]
-    spec = policy.spec
-    where = f"policies.{spec.name}"
-    reasons = []
-    team_relevant: set[str] = set()
-    for p in spec.programs:
-        cells = _relevant_cells(p, scenario, touch)
-        if not cells:
-            continue
-        for k, _ in cells:
-            needed[k].add("responsiveness")
-            needed[k].add("digital_affinity" if p.channel == "digital" else "human_preference")
-        if p.channel in CHANNEL_TEAM:
-            team_relevant.add(CHANNEL_TEAM[p.channel])
-        stages = sorted({lc.names[s] for _, s in cells}, key=lc.names.index)
-        if p.health_below is not None:
-            reasons.append(
-                f"{where}.programs.{p.name}.health_below = {p.health_below:g}: escalation "
-                "on the noisy, usage-based observed health score makes touches depend on "
-                f"the customer's history (it reaches touch-driven stage(s) {', '.join(stages)})"
-            )
-        if p.min_revenue > 0:
-            odd = sorted(
-                {lc.names[s] for _, s in cells if lc.stages[s].kind != "customer"},
-                key=lc.names.index,
-            )
-            if odd:
-                reasons.append(
-                    f"{where}.programs.{p.name}.min_revenue = {p.min_revenue:g}: in the "
-                    f"non-customer stage(s) {', '.join(odd)} whether a customer is above the "
-                    "tier depends on whether it ever bought (revenue 0 until it converts)"
-                )
-    counts = _counts(scenario)
-    for team_name in sorted(team_relevant):
-        reason = _capacity_reason(scenario, spec, team_name, counts)
-        if reason:
-            reasons.append(reason)
-    return reasons
-
-
-def _counts(scenario: Scenario) -> np.ndarray:
-    """Customers per segment, exactly as the simulation assigns them."""
-    shares = np.array([s.share for s in scenario.segments])
-    return segment_counts(shares, scenario.population.customers)
-
-
-def _capacity_reason(
-    scenario: Scenario, spec: PolicySpec, team_name: str, counts: np.ndarray
-) -> str | None:
-    """Rule 6 for one team: ``None`` when its capacity provably never binds."""
-    team = spec.teams[team_name]
-    progs = [p for p in spec.programs if CHANNEL_TEAM.get(p.channel) == team_name]
-    n_stages, n_seg = len(scenario.lifecycle.stages), len(scenario.segments)
-    demand = 0.0  # most monthly hours one account can ask of the team
-    covered_segments: set[int] = set()
-    for k in range(n_seg):
-        for s in range(n_stages):
-            reach = [p for p in progs if _may_reach(p, k, s, scenario)]
-            if reach:
-                covered_segments.add(k)
-            demand = max(demand, sum(p.touches_per_month * p.hours_per_touch for p in reach))
-    hours = team.hours_per_month
-    b = team.accounts_per_csm
-    key = f"policies.{spec.name}.teams.{team_name}"
-    if team.headcount is None:
-        book = math.ceil(b) if team_name == "named" else b
-        need, what = book * demand, f"a book of {book:g} accounts"
-        limit = hours
-        tail = f"hours_per_month = {hours:g}"
-    else:
-        n_cov = int(sum(counts[k] for k in covered_segments))
-        if team_name == "named":
-            book = math.ceil(n_cov / team.headcount)
-            need, what, limit = book * demand, f"a book of up to {book} accounts", hours
-            tail = f"hours_per_month = {hours:g}"
-        else:
-            need, what = n_cov * demand, f"{n_cov} covered accounts"
-            limit = team.headcount * hours
-            tail = f"headcount {team.headcount} × hours_per_month {hours:g} = {limit:g} h"
-    if need <= limit * (1.0 + 1e-9):
-        return None
-    fix = (
-        "a smaller accounts_per_csm or fewer hours per account"
-        if team.headcount is None
-        else "a larger headcount, or headcount = \"auto\" with accounts_per_csm × hours per "
-        "account ≤ hours_per_month"
-    )
-    return (
-        f"{key}: CSM capacity may bind — {what} × {demand:g} h/month each = {need:g} h > "
-        f"{tail}; rationing and the overload penalty then depend on who else asks "
-        f"(use {fix})"
-    )
-
-
-def _winback_reason(lc: Lifecycle) -> str | None:
-    """Rule 7: a prospect churning before it converts, then winning back."""
-    if not lc.allow_winback:
-        return None
-    kinds = [s.kind for s in lc.stages]
-
-    def reach(starts: set[int], through: set[str]) -> set[int]:
-        seen, todo = set(starts), list(starts)
-        while todo:
-            s = todo.pop()
-            for e in lc.out_edges(s):
-                if e.target not in seen:
-                    seen.add(e.target)
-                    if kinds[e.target] in through:
-                        todo.append(e.target)
-        return seen
-
-    prospects = {i for i, k in enumerate(kinds) if k == "prospect"}
-    churned = [s for s in reach(prospects, {"prospect"}) if kinds[s] == "churned"]
-    for c in churned:
-        if any(kinds[s] == "customer" for s in reach({c}, {"prospect", "churned"})):
-            return (
-                f"lifecycle.allow_winback with stage {lc.names[c]!r}: prospects can churn "
-                "before they ever buy and then win back into a customer stage; the "
-                "simulation records that churn before the conversion (negative lifetimes), "
-                "so its retention and tenure are not defined"
-            )
-    return None
-
-
-def check(scenario: Scenario | str | Path, policy: str | Policy) -> list[str]:
-    """List every feature of ``scenario`` under ``policy`` that the chain cannot express.
-
-    Args:
-        scenario: The scenario (or a shipped scenario name or a path).
-        policy: A policy name of the scenario, or a policy object.
-
-    Returns:
-        One plain-words reason per feature, each starting with its key path; empty when
-        :func:`analyse` answers exactly (the rules are in the module docstring).
-
-    Raises:
-        InputError: ``policy`` names no policy of the scenario.
-    """
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    pol = make_policy(scenario, policy)
-    lc = scenario.lifecycle
-    names = lc.names
-    segs = scenario.segments
-    reasons: list[str] = []
-
-    # 1. state drivers
-    for i, e in enumerate(lc.edges):
-        for name, beta in e.drivers:
-            if name != "touch" and beta != 0:
-                reasons.append(
-                    f"lifecycle.edges[{i}].drivers.{name} = {beta:g} ({names[e.source]} → "
-                    f"{names[e.target]}): the hazard depends on {DRIVERS[name]}, which "
-                    "carries the customer's history, not only its stage"
-                )
-    # 2. word of mouth
-    net = scenario.network
-    pressure = any(s.referral_weight > 0 for s in lc.stages) and any(
-        _constant(s, "referral_propensity") != 0.0 for s in segs
-    )
-    if net.kind != "none" and pressure:
-        for i, e in enumerate(lc.edges):
-            if e.referral > 0:
-                reasons.append(
-                    f"lifecycle.edges[{i}].referral = {e.referral:g} ({names[e.source]} → "
-                    f"{names[e.target]}): word of mouth over network.kind = {net.kind!r} makes "
-                    "the hazard depend on the neighbours' stages (use network.kind = \"none\" "
-                    "or referral = 0)"
-                )
-    # 3. expansion
-    econ = scenario.economics
-    expanding = [s.name for s in lc.stages if s.expands and s.kind == "customer"]
-    grows = any(_constant(s, "expansion_potential") != 0.0 for s in segs)
-    if expanding and econ.expansion_rate > 0 and econ.max_expansion > 1 and grows:
-        reasons.append(
-            f"economics.expansion_rate = {econ.expansion_rate:g}: revenue grows in the "
-            f"expanding stage(s) {', '.join(expanding)} with the customer's engagement, which "
-            "the chain does not track (set it to 0, or expands = false)"
-        )
-    # 5, 6. the policy; 4. the traits the answer depends on
-    touch = _touch_stages(lc)
-    needed: dict[int, set[str]] = {k: {"revenue"} for k in range(len(segs))}
-    if any(e.base_source == "churn_propensity" for e in lc.edges):
-        for k in needed:
-            needed[k].add("churn_propensity")
-    policy_reasons = _policy_reasons(scenario, pol, touch, needed)
-    for k, seg in enumerate(segs):
-        for trait in TRAITS:
-            dist = seg.traits[trait]
-            if trait in needed[k] and dist.kind != "fixed":
-                reasons.append(
-                    f"segments.{seg.name}.{trait}: a {dist.kind} distribution — customers of "
-                    f"the segment differ in {trait.replace('_', ' ')}, so one chain per "
-                    "segment cannot describe them (use dist = \"fixed\")"
-                )
-    reasons += policy_reasons
-    # 7. measures defined
-    winback = _winback_reason(lc)
-    if winback:
-        reasons.append(winback)
-    return reasons
-
-
-# ----------------------------------------------------------------------------------
 # the chain
 
 
@@ -536,7 +222,7 @@ def _responses(scenario: Scenario, policy: Policy) -> np.ndarray:
     traits = {}
     for name in TRAITS:
         per_segment = [
-            _constant(s, name) if _constant(s, name) is not None else s.traits[name].mean()
+            fixed_value(s, name) if fixed_value(s, name) is not None else s.traits[name].mean()
             for s in scenario.segments
         ]
         traits[name] = np.asarray(per_segment, dtype=float)[seg]
@@ -562,7 +248,7 @@ def _transition(scenario: Scenario, k: int, response: np.ndarray) -> np.ndarray:
     lc = scenario.lifecycle
     n_st = len(lc.stages)
     spm = scenario.time.steps_per_month
-    churn = _constant(scenario.segments[k], "churn_propensity")
+    churn = fixed_value(scenario.segments[k], "churn_propensity")
     base_logit = {
         "churn_propensity": np.full(n_st, logit(churn if churn is not None else 0.5)),
         "marketing": float(logit(scenario.marketing.awareness_rate)),
@@ -619,7 +305,7 @@ def _expected_total(M: np.ndarray, reward: np.ndarray, v: float) -> np.ndarray:
     return x
 
 
-def _segment(
+def _analyse_segment(
     scenario: Scenario, k: int, n_k: int, response: np.ndarray, entry: int
 ) -> tuple[SegmentAnalysis, dict[str, np.ndarray]]:
     """Analyse segment ``k``; also return the sums the overall result pools."""
@@ -658,7 +344,7 @@ def _segment(
         R[j] = Q @ R[j - 1]
 
     # value: margin m per step booked when a customer all step; U_h = m Σ_{j≤h} v_j P^{j-1} w
-    revenue = _constant(seg, "revenue")
+    revenue = fixed_value(seg, "revenue")
     margin_month = scenario.economics.gross_margin * (revenue if revenue is not None else 0.0)
     m = margin_month / spm
     w = customer * (P @ customer)
@@ -732,28 +418,29 @@ def analyse(scenario: Scenario | str | Path, policy: str | Policy) -> AnalyticRe
         Per segment and overall: expected occupancy, retention, tenure and value.
 
     Raises:
-        NotMarkovian: The chain cannot express the scenario; ``reasons`` lists why.
+        NotMarkovian: The chain cannot express the scenario; ``reasons`` lists why
+            (:func:`~sim.theory.expressibility.markov_obstacles`).
         InputError: ``policy`` names no policy of the scenario (or the scenario is invalid).
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     pol = make_policy(scenario, policy)
-    reasons = check(scenario, pol)
+    reasons = markov_obstacles(scenario, pol)
     if reasons:
         raise NotMarkovian(reasons, scenario.name, pol.name)
     lc = scenario.lifecycle
     spm, T = scenario.time.steps_per_month, scenario.time.steps
     customer_stages = [i for i, s in enumerate(lc.stages) if s.kind == "customer"]
     entry = customer_stages[0] if customer_stages else 0
-    counts = _counts(scenario)
+    counts = segment_sizes(scenario)
     response = _responses(scenario, pol)
     segments: dict[str, SegmentAnalysis] = {}
     pooled: list[dict[str, np.ndarray]] = []
     for k, seg in enumerate(scenario.segments):
-        result, sums = _segment(scenario, k, int(counts[k]), response[k], entry)
+        result, sums = _analyse_segment(scenario, k, int(counts[k]), response[k], entry)
         segments[seg.name] = result
         pooled.append(sums)
-    overall = _overall(segments, pooled, counts, spm, T)
+    overall = _pool_segments(segments, pooled, counts, spm, T)
     return AnalyticResult(
         scenario=scenario.name,
         policy=pol.name,
@@ -767,7 +454,7 @@ def analyse(scenario: Scenario | str | Path, policy: str | Policy) -> AnalyticRe
     )
 
 
-def _overall(
+def _pool_segments(
     segments: Mapping[str, SegmentAnalysis],
     pooled: list[dict[str, np.ndarray]],
     counts: np.ndarray,
@@ -809,73 +496,3 @@ def _overall(
             for s in parts[0].clv_by_stage
         },
     )
-
-
-# ----------------------------------------------------------------------------------
-# output
-
-
-def _share(x: float) -> str:
-    return percent(x, space=False)
-
-
-def describe(result: AnalyticResult) -> str:
-    """Return a readable text report of ``result`` (tables per segment and overall).
-
-    Args:
-        result: What :func:`analyse` returned.
-    """
-    rows = [*result.segments.values(), result.overall]
-    months = [m for m in (str(x) for x in RETENTION_MONTHS) if m in result.overall.retention]
-    unit = "monthly" if result.step == "month" else "weekly"
-    horizon = result.steps / result.steps_per_month
-    lines = [
-        f"{result.scenario} · {result.policy} · {horizon:g} months ({unit} steps) · "
-        f"{result.overall.customers:,} customers — exact Markov-chain expectations",
-        "",
-        "The run (what one simulation measures, in expectation):",
-    ]
-    head = ["segment", "customers", "converted", *[f"ret {m} mo" for m in months],
-            "tenure mo", "LTV/customer"]
-    body = [
-        [r.name, fixed(r.customers), fixed(r.converted, 1),
-         *[_share(r.retention.get(m, math.nan)) for m in months],
-         fixed(r.tenure_months, 1), fixed(r.ltv_mean)]
-        for r in rows
-    ]
-    lines += _table(head, body)
-    lines += ["", f"A customer converting into {result.entry_stage!r} (within the "
-              f"{horizon:g}-month horizon, and for ever):"]
-    cohort_months = [m for m in RETENTION_MONTHS if round(m * result.steps_per_month)
-                     <= result.steps]
-    head = ["segment", *[f"ret {m} mo" for m in cohort_months], "tenure mo",
-            "tenure mo (∞)", "CLV", "CLV (∞)"]
-    body = [
-        [r.name,
-         *[_share(r.cohort_survival[round(m * result.steps_per_month)]) for m in cohort_months],
-         fixed(r.cohort_tenure_horizon_months, 1), fixed(r.cohort_tenure_months, 1),
-         fixed(r.clv_horizon), fixed(r.clv_infinite)]
-        for r in rows
-    ]
-    lines += _table(head, body)
-    lines += ["", f"Expected customers per stage at month {horizon:g}:"]
-    head = ["segment", *result.stages]
-    body = [[r.name, *[fixed(x) for x in r.occupancy[-1]]] for r in rows]
-    lines += _table(head, body)
-    resp = [r for r in result.segments.values() if np.any(r.response > 0)]
-    if resp:
-        lines += ["", "Response to touches per stage (1 − exp(−dose)):"]
-        body = [[r.name, *[f"{x:.3f}" for x in r.response]] for r in resp]
-        lines += _table(head, body)
-    return "\n".join(lines)
-
-
-def _table(head: list[str], body: list[list[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-
-    def line(row: list[str]) -> str:
-        cells = [row[0].ljust(widths[0])]
-        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        return "  " + "  ".join(cells)
-
-    return [line(head), *[line(r) for r in body]]
