@@ -64,6 +64,7 @@ class Outcome:
     axis: str = ""
 
     def __post_init__(self) -> None:
+        """Check the unit; the axis phrase defaults to the label."""
         if self.unit not in UNITS:
             raise ValueError(f"outcome {self.name}: unknown unit {self.unit!r}")
         if not self.axis:
@@ -92,7 +93,7 @@ class Outcome:
 
     @property
     def heading(self) -> str:
-        """Heading of a plain number shown at :attr:`scale`: ``"12-month retention (%)"``."""
+        """Heading of a number shown at :attr:`Outcome.scale` (``"12-month retention (%)"``)."""
         return f"{self.axis} (%)" if self.is_share else self.axis
 
     def formatter(self, difference: bool = False) -> Callable[..., str]:

@@ -154,6 +154,7 @@ def _panels(fig: Figure, axes: np.ndarray, n: int) -> list[Axes]:
 
 
 def _ok(runs: pd.DataFrame) -> pd.DataFrame:
+    """The successful runs."""
     return runs[~failed_mask(runs)]
 
 
@@ -172,6 +173,7 @@ def _stat(values: pd.Series) -> tuple[float, float]:
 
 
 def _segments(runs: pd.DataFrame) -> list[str]:
+    """The panels of per-segment figures: all customers, then each segment."""
     return [ALL, *segment_names(runs)]
 
 
@@ -293,6 +295,7 @@ def stage_columns(series: pd.DataFrame) -> list[str]:
 
 
 def _with_policy(series: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The series with each run's policy (failed or unknown runs dropped)."""
     return series.merge(runs[["run_id", "policy"]], on="run_id", how="inner")
 
 
@@ -378,8 +381,9 @@ def _levels(values: pd.Series) -> pd.Series:
 
 def _curve(frame: pd.DataFrame, by: str, column: str) -> tuple[np.ndarray, ...]:
     """Levels of ``by`` and the mean and CI bounds of ``column`` at each."""
-    stats = [(level, *mean_ci(v.to_numpy(float))) for level, v in frame.groupby(by)[column]]
-    stats = [s for s in stats if s[5] > 0]
+    stats = [(level, *mean_ci(values.to_numpy(float)))
+             for level, values in frame.groupby(by)[column]]
+    stats = [s for s in stats if s[5] > 0]  # s[5]: the sample size n
     if not stats:
         return (np.empty(0),) * 4
     level, mean, _, low, high, _ = (np.array(c, dtype=float) for c in zip(*stats, strict=True))

@@ -71,7 +71,7 @@ def build_report(root: str | Path) -> Path:
     store = ResultStore(root)
     manifest = store.manifest()
     runs = store.read_runs()
-    factors = [f for f in manifest.get("factors", []) if f in runs]
+    factors = [factor for factor in manifest.get("factors", []) if factor in runs]
     baseline = _baseline(manifest, runs)
     _write_summary(root, runs, baseline, factors)
     ok = runs[~failed_mask(runs)]
@@ -93,6 +93,7 @@ def _baseline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str | None:
 
 def _write_summary(root: Path, runs: pd.DataFrame, baseline: str | None,
                    factors: Sequence[str]) -> None:
+    """Write ``summary.csv`` (only its header when there are no runs)."""
     if baseline is None:
         table = pd.DataFrame(columns=["point", *factors, *SUMMARY_COLUMNS])
     else:
@@ -125,10 +126,10 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
         ]
     for i, factor in enumerate(factors, start=1):
         jobs.append((f"factor_{i}.png", f"Profit per customer along `{factor}`.",
-                     lambda p, f=factor: plots.factor_effect(runs, f, p)))
+                     lambda p, factor=factor: plots.factor_effect(runs, factor, p)))
     for i, pair in enumerate(itertools.islice(itertools.combinations(factors, 2), MAX_MAPS), 1):
         jobs.append((f"winner_map_{i}.png", f"Winner over `{pair[0]}` × `{pair[1]}`.",
-                     lambda p, pr=pair: plots.winner_map(runs, pr, p)))
+                     lambda p, pair=pair: plots.winner_map(runs, pair, p)))
     for name, _, draw in jobs:
         draw(out / name)
     return [(name, caption) for name, caption, _ in jobs]
@@ -147,12 +148,14 @@ def _mean_pm(values: pd.Series, metric: str) -> str:
 
 
 def _ci(low: float, high: float, fmt: Callable[..., str] = number) -> str:
+    """``95 % CI low to high`` with signs, or ``no CI`` when a bound is undefined."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return "no CI"
     return f"95 % CI {fmt(low, signed=True)} to {fmt(high, signed=True)}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table: header, separator and one line per row."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return lines
@@ -190,8 +193,9 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
 
 
 def _headline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str:
-    points = runs["point"].nunique() if not runs.empty else 0
-    design = "one design point" if points <= 1 else f"{points} design points"
+    """The italic line under the title: scenario, policies, design, runs, size."""
+    n_points = runs["point"].nunique() if not runs.empty else 0
+    design = "one design point" if n_points <= 1 else f"{n_points} design points"
     return (f"*Scenario `{manifest.get('scenario', '?')}` · "
             f"{len(manifest.get('policies', []))} policies · {design} · "
             f"{_plural(manifest.get('replications', '?'), 'replication')} · "
@@ -200,11 +204,13 @@ def _headline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str:
 
 
 def _plural(count: Any, noun: str) -> str:
+    """``count noun``, with an ``s`` unless the count is 1."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
             baseline: str | None) -> list[str]:
+    """The *answer* section: the winner per segment, how sure, failures, points."""
     lines = ["## The answer", ""]
     failed = int(failed_mask(runs).sum())
     if ok.empty:
@@ -237,6 +243,7 @@ def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
 
 
 def _answer_line(segment: str, row: pd.Series | None) -> str:
+    """One bullet of the answer: a segment's winner, its margin and verdict."""
     name = label(segment)
     name = name[:1].upper() + name[1:]
     if row is None:
@@ -257,6 +264,7 @@ def _answer_line(segment: str, row: pd.Series | None) -> str:
 
 def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str],
                       baseline: str | None) -> list[str]:
+    """The table of the winner (and verdict) at each design point of a sweep."""
     table = winners(runs, baseline, by_point=True, factors=factors, level=LEVEL)
     segments = [ALL, *segment_names(runs)]
     rows = []
@@ -272,6 +280,7 @@ def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str],
 
 
 def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
+    """The comparison table: each policy's key outcomes with 95 % CIs."""
     metrics = [m for m in (_retention_metric(ok), "ltv_mean", "cost_per_customer",
                            "profit_per_customer", "ltv_to_cac", "nps") if m]
     rows = []
@@ -289,6 +298,7 @@ def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
 
 
 def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
+    """The paired differences from the baseline (empty with one policy)."""
     if baseline is None or len(policies_of(runs)) < 2:
         return []
     metrics = [m for m in (*KEY_DIFFS, _retention_metric(runs)) if m]
@@ -297,11 +307,11 @@ def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
     for policy, group in diff.groupby("policy", sort=False):
         cells = [label(policy)]
         for metric in metrics:
-            r = group[group["metric"] == metric].iloc[0]
+            row = group[group["metric"] == metric].iloc[0]
             fmt = outcomes.formatter(metric, difference=True)
-            better = (f"better in {r['share_better']:.0%}" if r["n"] else "no pairs")
-            cells.append(f"{fmt(r['diff_mean'], signed=True)} "
-                         f"({_ci(r['diff_ci_low'], r['diff_ci_high'], fmt)}; {better})")
+            better = (f"better in {row['share_better']:.0%}" if row["n"] else "no pairs")
+            cells.append(f"{fmt(row['diff_mean'], signed=True)} "
+                         f"({_ci(row['diff_ci_low'], row['diff_ci_high'], fmt)}; {better})")
         rows.append(cells)
     header = ["policy", *map(outcomes.label, metrics)]
     lower = ", ".join(outcomes.lower_is_better_names())
@@ -312,6 +322,7 @@ def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
 
 
 def _segment_table(ok: pd.DataFrame) -> list[str]:
+    """The per-segment table of each policy's key outcomes."""
     segments = segment_names(ok)
     if not segments:
         return []
@@ -331,6 +342,7 @@ def _segment_table(ok: pd.DataFrame) -> list[str]:
 
 
 def _figures(figures: Sequence[Figure]) -> list[str]:
+    """The figures section: each figure with its caption."""
     if not figures:
         return []
     lines = ["## Figures", ""]
@@ -340,8 +352,9 @@ def _figures(figures: Sequence[Figure]) -> list[str]:
 
 
 def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str]) -> list[str]:
+    """The method section: design, replications, seeds, statistics, files, versions."""
     failed = runs[failed_mask(runs)]
-    points = runs["point"].nunique() if not runs.empty else 0
+    n_points = runs["point"].nunique() if not runs.empty else 0
     lower = ", ".join(outcomes.lower_is_better_names())
     lines = ["## Method", "",
              f"- **Experiment**: `{manifest.get('experiment', '?')}` "
@@ -351,7 +364,7 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
              f"`{str(manifest.get('scenario_hash', '?'))[:12]}`).",
              f"- **Policies**: {', '.join(manifest.get('policies', []))}; baseline "
              f"`{manifest.get('baseline', '?')}`.",
-             f"- **Design**: {_design(manifest, runs, factors, points)}",
+             f"- **Design**: {_design(manifest, runs, factors, n_points)}",
              f"- **Replications**: {manifest.get('replications', '?')} per policy and design "
              f"point; {number(manifest.get('customers', math.nan))} customers, "
              f"{manifest.get('months', '?')} months per run.",
@@ -388,28 +401,31 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
 
 
 def _design(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str],
-            points: int) -> str:
+            n_points: int) -> str:
+    """The design in words: kind, factors and their values, number of points."""
     if not factors:
         return "a single design point (no factors varied)."
     parts = []
-    for f in factors:
-        values = sorted(runs[f].dropna().unique())
+    for factor in factors:
+        values = sorted(runs[factor].dropna().unique())
         shown = ", ".join(f"{v:g}" for v in values) if len(values) <= 8 else (
             f"{len(values)} values in [{values[0]:g}, {values[-1]:g}]")
-        parts.append(f"`{f}` ({shown})")
+        parts.append(f"`{factor}` ({shown})")
     return (f"{manifest.get('design', '?')} over {len(factors)} factor"
-            f"{'s' if len(factors) > 1 else ''}, {points} design points: "
+            f"{'s' if len(factors) > 1 else ''}, {n_points} design points: "
             + "; ".join(parts) + ".")
 
 
 def _failures(failed: pd.DataFrame) -> list[str]:
-    lines = [f"  - run {r.run_id} ({r.policy}, point {r.point}, replication "
-             f"{r.replication}): {r.error}" for r in failed.head(MAX_ERRORS).itertuples()]
+    """One line per failed run (at most :data:`MAX_ERRORS`)."""
+    lines = [f"  - run {run.run_id} ({run.policy}, point {run.point}, replication "
+             f"{run.replication}): {run.error}" for run in failed.head(MAX_ERRORS).itertuples()]
     if len(failed) > MAX_ERRORS:
         lines.append(f"  - … and {len(failed) - MAX_ERRORS} more (see `runs.csv`).")
     return lines
 
 
 def _versions(manifest: Mapping[str, Any]) -> str:
+    """The versions of the manifest, ``name version`` comma-separated."""
     versions = manifest.get("versions") or {"engagesim": manifest.get("engagesim", "?")}
     return ", ".join(f"{k} {v}" for k, v in versions.items())

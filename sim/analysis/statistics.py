@@ -88,15 +88,16 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    x = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
-    x = x[np.isfinite(x)]
-    n = int(x.size)
+    sample = np.asarray(list(values) if not isinstance(values, np.ndarray) else values,
+                        dtype=float)
+    sample = sample[np.isfinite(sample)]
+    n = int(sample.size)
     if n == 0:
         return math.nan, math.nan, math.nan, math.nan, 0
-    mean = float(x.mean())
+    mean = float(sample.mean())
     if n == 1:
         return mean, math.nan, math.nan, math.nan, 1
-    sd = float(x.std(ddof=1))
+    sd = float(sample.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
     return mean, sd, mean - half, mean + half, n
 
@@ -153,6 +154,7 @@ def _prepared(runs: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
 
 
 def _keys(by_point: bool, factors: Sequence[str]) -> list[str]:
+    """The grouping columns: the point and factor columns, or none when pooled."""
     return ["point", *factors] if by_point else []
 
 
@@ -378,10 +380,10 @@ def _winner_row(group: pd.DataFrame, column: str, baseline: str | None,
     if len(ranked) > 1:
         row["runner_up"] = str(ranked.index[1])
         row["runner_up_mean"] = float(ranked.iloc[1])
-        stats_ = _diff_stats(_pairs(group, winner, row["runner_up"], [column]), column, level)
-        margin = (stats_["diff_mean"], stats_["diff_sd"], stats_["diff_ci_low"],
-                  stats_["diff_ci_high"], stats_["n"])
-        share = stats_["share_better"]
+        ahead = _diff_stats(_pairs(group, winner, row["runner_up"], [column]), column, level)
+        margin = (ahead["diff_mean"], ahead["diff_sd"], ahead["diff_ci_low"],
+                  ahead["diff_ci_high"], ahead["n"])
+        share = ahead["share_better"]
     mean, _, low, high, n = margin
     verdict = certainty(mean, low, share, n) if row["runner_up"] else TOO_CLOSE
     row.update({"margin_mean": mean, "margin_ci_low": low, "margin_ci_high": high,
@@ -399,9 +401,10 @@ def _vs_baseline(group: pd.DataFrame, winner: str, baseline: str | None, column:
                            "vs_baseline_ci_low": math.nan, "vs_baseline_ci_high": math.nan}
     if baseline is None or baseline == winner or baseline not in set(group["policy"]):
         return out
-    s = _diff_stats(_pairs(group, winner, baseline, [column]), column, level)
-    out.update({"vs_baseline_mean": s["diff_mean"], "vs_baseline_ci_low": s["diff_ci_low"],
-                "vs_baseline_ci_high": s["diff_ci_high"]})
+    margin = _diff_stats(_pairs(group, winner, baseline, [column]), column, level)
+    out.update({"vs_baseline_mean": margin["diff_mean"],
+                "vs_baseline_ci_low": margin["diff_ci_low"],
+                "vs_baseline_ci_high": margin["diff_ci_high"]})
     return out
 
 
