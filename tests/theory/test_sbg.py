@@ -1,5 +1,10 @@
 """The shifted-beta-geometric model (sim.theory.sbg): survival, likelihood and its
 derivatives, the maximum-likelihood fit and its standard errors.
+
+The statistical claims about the fit (it recovers known parameters, forecasts the
+generating curve, and its standard errors are honest) are the validation suite's
+calibration checks; the tests here assert those checks' own verdicts at the suite's
+--fast sizes and seeds.
 """
 
 from __future__ import annotations
@@ -11,8 +16,16 @@ from scipy import stats
 from scipy.special import betaln
 
 from sim import InputError
-from sim.theory.calibration import simulate_cohort
 from sim.theory.sbg import fit_sbg, log_likelihood, loglik_hessian, retention_rate, survival
+from sim.validation.calibration import (
+    FIT_PERIODS,
+    HORIZON,
+    forecast_check,
+    make_cohorts,
+    recovery_check,
+    se_calibration_check,
+)
+from sim.validation.suite import FAST, SEEDS
 
 # ----------------------------------------------------------------------------------
 # the model
@@ -64,44 +77,30 @@ def test_fit_is_the_maximum():
 
 
 # ----------------------------------------------------------------------------------
-# recovery of known parameters
+# the fit on known parameters
 
 
-@pytest.mark.parametrize(
-    ("alpha", "beta", "n", "seed"),
-    [(0.7, 1.2, 5000, 11), (0.7, 3.0, 10000, 12), (3.0, 12.0, 10000, 13), (2.0, 40.0, 20000, 14)],
-)
-def test_fit_recovers_generating_parameters_and_forecasts(alpha, beta, n, seed):
-    fit_periods, horizon = 12, 24
-    alive = simulate_cohort(alpha, beta, n, horizon, np.random.default_rng(seed))
-    fit = fit_sbg(alive, fit_periods)
-    assert fit.converged and not fit.at_bound and fit.warning() is None
-    z = ((fit.alpha - alpha) / fit.alpha_se, (fit.beta - beta) / fit.beta_se)
-    assert max(map(abs, z)) < K, z
-    # forecast beyond the fitted periods: against the generating model, within the
-    # parameter uncertainty (delta method) ...
-    t = np.arange(fit_periods + 1, horizon + 1)
-    forecast, se = fit.survival(horizon)[t], fit.survival_se(horizon)[t]
-    truth = survival(alpha, beta, horizon)[t]
-    assert np.all(np.abs(forecast - truth) < K * se), (forecast - truth) / se
-    # ... and against the held-out observations (binomial noise + parameter uncertainty)
-    observed = alive[t] / n
-    total = np.sqrt(binomial_se(truth, n) ** 2 + se**2)
-    assert np.all(np.abs(forecast - observed) < K * total)
+def test_fit_recovers_generating_parameters_and_forecasts():
+    """The validation's recovery and forecast checks pass (its --fast cohorts)."""
+    cohorts = make_cohorts(FAST.cohort_replicates, SEEDS["cohort"])
+    for c in cohorts:
+        assert c.fit.converged and not c.fit.at_bound and c.fit.warning() is None, c.label
+    assert recovery_check(cohorts).passed
+    assert forecast_check(cohorts).passed
+    # beyond the validation: the forecast against the held-out observations
+    # (binomial noise + parameter uncertainty)
+    t = np.arange(FIT_PERIODS + 1, HORIZON + 1)
+    for c in cohorts:
+        forecast, se = c.fit.survival(HORIZON)[t], c.fit.survival_se(HORIZON)[t]
+        truth = survival(c.alpha, c.beta, HORIZON)[t]
+        total = np.sqrt(binomial_se(truth, c.n) ** 2 + se**2)
+        assert np.all(np.abs(forecast - c.alive[t] / c.n) < K * total), c.label
 
 
 def test_standard_errors_are_calibrated():
-    """Across replicate cohorts the z-scores of α and β are close to standard normal."""
-    alpha, beta, n = 0.7, 3.0, 5000
-    rng = np.random.default_rng(99)
-    z = []
-    for _ in range(200):
-        fit = fit_sbg(simulate_cohort(alpha, beta, n, 12, rng))
-        z.append(((fit.alpha - alpha) / fit.alpha_se, (fit.beta - beta) / fit.beta_se))
-    z = np.array(z)
-    assert np.all(np.abs(z.mean(axis=0)) < 0.25), z.mean(axis=0)
-    assert np.all(np.abs(z.std(axis=0) - 1) < 0.15), z.std(axis=0)
-    assert np.all(np.mean(np.abs(z) > 1.96, axis=0) < 0.10)
+    """Across replicate cohorts the z-scores of α and β have unit variance (the
+    validation's check at its --fast size)."""
+    assert se_calibration_check(FAST.se_replicates, SEEDS["se"]).passed
 
 
 # ----------------------------------------------------------------------------------
