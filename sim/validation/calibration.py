@@ -213,8 +213,9 @@ def simulate_segment(cohort: Cohort, seed: int) -> np.ndarray:
     return ((churn[None, :] < 0) | (churn[None, :] > t[:, None])).sum(axis=1)
 
 
-#: ``(cohort, its simulated alive counts) → (share gap, its SE)``, periods 0..HORIZON.
-GapAndSE = Callable[[Cohort, np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: ``(cohort, its simulated alive counts, its fitted S(t)) → (share gap, its SE)``,
+#: periods 0..HORIZON.
+GapAndSE = Callable[[Cohort, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def _simulation_check(name: str, cohorts: Sequence[Cohort], simulated: Sequence[np.ndarray],
@@ -225,8 +226,9 @@ def _simulation_check(name: str, cohorts: Sequence[Cohort], simulated: Sequence[
         name: The check's name.
         cohorts: :func:`make_cohorts`.
         simulated: :func:`simulate_segment` of each cohort.
-        gap_and_se: The compared gap and its SE, per cohort (an SE of 0, at period 0
-            where everyone is alive, is skipped).
+        gap_and_se: The compared gap and its SE, per cohort, given its fitted
+            ``S(t)`` to :data:`HORIZON` (an SE of 0, at period 0 where everyone is
+            alive, is skipped).
         describe: The detail's opening words.
 
     Returns:
@@ -234,7 +236,7 @@ def _simulation_check(name: str, cohorts: Sequence[Cohort], simulated: Sequence[
     """
     best = None
     for c, alive in zip(cohorts, simulated, strict=True):
-        gap, se = gap_and_se(c, alive)
+        gap, se = gap_and_se(c, alive, c.fit.survival(HORIZON))
         z = gap / np.where(se > 0, se, 1.0)
         t = int(np.argmax(np.abs(z[1:]))) + 1
         if best is None or abs(z[t]) > abs(best[0]):
@@ -254,12 +256,10 @@ def simulation_fit_check(cohorts: Sequence[Cohort], simulated: Sequence[np.ndarr
     Returns:
         A check held to :data:`~sim.validation.checks.K` SE.
     """
-    def gap_and_se(c: Cohort, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        curve = c.fit.survival(HORIZON)
-        return alive / c.n - curve, binomial_se(curve, c.n)
-
-    return _simulation_check("simulation = fitted S(t)", cohorts, simulated, gap_and_se,
-                             f"{len(cohorts)} simulated segments")
+    return _simulation_check(
+        "simulation = fitted S(t)", cohorts, simulated,
+        lambda c, alive, curve: (alive / c.n - curve, binomial_se(curve, c.n)),
+        f"{len(cohorts)} simulated segments")
 
 
 def simulation_table_check(cohorts: Sequence[Cohort], simulated: Sequence[np.ndarray]
@@ -277,8 +277,8 @@ def simulation_table_check(cohorts: Sequence[Cohort], simulated: Sequence[np.nda
     Returns:
         A check held to :data:`~sim.validation.checks.K` SE.
     """
-    def gap_and_se(c: Cohort, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        curve = c.fit.survival(HORIZON)
+    def gap_and_se(c: Cohort, alive: np.ndarray, curve: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
         param = np.where(np.arange(HORIZON + 1) > FIT_PERIODS, c.fit.survival_se(HORIZON), 0.0)
         return (alive - c.alive) / c.n, np.sqrt(2.0 * binomial_se(curve, c.n) ** 2 + param**2)
 
