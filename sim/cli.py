@@ -242,15 +242,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(s: dict, out: Path) -> str:
-    def show(key: str, digits: int = 0, thousands: bool = False) -> str:
-        return fixed(s[key], digits, thousands=thousands, missing=NOT_AVAILABLE)
+def _describe(summary: dict, out: Path) -> str:
+    """The few lines ``engagesim run`` prints about a finished run."""
 
-    ret = ", ".join(f"{m} mo {v:.1%}" for m, v in s["retention"].items())
+    def show(key: str, digits: int = 0, thousands: bool = False) -> str:
+        return fixed(summary[key], digits, thousands=thousands, missing=NOT_AVAILABLE)
+
+    retention = ", ".join(f"{m} mo {v:.1%}" for m, v in summary["retention"].items())
     lines = [
-        f"{s['scenario']} · {s['policy']} · seed {s['seed']} · {s['customers']:,} customers "
-        f"· {s['months']} months",
-        f"  retention        {ret}",
+        f"{summary['scenario']} · {summary['policy']} · seed {summary['seed']} · "
+        f"{summary['customers']:,} customers · {summary['months']} months",
+        f"  retention        {retention}",
         f"  LTV / customer   {show('ltv_mean', thousands=True)}   cost to serve "
         f"{show('cost_per_customer', thousands=True)}"
         f"   profit {show('profit_per_customer', thousands=True)}",
@@ -278,10 +280,11 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def _timestamp() -> str:
+    """Local time as ``YYYYmmdd-HHMMSS``, for default output folder names."""
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def _execute(exp, args: argparse.Namespace, default_out: Path) -> int:
+def _execute(experiment, args: argparse.Namespace, default_out: Path) -> int:
     """Run an experiment, build its report, and print where things are."""
     from sim.sweep.runner import sweep
 
@@ -289,7 +292,7 @@ def _execute(exp, args: argparse.Namespace, default_out: Path) -> int:
         raise InputError(None, "--resume", "needs --out: the folder of the sweep to finish")
     out = args.out or default_out
     result = sweep(
-        exp,
+        experiment,
         out,
         jobs=args.jobs,
         backend=args.backend,
@@ -310,6 +313,7 @@ def _execute(exp, args: argparse.Namespace, default_out: Path) -> int:
 
 
 def _build_report(out: Path) -> Path | None:
+    """Write the report of a results folder (:func:`sim.analysis.report.build_report`)."""
     from sim.analysis.report import build_report
 
     return build_report(out)
@@ -328,27 +332,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     if args.policies:
-        raw["policies"] = [p.strip() for p in args.policies.split(",") if p.strip()]
+        raw["policies"] = [name.strip() for name in args.policies.split(",") if name.strip()]
     if args.baseline:
         raw["baseline"] = args.baseline
-    exp = experiment_from_dict(raw, "engagesim compare", name="compare")
-    scenario_name = exp.scenario.name
+    experiment = experiment_from_dict(raw, "engagesim compare", name="compare")
+    scenario_name = experiment.scenario.name
     default_out = Path("results") / "compare" / f"{scenario_name}-s{args.seed}-{_timestamp()}"
-    return _execute(exp, args, default_out)
+    return _execute(experiment, args, default_out)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run an experiment file."""
     from sim.sweep.design import load_experiment
 
-    exp = load_experiment(
+    experiment = load_experiment(
         args.experiment,
         replications=args.replications,
         customers=args.customers,
         months=args.months,
     )
-    default_out = Path("results") / "sweeps" / f"{exp.name}-{_timestamp()}"
-    return _execute(exp, args, default_out)
+    default_out = Path("results") / "sweeps" / f"{experiment.name}-{_timestamp()}"
+    return _execute(experiment, args, default_out)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
