@@ -258,5 +258,12 @@ def fixed_value(dist) -> float:
 
 
 def step_label(step: str) -> str:
-    """``"monthly"`` for ``"month"``, ``"weekly"`` for ``"week"``."""
+    """The adjective of a step length, as check names use it.
+
+    Args:
+        step: ``"month"`` or ``"week"``.
+
+    Returns:
+        ``"monthly"`` for ``"month"``, ``"weekly"`` otherwise.
+    """
     return "monthly" if step == "month" else "weekly"

@@ -79,7 +79,14 @@ class Diffusion:
     steps_per_month: float
 
     def at_months(self, months: np.ndarray) -> np.ndarray:
-        """Adopted share at the given months (linear between steps; exact on steps)."""
+        """Adopted share at the given months.
+
+        Args:
+            months: Times in months.
+
+        Returns:
+            The share, linear between steps (exact on steps).
+        """
         return np.interp(months, self.months, self.adopted)
 
 
