@@ -187,13 +187,15 @@ def Headline(model: PairedModel):
 
 def settings_line(model: PairedModel) -> str:
     """The settings this model was built with, as HTML (sliders apply on Reset)."""
-    lv = model.levers
-    mix = " / ".join(f"{s.name} {100 * s.share:.0f}%" for s in model.spec.segments)
+    levers = model.levers
+    mix = " / ".join(f"{segment.name} {100 * segment.share:.0f}%"
+                     for segment in model.spec.segments)
     return escape(
         f"This run: {model.runs['A'].n:,} customers, {model.spec.time.months} months, "
-        f"seed {model.seed}; book size ×{lv.book_scale:g}, escalation ×{lv.escalation_scale:g}, "
-        f"cadence ×{lv.cadence_scale:g}, marketing ×{lv.marketing_scale:g}, "
-        f"referral ×{lv.referral_scale:g}; mix {mix}."
+        f"seed {model.seed}; book size ×{levers.book_scale:g}, "
+        f"escalation ×{levers.escalation_scale:g}, cadence ×{levers.cadence_scale:g}, "
+        f"marketing ×{levers.marketing_scale:g}, referral ×{levers.referral_scale:g}; "
+        f"mix {mix}."
     ) + " <i>Move the sliders, then press Reset to apply them.</i>"
 
 

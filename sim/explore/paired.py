@@ -50,13 +50,14 @@ class History:
 
     def record(self, run: EngagementModel) -> None:
         """Append the run's current state."""
-        n_seg, n_stage = len(run.spec.segments), len(run.spec.lifecycle.stages)
-        flat = run.segment.astype(np.int64) * n_stage + run.stage
+        n_segments, n_stages = len(run.spec.segments), len(run.spec.lifecycle.stages)
+        segment_stage = run.segment.astype(np.int64) * n_stages + run.stage
         self.months.append(run.steps / run.steps_per_month)
-        self.stages.append(np.bincount(flat, minlength=n_seg * n_stage).reshape(n_seg, n_stage))
-        self.revenue.append(np.bincount(run.segment, run.revenue_cum, minlength=n_seg))
+        counts = np.bincount(segment_stage, minlength=n_segments * n_stages)
+        self.stages.append(counts.reshape(n_segments, n_stages))
+        self.revenue.append(np.bincount(run.segment, run.revenue_cum, minlength=n_segments))
         spent = run.cost_cum + run.acquisition
-        self.cost.append(np.bincount(run.segment, spent, minlength=n_seg))
+        self.cost.append(np.bincount(run.segment, spent, minlength=n_segments))
 
 
 class PairedModel(mesa.Model):
@@ -82,7 +83,9 @@ class PairedModel(mesa.Model):
         **segment_weights: ``weight_<segment>`` relative weights of the segments.
 
     Attributes:
-        spec: The scenario with the levers applied.
+        spec: The scenario with the levers applied (named as
+            :attr:`sim.engine.model.EngagementModel.spec`: ``mesa.Model`` reserves
+            ``scenario``).
         levers: The lever settings of this model.
         notes: Settings that could not be used as given, and what was used instead.
         seed: The seed of both runs.
@@ -176,22 +179,22 @@ class PairedModel(mesa.Model):
             whole cost (fixed, marketing, acquisition, service); for a segment they are
             the segment's customers' revenue and their cost to serve plus acquisition.
         """
-        h = self.history[label]
-        stages = np.asarray(h.stages)
-        out: dict[str, np.ndarray] = {"month": np.asarray(h.months)}
+        history = self.history[label]
+        stages = np.asarray(history.stages)
+        out: dict[str, np.ndarray] = {"month": np.asarray(history.months)}
         if segment is None:
             out["stages"] = stages.sum(axis=1)
-            ts = self.runs[label].timeseries()
+            steps = self.runs[label].timeseries()
             zero = np.zeros(1)
-            out["revenue"] = np.concatenate([zero, ts["revenue"].cumsum().to_numpy()])
-            out["cost"] = np.concatenate([zero, ts["cost_total"].cumsum().to_numpy()])
-            margin = np.concatenate([zero, ts["margin"].cumsum().to_numpy()])
+            out["revenue"] = np.concatenate([zero, steps["revenue"].cumsum().to_numpy()])
+            out["cost"] = np.concatenate([zero, steps["cost_total"].cumsum().to_numpy()])
+            margin = np.concatenate([zero, steps["margin"].cumsum().to_numpy()])
             out["profit"] = margin - out["cost"]
         else:
-            k = self.spec.segment_names.index(segment)
-            out["stages"] = stages[:, k, :]
-            out["revenue"] = np.asarray(h.revenue)[:, k]
-            out["cost"] = np.asarray(h.cost)[:, k]
+            index = self.spec.segment_names.index(segment)
+            out["stages"] = stages[:, index, :]
+            out["revenue"] = np.asarray(history.revenue)[:, index]
+            out["cost"] = np.asarray(history.cost)[:, index]
             margin = out["revenue"] * self.spec.economics.gross_margin
             out["profit"] = margin - out["cost"]
         return out
@@ -226,15 +229,15 @@ class PairedModel(mesa.Model):
         """
         if self._sample is None:
             run = self.runs["A"]
-            m = min(run.n, SAMPLE_SIZE)
+            size = min(run.n, SAMPLE_SIZE)
             if run.network is None:
-                rows = np.arange(m)
-                side = int(np.ceil(np.sqrt(m)))
+                rows = np.arange(size)
+                side = int(np.ceil(np.sqrt(size)))
                 xy = np.column_stack([rows % side, rows // side]).astype(float)
                 edges: list[tuple[int, int]] = []
             else:
                 order = breadth_first_order(run.network, 0, return_predecessors=False)
-                rows = order[:m].astype(np.int64)
+                rows = order[:size].astype(np.int64)
                 sub = run.network[rows][:, rows].tocoo()
                 edges = [(int(i), int(j)) for i, j in zip(sub.row, sub.col, strict=True) if i < j]
                 graph = nx.Graph(edges)
@@ -265,5 +268,5 @@ class PairedModel(mesa.Model):
         return {
             "segment": view.segment,
             "traits": view.traits,
-            "state": {label: r.customer(row).state() for label, r in self.runs.items()},
+            "state": {label: other.customer(row).state() for label, other in self.runs.items()},
         }
