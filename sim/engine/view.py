@@ -106,9 +106,10 @@ class PolicyView:
     tenure_months = _State("tenure_months", doc="Months since conversion (0 for prospects).")
 
     def __init__(self, source: Any, rng: np.random.Generator | None = None):
-        self._source = source
-        self._rng = rng
-        self._cache: dict[str, Any] = {}
+        set_slot = object.__setattr__
+        set_slot(self, "_source", source)
+        set_slot(self, "_rng", rng)
+        set_slot(self, "_cache", {})
 
     @classmethod
     def of(cls, source: Any) -> PolicyView:
@@ -116,9 +117,6 @@ class PolicyView:
         return source if isinstance(source, PolicyView) else cls(source)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in PolicyView.__slots__ and not hasattr(self, name):
-            object.__setattr__(self, name, value)
-            return
         raise AttributeError(f"a policy view is read-only: cannot set {name!r}")
 
     @property
