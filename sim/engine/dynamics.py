@@ -192,6 +192,37 @@ def observed_health(
     return np.clip(health_score(usage, onboarding) + noise, 0.0, 1.0)
 
 
+def starting_state(
+    spec: DynamicsSpec,
+    active: np.ndarray,
+    onboarding: np.ndarray,
+    complexity: np.ndarray,
+) -> tuple[CustomerState, np.ndarray]:
+    """The state a run starts from: the installed base settled at its targets.
+
+    Args:
+        spec: The dynamics parameters.
+        active: Which customers start as customers (the others start at 0).
+        onboarding: Each customer's onboarding if it is a customer (its starting
+            stage's ``initial_onboarding``).
+        complexity: The customers' complexity trait.
+
+    Returns:
+        ``(state, health)``: engagement at :func:`engagement_target`, satisfaction at
+        :func:`satisfaction_target`, and the noise-free :func:`health_score` with
+        engagement standing in for usage.
+    """
+    o = np.where(active, onboarding, 0.0)
+    e = np.where(
+        active,
+        engagement_target(spec.product_value, o, complexity, spec.complexity_drag),
+        0.0,
+    )
+    s = np.where(active, satisfaction_target(spec, e), 0.0)
+    health = np.where(active, health_score(e, o), 0.0)
+    return CustomerState(o, e, s), health
+
+
 def respond(
     spec: DynamicsSpec,
     steps_per_month: float,
@@ -316,4 +347,5 @@ __all__ = [
     "poisson_from_uniform",
     "respond",
     "satisfaction_target",
+    "starting_state",
 ]

@@ -15,7 +15,8 @@ past one, and weekly steps rescale rates exactly (``λ_week = λ_month · 12/52`
 
 The step's phases that own these rules: :func:`transitions` draws every customer's
 exit (and which exits were word of mouth), :func:`sort_moves` says what the moves
-mean (conversions, churn) for the model to apply.
+mean (conversions, churn) for the model to apply. :func:`stage_tables` gathers the
+per-stage lookups the step uses.
 """
 
 from __future__ import annotations
@@ -141,8 +142,71 @@ class Lifecycle:
         return [st.name for i, st in enumerate(self.stages) if i not in seen]
 
 
+@dataclass(frozen=True)
+class StageTables:
+    """Per-stage lookups of a lifecycle, indexed by stage (``table[stage]``).
+
+    Attributes:
+        customer: Customer stages.
+        churned: Churned stages.
+        expands: Stages in which revenue expands.
+        referral_weight: How strongly a customer in the stage recommends the product
+            (before its own referral propensity).
+        initial_onboarding: Onboarding of installed-base customers starting there.
+        marketed: Stages left by an edge whose base is ``marketing`` (the prospects
+            marketing spends on).
+        out_edges: The edges leaving each stage.
+        drivers: The hazard drivers some edge uses.
+        word_of_mouth: Whether some edge has a word-of-mouth strength.
+    """
+
+    customer: np.ndarray
+    churned: np.ndarray
+    expands: np.ndarray
+    referral_weight: np.ndarray
+    initial_onboarding: np.ndarray
+    marketed: np.ndarray
+    out_edges: list[tuple[Edge, ...]]
+    drivers: frozenset[str]
+    word_of_mouth: bool
+
+
+def stage_tables(lifecycle: Lifecycle) -> StageTables:
+    """Build the per-stage lookups of ``lifecycle``.
+
+    Args:
+        lifecycle: The stage graph.
+
+    Returns:
+        Its :class:`StageTables`.
+    """
+    stages, edges = lifecycle.stages, lifecycle.edges
+    marketed = np.zeros(len(stages), dtype=bool)
+    for e in edges:
+        if e.base_source == "marketing":
+            marketed[e.source] = True
+    return StageTables(
+        customer=lifecycle.kind_mask("customer"),
+        churned=lifecycle.kind_mask("churned"),
+        expands=np.array([s.expands for s in stages]),
+        referral_weight=np.array([s.referral_weight for s in stages]),
+        initial_onboarding=np.array([s.initial_onboarding for s in stages]),
+        marketed=marketed,
+        out_edges=[lifecycle.out_edges(s) for s in range(len(stages))],
+        drivers=frozenset(name for e in edges for name, _ in e.drivers),
+        word_of_mouth=any(e.referral > 0 for e in edges),
+    )
+
+
 def logit(p: np.ndarray | float) -> np.ndarray:
-    """Log-odds of ``p``, clipped away from 0 and 1."""
+    """Log-odds of ``p``, clipped away from 0 and 1.
+
+    Args:
+        p: Probabilities.
+
+    Returns:
+        ``ln p − ln(1 − p)`` of ``p`` clipped to [1e-12, 1 − 1e-12].
+    """
     p = np.clip(p, 1e-12, _P_MAX)
     return np.log(p) - np.log1p(-p)
 

@@ -61,7 +61,18 @@ __version__ = "0.1.0"
 
 
 def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
-    """Return a policy object: a :class:`Policy` as is, or a scenario policy by name."""
+    """Return a policy object: a :class:`Policy` as is, or a scenario policy by name.
+
+    Args:
+        scenario: The scenario whose policies names refer to.
+        policy: A policy, or the name of one of the scenario's policies.
+
+    Returns:
+        The policy.
+
+    Raises:
+        InputError: No policy of that name in the scenario.
+    """
     if isinstance(policy, Policy):
         return policy
     if policy not in scenario.policies:
@@ -151,31 +162,18 @@ class EngagementModel(mesa.Model):
         self.stage = rng.choice(np.array(stages, dtype=np.int8), size=n, p=np.array(shares))
         self.network = net.build(spec.network, n, rng)
 
-        lc = spec.lifecycle
-        self._customer_stage = lc.kind_mask("customer")
-        self._churned_stage = lc.kind_mask("churned")
-        self._expands = np.array([s.expands for s in lc.stages])
-        self._stage_referral_weight = np.array([s.referral_weight for s in lc.stages])
-        self.active = self._customer_stage[self.stage]
-
-        d = spec.dynamics
-        self.product_value = d.product_value
-        onboarded = np.array([s.initial_onboarding for s in lc.stages])
-        self.onboarding = np.where(self.active, onboarded[self.stage], 0.0)
-        self.engagement = np.where(
-            self.active,
-            dyn.engagement_target(
-                d.product_value, self.onboarding, self.traits["complexity"], d.complexity_drag
-            ),
-            0.0,
+        tables = self._stages = lifecycle.stage_tables(spec.lifecycle)
+        self.active = tables.customer[self.stage]
+        self.product_value = spec.dynamics.product_value
+        state, self.health = dyn.starting_state(
+            spec.dynamics, self.active, tables.initial_onboarding[self.stage],
+            self.traits["complexity"],
         )
-        self.satisfaction = np.where(self.active, dyn.satisfaction_target(d, self.engagement), 0.0)
+        self.onboarding, self.engagement, self.satisfaction = self.mid_step = state
         self.steps_in_stage = np.zeros(n, dtype=np.int32)
         self.converted_step = np.where(self.active, 0, -1).astype(np.int32)
         self.churn_step = np.full(n, -1, dtype=np.int32)
         self.visits = np.zeros(n, dtype=np.int64)
-        self.health = np.where(self.active, dyn.health_score(self.engagement, self.onboarding), 0.0)
-        self.mid_step = self._state()
         self.monthly_revenue = np.where(self.active, self.traits["revenue"], 0.0)
         self.revenue_cum = np.zeros(n)
         self.cost_cum = np.zeros(n)
@@ -186,10 +184,6 @@ class EngagementModel(mesa.Model):
 
     def _init_structure(self) -> None:
         spec = self.spec
-        lc = spec.lifecycle
-        self._out = [lc.out_edges(s) for s in range(len(lc.stages))]
-        used = {name for e in lc.edges for name, _ in e.drivers}
-        self._drivers_used = used
         self._base_logit: dict[str, np.ndarray | float] = {
             "churn_propensity": lifecycle.logit(self.traits["churn_propensity"]),
             "marketing": float(lifecycle.logit(spec.marketing.awareness_rate)),
@@ -198,11 +192,7 @@ class EngagementModel(mesa.Model):
         self._discount = econ.discount_factors(
             spec.economics.annual_discount_rate, self.steps_per_month, self.horizon + 1
         )
-        self._marketed_stage = np.zeros(len(lc.stages), dtype=bool)
-        for e in lc.edges:
-            if e.base_source == "marketing":
-                self._marketed_stage[e.source] = True
-        self._wom = any(e.referral > 0 for e in lc.edges) and spec.network.kind != "none"
+        self._wom = self._stages.word_of_mouth and spec.network.kind != "none"
 
     # ------------------------------------------------------------------------------
     # derived views
@@ -216,7 +206,17 @@ class EngagementModel(mesa.Model):
         )
 
     def customer(self, row: int) -> CustomerAgent:
-        """Return the Mesa agent viewing customer ``row`` (created on first request)."""
+        """Return the Mesa agent viewing customer ``row`` (created on first request).
+
+        Args:
+            row: The customer's row (its ``id`` in the outputs).
+
+        Returns:
+            The :class:`~sim.engine.agents.CustomerAgent`.
+
+        Raises:
+            IndexError: ``row`` is not a customer.
+        """
         if not 0 <= row < self.n:
             raise IndexError(f"customer {row} out of range 0..{self.n - 1}")
         view = self._views.get(row)
@@ -239,11 +239,11 @@ class EngagementModel(mesa.Model):
             "months_in_stage": lambda: self.steps_in_stage / (12.0 * self.steps_per_month),
             "tenure": lambda: self.tenure_months / 12.0,
         }
-        return {name: values[name]() for name in self._drivers_used}
+        return {name: values[name]() for name in self._stages.drivers}
 
     def _referral_weight(self) -> np.ndarray:
         return net.referral_weight(
-            self._stage_referral_weight, self.stage, self.traits["referral_propensity"]
+            self._stages.referral_weight, self.stage, self.traits["referral_propensity"]
         )
 
     def referral_pressure(self) -> np.ndarray:
@@ -292,7 +292,7 @@ class EngagementModel(mesa.Model):
 
         # 4. transitions (and who gets the credit for a referral)
         moved_to, referred = lifecycle.transitions(
-            self.stage, self._out, self._drivers(engaged.response), self._base_logit,
+            self.stage, self._stages.out_edges, self._drivers(engaged.response), self._base_logit,
             pressure, spm, u[0],
         )
         if referred.size:
@@ -315,11 +315,11 @@ class EngagementModel(mesa.Model):
         self.cost_disc += booked.cost_discounted
         self.monthly_revenue = econ.expand(
             spec.economics, spm, self.monthly_revenue,
-            growing=self.active & self._expands[self.stage],
+            growing=self.active & self._stages.expands[self.stage],
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
         )
-        reached = np.count_nonzero(self._marketed_stage[stage_before])
+        reached = np.count_nonzero(self._stages.marketed[stage_before])
         marketing = econ.marketing_cost(spec.marketing, reached, spm)
         self.product_value = dyn.improve_product(
             self.product_value, spec.dynamics, spm, self.active, self.engagement
@@ -343,7 +343,7 @@ class EngagementModel(mesa.Model):
     def _apply_moves(self, moved_to: np.ndarray, t: int) -> lifecycle.Moves:
         """Put every customer in its new stage; new customers start afresh."""
         moves = lifecycle.sort_moves(
-            self.stage, moved_to, self._customer_stage, self._churned_stage,
+            self.stage, moved_to, self._stages.customer, self._stages.churned,
             self.converted_step, self.churn_step,
         )
         self.stage = moved_to
@@ -372,7 +372,14 @@ class EngagementModel(mesa.Model):
     # running and results
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> EngagementModel:
-        """Simulate the whole horizon (``progress(step, total)`` after each step)."""
+        """Simulate the whole horizon.
+
+        Args:
+            progress: Called as ``progress(step, total)`` after each step.
+
+        Returns:
+            The model itself.
+        """
         while self.steps < self.horizon:
             self.step()
             if progress is not None:

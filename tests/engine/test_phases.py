@@ -232,3 +232,35 @@ def test_sort_moves():
     assert moves.churned.tolist() == [False, True, True, False, True]
     # a prospect dropping out is no churned customer; only a first churn counts
     assert moves.first_churn.tolist() == [False, True, False, False, False]
+
+
+def test_stage_tables():
+    stages = (
+        lifecycle.Stage("unaware", "prospect"),
+        lifecycle.Stage("active", "customer", expands=True, referral_weight=0.5),
+        lifecycle.Stage("churned", "churned"),
+    )
+    edges = (
+        lifecycle.Edge(0, 1, None, base_source="marketing", referral=0.2),
+        lifecycle.Edge(1, 2, None, base_source="churn_propensity", drivers=(("health", -1.0),)),
+    )
+    tables = lifecycle.stage_tables(lifecycle.Lifecycle(stages, edges))
+    assert tables.customer.tolist() == [False, True, False]
+    assert tables.churned.tolist() == [False, False, True]
+    assert tables.expands.tolist() == [False, True, False]
+    assert tables.referral_weight.tolist() == [0.0, 0.5, 0.0]
+    assert tables.marketed.tolist() == [True, False, False]
+    assert [len(e) for e in tables.out_edges] == [1, 1, 0]
+    assert tables.drivers == {"health"}
+    assert tables.word_of_mouth
+
+
+def test_starting_state_installed_base_at_its_targets():
+    spec = dyn.DynamicsSpec()
+    active = np.array([True, False])
+    state, health = dyn.starting_state(spec, active, np.array([1.0, 1.0]), np.array([0.5, 0.5]))
+    e = spec.product_value * (0.3 + 0.7) * (1.0 - spec.complexity_drag * 0.5)
+    assert state.onboarding.tolist() == [1.0, 0.0]
+    assert state.engagement.tolist() == [e, 0.0]
+    assert state.satisfaction[0] == spec.satisfaction_base + spec.satisfaction_slope * e
+    assert health.tolist() == [0.8 * e + 0.2 * 1.0, 0.0]
