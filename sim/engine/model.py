@@ -46,7 +46,6 @@ from sim.engine import economics as econ
 from sim.engine import lifecycle, results
 from sim.engine import network as net
 from sim.engine.agents import CSMAgent, CustomerAgent
-from sim.engine.metrics import STEP_METRICS
 from sim.engine.policies import (
     Policy,
     ProgramPolicy,
@@ -143,12 +142,7 @@ class EngagementModel(mesa.Model):
         self.csm_agents: dict[str, list[CSMAgent]] = {}
         self._views: dict[int, CustomerAgent] = {}
         self.metrics: dict[str, float] = {}
-        self.datacollector = mesa.DataCollector(
-            model_reporters={
-                name: _reporter(name)
-                for name in (*scenario.lifecycle.names, *STEP_METRICS)
-            }
-        )
+        self.datacollector = results.collector(scenario.lifecycle.names)
         self.csm_hours_used = 0.0
         self.csm_hours_available = 0.0
 
@@ -410,11 +404,3 @@ class EngagementModel(mesa.Model):
             See :func:`sim.engine.results.summary`.
         """
         return results.summary(self, seed, __version__)
-
-
-def _reporter(name: str) -> Callable[[EngagementModel], float]:
-    def report(model: EngagementModel) -> float:
-        return model.metrics[name]
-
-    report.__name__ = f"report_{name}"
-    return report

@@ -18,15 +18,24 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import mesa
 import numpy as np
 import pandas as pd
 
 from sim.engine.economics import Booking, payback_months
 from sim.engine.lifecycle import Moves
-from sim.engine.metrics import engagement_index, mean_or_nan, nps, recommend_scores, retention
+from sim.engine.metrics import (
+    STEP_METRICS,
+    engagement_index,
+    mean_or_nan,
+    nps,
+    recommend_scores,
+    retention,
+)
 from sim.engine.policies import COST_TYPES, Engagement
 from sim.engine.segments import TRAITS
 from sim.files import jsonable
@@ -40,6 +49,27 @@ TRAIT_COLUMNS = {"revenue": "contract_revenue"}
 
 # ----------------------------------------------------------------------------------
 # the per-step record
+
+
+def collector(stage_names: tuple[str, ...]) -> mesa.DataCollector:
+    """The ``DataCollector`` of a model: every stage count and step metric.
+
+    Args:
+        stage_names: The lifecycle's stage names.
+
+    Returns:
+        A collector whose reporters read ``model.metrics`` (set by :func:`step_record`).
+    """
+    names = (*stage_names, *STEP_METRICS)
+    return mesa.DataCollector(model_reporters={name: _reporter(name) for name in names})
+
+
+def _reporter(name: str) -> Callable[[EngagementModel], float]:
+    def report(model: EngagementModel) -> float:
+        return model.metrics[name]
+
+    report.__name__ = f"report_{name}"
+    return report
 
 
 def step_record(
