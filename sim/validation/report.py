@@ -37,7 +37,7 @@ EXPLANATIONS = {
         "Analytic cross-check",
         "When a customer's chance of moving between lifecycle stages depends only on its "
         "segment and stage, each segment is a Markov chain, and everything the simulation "
-        "reports has an exact expectation (`sim/analytic.py`): customers per stage, "
+        "reports has an exact expectation (`sim/theory/markov.py`): customers per stage, "
         "Kaplan–Meier retention, mean LTV and tenure. `scenarios/markov_saas.toml` is "
         "built to be such a chain under all four policies, and `constant_churn.toml` is "
         "the simplest one. Each run is compared with the chain on every such quantity "
@@ -54,7 +54,7 @@ EXPLANATIONS = {
         "`scenarios/bass.toml` holds the Bass (1969) adoption model as data: advertising "
         "p and word of mouth q on a fully mixed population. Given the adopted share, the "
         "next step's adopters are binomial, so the mean over runs follows an exact "
-        "discrete recursion and its spread a linear-noise variance (`sim/bass.py`); the "
+        "discrete recursion and its spread a linear-noise variance (`sim/theory/bass.py`); the "
         "simulation is compared with the recursion at every step in those standard "
         "errors, and the spread over seeds with the variance itself (which validates the "
         "standard errors). The recursion differs from the continuous Bass closed form "
@@ -98,8 +98,8 @@ FIGURE_CAPTIONS = {
                     "expectations (lines): (a) retention per policy, (b) customers per stage "
                     "under the hybrid policy, (c) mean LTV difference with ±4 SE, (d) every "
                     "comparison of every run as a z-score, with the ±4 SE band.",
-    "bass.png": "Bass diffusion (`sim.theory.bass.bass_figure`): (a) simulated adoption on the "
-                "closed form, (b) the difference and its expected value, (c) mixed vs "
+    "bass.png": "Bass diffusion (`sim.validation.figures.bass_figure`): (a) simulated "
+                "adoption on the closed form, (b) the difference and its expected value, (c) mixed vs "
                 "small-world networks, (d) why they differ.",
     "bass_recursion.png": "Mean of the runs against the exact discrete recursion at every "
                           "step, in standard errors, with the ±4 SE band.",
