@@ -99,8 +99,8 @@ FIGURE_CAPTIONS = {
                     "under the hybrid policy, (c) mean LTV difference with ±4 SE, (d) every "
                     "comparison of every run as a z-score, with the ±4 SE band.",
     "bass.png": "Bass diffusion (`sim.validation.figures.bass_figure`): (a) simulated "
-                "adoption on the closed form, (b) the difference and its expected value, (c) mixed vs "
-                "small-world networks, (d) why they differ.",
+                "adoption on the closed form, (b) the difference and its expected value, "
+                "(c) mixed vs small-world networks, (d) why they differ.",
     "bass_recursion.png": "Mean of the runs against the exact discrete recursion at every "
                           "step, in standard errors, with the ±4 SE band.",
     "calibration.png": "Synthetic cohorts (circles), the sBG fit on the first "
