@@ -117,3 +117,13 @@ def test_all_zero_segment_weights_fall_back_to_the_scenario_mix():
     assert [s.share for s in model.spec.segments] == [0.1, 0.3, 0.6]
     assert model.notes == ["every segment weight was 0: using the scenario's segment mix"]
     assert PairedModel("default", customers=100, weight_smb=0.0).notes == []
+
+
+def test_headline_rows_and_service_panels_are_named_by_the_outcome_registry():
+    """The page's names come from :mod:`sim.analysis.outcomes` and read as before."""
+    model = stepped(3, policy="hybrid")
+    assert list(charts.difference(model)) == [
+        "active customers", "12-month retention (%)", "revenue", "cost", "profit"]
+    fig = charts.service_figure(model)
+    assert [ax.get_title() for ax in fig.axes] == ["CSM utilisation (%)", "NPS",
+                                                   "Engagement index"]
