@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from sim.engine.metrics import RETENTION_MONTHS
 from sim.formatting import number, percent, points
@@ -159,6 +160,7 @@ def segment_column(segment: str | None, name: str) -> str:
     return name if segment is None else f"{SEGMENT_PREFIX}{segment}_{name}"
 
 
+@cache
 def split_column(column: str) -> tuple[str | None, str] | None:
     """``(segment, outcome name)`` of a column (segment ``None`` for all customers).
 
