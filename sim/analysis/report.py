@@ -50,6 +50,11 @@ MAX_MAPS = 3
 MAX_ERRORS = 10
 """Failed runs listed by name in the method section."""
 KEY_DIFFS = ("profit_per_customer", "ltv_mean", "cost_per_customer")
+"""Outcomes of the table of differences from the baseline (then retention)."""
+SEGMENT_OUTCOMES = ("ltv_mean", "cost_per_customer", "profit_per_customer")
+"""Outcomes of the per-segment table (after retention)."""
+COMPARISON_OUTCOMES = (*SEGMENT_OUTCOMES, "ltv_to_cac", "nps")
+"""Outcomes of the comparison table (after retention)."""
 
 Figure = tuple[str, str]  # (file name under figures/, caption)
 
@@ -167,6 +172,12 @@ def _retention_metric(runs: pd.DataFrame) -> str | None:
     return f"retention_{have[0]}" if have else None
 
 
+def _with_retention(runs: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """:func:`_retention_metric` (when there is one), then ``names``."""
+    retention = _retention_metric(runs)
+    return [retention, *names] if retention else list(names)
+
+
 # -- sections -----------------------------------------------------------------------------
 def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str],
            baseline: str | None, figures: Sequence[Figure]) -> str:
@@ -281,8 +292,7 @@ def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str],
 
 def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
     """The comparison table: each policy's key outcomes with 95 % CIs."""
-    metrics = [m for m in (_retention_metric(ok), "ltv_mean", "cost_per_customer",
-                           "profit_per_customer", "ltv_to_cac", "nps") if m]
+    metrics = _with_retention(ok, COMPARISON_OUTCOMES)
     rows = []
     for policy in policies_of(ok):
         mine = ok[ok["policy"] == policy]
@@ -326,8 +336,7 @@ def _segment_table(ok: pd.DataFrame) -> list[str]:
     segments = segment_names(ok)
     if not segments:
         return []
-    metrics = [m for m in (_retention_metric(ok), "ltv_mean", "cost_per_customer",
-                           "profit_per_customer") if m]
+    metrics = _with_retention(ok, SEGMENT_OUTCOMES)
     rows = []
     for segment in segments:
         for policy in policies_of(ok):
