@@ -1,4 +1,4 @@
-"""Metrics: NPS, the engagement index, cohort retention and the run summary.
+"""Metrics: NPS, the engagement index and cohort retention (Kaplan–Meier).
 
 Definitions (also in the README):
 

@@ -35,10 +35,9 @@ def read_only(array: np.ndarray) -> np.ndarray:
 
 
 class _State:
-    """A view attribute: the model's array ``names[0]`` (or the first that exists), read-only."""
+    """A view attribute: the model's array of the same name, read-only (made once per view)."""
 
-    def __init__(self, *names: str, doc: str):
-        self.names = names
+    def __init__(self, doc: str):
         self.__doc__ = doc
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -50,12 +49,7 @@ class _State:
         cache = view._cache
         value = cache.get(self.attr)
         if value is None:
-            source = view._source
-            for name in self.names:
-                if hasattr(source, name):
-                    value = cache[self.attr] = read_only(getattr(source, name))
-                    return value
-            raise AttributeError(f"this view's model has no {' / '.join(self.names)} array")
+            value = cache[self.attr] = read_only(getattr(view._source, self.attr))
         return value
 
 
@@ -94,16 +88,16 @@ class PolicyView:
 
     __slots__ = ("_cache", "_rng", "_source")
 
-    stage = _State("stage", doc="Lifecycle stage index of each customer.")
-    segment = _State("segment", doc="Segment index of each customer.")
-    active = _State("active", doc="Whether each customer is a customer now.")
-    health = _State("health", doc="Observed health score, 0..1.")
-    monthly_revenue = _State("monthly_revenue", "mrr", doc="Current monthly revenue.")
-    engagement = _State("engagement", doc="Engagement, 0..1.")
-    satisfaction = _State("satisfaction", doc="Satisfaction, 0..1.")
-    onboarding = _State("onboarding", doc="Onboarding progress, 0..1.")
-    steps_in_stage = _State("steps_in_stage", doc="Steps spent in the current stage.")
-    tenure_months = _State("tenure_months", doc="Months since conversion (0 for prospects).")
+    stage = _State(doc="Lifecycle stage index of each customer.")
+    segment = _State(doc="Segment index of each customer.")
+    active = _State(doc="Whether each customer is a customer now.")
+    health = _State(doc="Observed health score, 0..1.")
+    monthly_revenue = _State(doc="Current monthly revenue.")
+    engagement = _State(doc="Engagement, 0..1.")
+    satisfaction = _State(doc="Satisfaction, 0..1.")
+    onboarding = _State(doc="Onboarding progress, 0..1.")
+    steps_in_stage = _State(doc="Steps spent in the current stage.")
+    tenure_months = _State(doc="Months since conversion (0 for prospects).")
 
     def __init__(self, source: Any, rng: np.random.Generator | None = None):
         set_slot = object.__setattr__

@@ -235,7 +235,7 @@ def _responses(scenario: Scenario, policy: Policy) -> np.ndarray:
         segment=seg,
         traits=traits,
         active=customer,
-        mrr=np.where(customer, traits["revenue"], 0.0),
+        monthly_revenue=np.where(customer, traits["revenue"], 0.0),
         health=np.ones(n),  # no escalation reaches a touch-driven stage (rule 5)
         tenure_months=np.zeros(n),
     )
