@@ -5,7 +5,7 @@ It restates the same core rules the vectorised model implements over arrays, but
 textbook way: one :class:`mesa.Agent` per customer, every agent stepping itself with
 scalar arithmetic, the model calling ``self.agents.shuffle_do("step")``. Agreement with
 the vectorised model is statistical (the random streams differ), see
-``tests/test_reference_oracle.py``.
+``tests/engine/test_reference_oracle.py``.
 
 Covered, per customer and per step (in the vectorised model's order):
 
