@@ -28,7 +28,7 @@ Typical use::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +167,72 @@ def bass_runs(
                            network=network, seed=s).adopted
         for s in seeds
     ])
+
+
+#: Networks compared in the Bass figure: ``(label, network)``.
+FIGURE_NETWORKS: tuple[tuple[str, NetworkArg], ...] = (
+    ("fully mixed", "mixed"),
+    ("small world, rewire 0.01", {"kind": "small_world", "degree": 6, "rewire": 0.01}),
+    ("small world, rewire 0.1", {"kind": "small_world", "degree": 6, "rewire": 0.1}),
+    ("random (rewire 1.0)", {"kind": "small_world", "degree": 6, "rewire": 1.0}),
+)
+
+
+@dataclass(frozen=True)
+class FigureRuns:
+    """The simulations the Bass figure draws (:func:`sim.validation.figures.bass_figure`).
+
+    Attributes:
+        customers: Agents per run.
+        months: Horizon in months.
+        step: ``"month"`` or ``"week"``.
+        by_pair: ``((p, q), run)`` on a fully mixed population, one run per pair.
+        network_pair: The ``(p, q)`` of the network comparison.
+        by_network: ``(label, run)`` of that pair on each network.
+    """
+
+    customers: int
+    months: int
+    step: str
+    by_pair: tuple[tuple[tuple[float, float], Diffusion], ...]
+    network_pair: tuple[float, float]
+    by_network: tuple[tuple[str, Diffusion], ...]
+
+
+def figure_runs(
+    pairs: Sequence[tuple[float, float]] = PAIRS,
+    *,
+    customers: int = 20_000,
+    months: int = 36,
+    step: str = "week",
+    seed: int = 0,
+    network_pair: tuple[float, float] = (0.03, 0.38),
+    networks: Sequence[tuple[str, NetworkArg]] = FIGURE_NETWORKS,
+) -> FigureRuns:
+    """Simulate what the Bass figure shows: each pair mixed, one pair on each network.
+
+    Args:
+        pairs: ``(p, q)`` pairs (Bass coefficients per month), fully mixed.
+        customers: Agents per run.
+        months: Horizon in months.
+        step: ``"week"`` (default) or ``"month"``.
+        seed: Seed of every run (each run is independent of the others' draws).
+        network_pair: The ``(p, q)`` run on every network.
+        networks: ``(label, network)`` pairs (see
+            :func:`sim.theory.bass.bass_scenario_overrides`).
+
+    Returns:
+        The runs.
+    """
+    run = {"customers": customers, "months": months, "step": step, "seed": seed}
+    p, q = network_pair
+    return FigureRuns(
+        customers, months, step,
+        by_pair=tuple(((pp, qq), simulate_diffusion(pp, qq, **run)) for pp, qq in pairs),
+        network_pair=network_pair,
+        by_network=tuple((label, simulate_diffusion(p, q, network=network, **run))
+                         for label, network in networks),
+    )
 
 
 # ----------------------------------------------------------------------------------

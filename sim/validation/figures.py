@@ -6,17 +6,18 @@ make, written as a PNG with the house style of :mod:`sim.analysis.plots`:
 * :func:`analytic_figure` — simulated against the exact Markov chain: retention,
   occupancy, LTV and every comparison as a z-score (``analytic.png``);
 * :func:`bass_figure` — simulated adoption on the Bass closed form and across networks
-  (``bass.png``; it runs its own seven simulations);
+  (``bass.png``; the runs come from :func:`sim.validation.diffusion.figure_runs`);
 * :func:`bass_z_figure` — the diffusion's z-scores against the discrete recursion,
   step by step (``bass_recursion.png``);
 * :func:`calibration_figure` — synthetic cohorts, their sBG fit and forecast, and the
   simulated segment (``calibration.png``).
 
-Typical use::
+Figures draw; they never run the model. Typical use::
 
+    from sim.validation.diffusion import figure_runs
     from sim.validation.figures import bass_figure
 
-    bass_figure("results/bass.png", customers=10_000, months=36)
+    bass_figure(figure_runs(customers=10_000, months=36), "results/bass.png")
 """
 
 from __future__ import annotations
@@ -36,20 +37,12 @@ from matplotlib.ticker import PercentFormatter
 from sim.analysis.plots import MONEY, PALETTE, STYLE, save_png
 from sim.engine.metrics import retention_curve
 from sim.engine.scenario import STEP_UNITS
-from sim.theory.bass import PAIRS, NetworkArg, bass_closed_form, bass_discrete, bass_variance
+from sim.theory.bass import bass_closed_form, bass_discrete, bass_variance
 from sim.theory.sbg import survival
 from sim.validation.calibration import FIT_PERIODS, HORIZON, Cohort
 from sim.validation.checks import K, step_label
-from sim.validation.diffusion import simulate_diffusion
+from sim.validation.diffusion import FigureRuns
 from sim.validation.markov import ChainRun
-
-#: Networks of panels (c) and (d) of :func:`bass_figure`: ``(label, network)``.
-DEFAULT_NETWORKS: tuple[tuple[str, NetworkArg], ...] = (
-    ("fully mixed", "mixed"),
-    ("small world, rewire 0.01", {"kind": "small_world", "degree": 6, "rewire": 0.01}),
-    ("small world, rewire 0.1", {"kind": "small_world", "degree": 6, "rewire": 0.1}),
-    ("random (rewire 1.0)", {"kind": "small_world", "degree": 6, "rewire": 1.0}),
-)
 
 
 def _new_figure(nrows: int, ncols: int, size: tuple[float, float]):
@@ -239,17 +232,7 @@ def _pair_label(p: float, q: float) -> str:
     return f"p = {p:g}, q = {q:g}"
 
 
-def bass_figure(
-    path: str | Path,
-    pairs: Sequence[tuple[float, float]] = PAIRS,
-    *,
-    customers: int = 20_000,
-    months: int = 36,
-    step: str = "week",
-    seed: int = 0,
-    network_pair: tuple[float, float] = (0.03, 0.38),
-    networks: Sequence[tuple[str, NetworkArg]] = DEFAULT_NETWORKS,
-) -> Path:
+def bass_figure(runs: FigureRuns, path: str | Path) -> Path:
     """Draw simulated adoption against the Bass closed form and across networks.
 
     Four panels: (a) simulated share (markers, one run per pair) on the closed form
@@ -260,29 +243,21 @@ def bass_figure(
     relative to the adopted share.
 
     Args:
+        runs: The simulations (:func:`sim.validation.diffusion.figure_runs`).
         path: Where to write the PNG.
-        pairs: ``(p, q)`` pairs (Bass coefficients per month) for panels (a) and (b).
-        customers: Agents per run.
-        months: Horizon in months.
-        step: ``"week"`` (default) or ``"month"``.
-        seed: Seed of every run (each run is independent of the others' draws).
-        network_pair: The ``(p, q)`` of panels (c) and (d).
-        networks: ``(label, network)`` pairs for panels (c) and (d) (see
-            :func:`sim.theory.bass.bass_scenario_overrides`).
 
     Returns:
         The path written.
     """
+    customers, months, step = runs.customers, runs.months, runs.step
     path = Path(path)
     spm = STEP_UNITS[step]
     grid = np.linspace(0.0, months, 400)
     with rc_context(STYLE):
         fig, axes = _new_figure(2, 2, (17, 12.5))
         (ax_a, ax_b), (ax_c, ax_d) = axes
-        for i, (p, q) in enumerate(pairs):
+        for i, ((p, q), run) in enumerate(runs.by_pair):
             colour = PALETTE[i % len(PALETTE)]
-            run = simulate_diffusion(p, q, customers=customers, months=months, step=step,
-                                     seed=seed)
             steps = run.adopted.size - 1
             every = max(1, round(spm))  # about one marker a month
             ax_a.plot(grid, bass_closed_form(grid, p, q), color=colour,
@@ -318,13 +293,11 @@ def bass_figure(
                  xlabel="time (months)", ylabel="simulated − closed form (percentage points)",
                  xlim=(0, months))
 
-        p, q = network_pair
+        p, q = runs.network_pair
         ax_c.plot(grid, bass_closed_form(grid, p, q), color="black", linestyle="--",
                   linewidth=2, label="Bass closed form")
-        for i, (name, network) in enumerate(networks):
+        for i, (name, run) in enumerate(runs.by_network):
             colour = PALETTE[i % len(PALETTE)]
-            run = simulate_diffusion(p, q, customers=customers, months=months, step=step,
-                                     network=network, seed=seed)
             ax_c.plot(run.months, run.adopted, color=colour, label=name)
             f, pressure = run.adopted[:-1], run.pressure[:-1]
             keep = (f > 0.02) & (f < 0.98) & np.isfinite(pressure)

@@ -229,8 +229,10 @@ def _bass_group(sizes: Sizes, figures: Path, emit: Callable[[Check], Check]
                                    [SEEDS["sparse"] + i for i in range(sizes.sparse_seeds)])
     checks.append(emit(diffusion.sparse_check(sparse)))
     paths = [
-        bass_figure(figures / "bass.png", customers=sizes.figure_customers,
-                    months=diffusion.BASS_MONTHS, step="week", seed=SEEDS["bass_figure"]),
+        bass_figure(diffusion.figure_runs(customers=sizes.figure_customers,
+                                          months=diffusion.BASS_MONTHS, step="week",
+                                          seed=SEEDS["bass_figure"]),
+                    figures / "bass.png"),
         bass_z_figure(zs, figures / "bass_recursion.png"),
     ]
     return checks, paths

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from sim.validation.diffusion import figure_runs
 from sim.validation.figures import bass_figure
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_bass_figure_is_written(tmp_path):
-    path = bass_figure(tmp_path / "figs" / "bass.png", customers=2000, months=24)
+    path = bass_figure(figure_runs(customers=2000, months=24), tmp_path / "figs" / "bass.png")
     assert path.exists()
     data = path.read_bytes()
     assert data[:8] == PNG
