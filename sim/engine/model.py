@@ -150,17 +150,17 @@ class EngagementModel(mesa.Model):
     # set-up
 
     def _init_population(self) -> None:
-        spec, n, rng = self.spec, self.n, self.rng
-        self.segment, self.traits = sample_population(rng, spec.segments, n)
-        stages, shares = zip(*spec.population.initial_stages, strict=True)
+        scenario, n, rng = self.spec, self.n, self.rng
+        self.segment, self.traits = sample_population(rng, scenario.segments, n)
+        stages, shares = zip(*scenario.population.initial_stages, strict=True)
         self.stage = rng.choice(np.array(stages, dtype=np.int8), size=n, p=np.array(shares))
-        self.network = net.build(spec.network, n, rng)
+        self.network = net.build(scenario.network, n, rng)
 
-        tables = self._stages = lifecycle.stage_tables(spec.lifecycle)
+        tables = self._stages = lifecycle.stage_tables(scenario.lifecycle)
         self.active = tables.customer[self.stage]
-        self.product_value = spec.dynamics.product_value
+        self.product_value = scenario.dynamics.product_value
         state, self.health = dyn.starting_state(
-            spec.dynamics, self.active, tables.initial_onboarding[self.stage],
+            scenario.dynamics, self.active, tables.initial_onboarding[self.stage],
             self.traits["complexity"],
         )
         self.onboarding, self.engagement, self.satisfaction = self.mid_step = state
@@ -177,16 +177,16 @@ class EngagementModel(mesa.Model):
         self.referrals = np.zeros(n, dtype=np.int64)
 
     def _init_structure(self) -> None:
-        spec = self.spec
+        scenario = self.spec
         self._base_logit: dict[str, np.ndarray | float] = {
             "churn_propensity": lifecycle.logit(self.traits["churn_propensity"]),
-            "marketing": float(lifecycle.logit(spec.marketing.awareness_rate)),
+            "marketing": float(lifecycle.logit(scenario.marketing.awareness_rate)),
         }
-        self._cac = np.array([s.acquisition_cost for s in spec.segments])[self.segment]
+        self._cac = np.array([s.acquisition_cost for s in scenario.segments])[self.segment]
         self._discount = econ.discount_factors(
-            spec.economics.annual_discount_rate, self.steps_per_month, self.horizon + 1
+            scenario.economics.annual_discount_rate, self.steps_per_month, self.horizon + 1
         )
-        self._wom = self._stages.word_of_mouth and spec.network.kind != "none"
+        self._wom = self._stages.word_of_mouth and scenario.network.kind != "none"
 
     # ------------------------------------------------------------------------------
     # derived views
@@ -259,7 +259,7 @@ class EngagementModel(mesa.Model):
     def step(self) -> None:
         """Advance every customer by one step: the phases below, in this order."""
         t = self.steps
-        n, spm, spec = self.n, self.steps_per_month, self.spec
+        n, spm, scenario = self.n, self.steps_per_month, self.spec
         # fixed-shape draws whatever the policy (common random numbers)
         u = self.rng.random((3, n))  # rows: moves, crediting referrals, visits
         z = self.rng.standard_normal(n)  # health noise
@@ -273,7 +273,7 @@ class EngagementModel(mesa.Model):
         # 2. respond
         before = self._state()
         after = dyn.respond(
-            spec.dynamics, spm, before, engaged.response,
+            scenario.dynamics, spm, before, engaged.response,
             active=self.active, complexity=self.traits["complexity"],
             product_value=self.product_value, network=self.network,
         )
@@ -298,7 +298,7 @@ class EngagementModel(mesa.Model):
 
         # 6. book money
         booked = econ.book(
-            spec.economics, spm,
+            scenario.economics, spm,
             payers=was_active & self.active, monthly_revenue=self.monthly_revenue,
             cost=engaged.cost, age=t - np.maximum(self.converted_step, 0),
             discount=self._discount,
@@ -308,20 +308,20 @@ class EngagementModel(mesa.Model):
         self.cost_cum += booked.cost
         self.cost_disc += booked.cost_discounted
         self.monthly_revenue = econ.expand(
-            spec.economics, spm, self.monthly_revenue,
+            scenario.economics, spm, self.monthly_revenue,
             growing=self.active & self._stages.expands[self.stage],
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
         )
         reached = np.count_nonzero(self._stages.marketed[stage_before])
-        marketing = econ.marketing_cost(spec.marketing, reached, spm)
+        marketing = econ.marketing_cost(scenario.marketing, reached, spm)
         self.product_value = dyn.improve_product(
-            self.product_value, spec.dynamics, spm, self.active, self.engagement
+            self.product_value, scenario.dynamics, spm, self.active, self.engagement
         )
 
         # 7. observe
         self.visits, self.health = dyn.observe(
-            spec.dynamics, spm, self.active, self.engagement, self.onboarding, u[2], z
+            scenario.dynamics, spm, self.active, self.engagement, self.onboarding, u[2], z
         )
 
         # 8. record
