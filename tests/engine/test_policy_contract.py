@@ -33,10 +33,6 @@ class Recorder(Policy):
         return Engagement.none(view.n)
 
 
-def model_revenue(model):
-    return model.monthly_revenue if hasattr(model, "monthly_revenue") else model.mrr
-
-
 def test_a_policy_gets_a_read_only_view_not_the_model():
     policy = Recorder()
     model = EngagementModel("default", policy, rng=1, customers=300, months=2)
@@ -69,7 +65,7 @@ def test_the_view_wraps_the_models_arrays_without_copying():
     model = EngagementModel("default", policy, rng=2, customers=200, months=1)
     view = PolicyView(model, model._policy_rng)
     assert np.shares_memory(view.health, model.health)
-    assert np.shares_memory(view.monthly_revenue, model_revenue(model))
+    assert np.shares_memory(view.monthly_revenue, model.monthly_revenue)
     assert np.shares_memory(view.traits["revenue"], model.traits["revenue"])
     assert model.health.flags.writeable  # the model's own arrays stay writeable
     np.testing.assert_array_equal(view.tenure_months, model.tenure_months)
@@ -223,7 +219,8 @@ def test_program_policies_accept_a_model_like_object():
     probe = SimpleNamespace(
         n=model.n, spec=model.spec, steps_per_month=model.steps_per_month,
         stage=model.stage, segment=model.segment, traits=model.traits, active=model.active,
-        mrr=model_revenue(model), health=model.health, tenure_months=model.tenure_months,
+        monthly_revenue=model.monthly_revenue, health=model.health,
+        tenure_months=model.tenure_months,
     )
     policy = ProgramPolicy(model.spec.policies["hybrid"])
     policy.setup(probe)
