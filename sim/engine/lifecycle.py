@@ -147,6 +147,7 @@ class StageTables:
     """Per-stage lookups of a lifecycle, indexed by stage (``table[stage]``).
 
     Attributes:
+        prospect: Prospect stages.
         customer: Customer stages.
         churned: Churned stages.
         expands: Stages in which revenue expands.
@@ -160,6 +161,7 @@ class StageTables:
         word_of_mouth: Whether some edge has a word-of-mouth strength.
     """
 
+    prospect: np.ndarray
     customer: np.ndarray
     churned: np.ndarray
     expands: np.ndarray
@@ -186,6 +188,7 @@ def stage_tables(lifecycle: Lifecycle) -> StageTables:
         if e.base_source == "marketing":
             marketed[e.source] = True
     return StageTables(
+        prospect=lifecycle.kind_mask("prospect"),
         customer=lifecycle.kind_mask("customer"),
         churned=lifecycle.kind_mask("churned"),
         expands=np.array([s.expands for s in stages]),

@@ -106,6 +106,8 @@ class EngagementModel(mesa.Model):
         mid_step: Onboarding, engagement and satisfaction halfway through the step
             being taken (a :class:`~sim.engine.dynamics.CustomerState`; what the
             lifecycle hazards use).
+        stage_tables: Per-stage lookups of the lifecycle
+            (:class:`~sim.engine.lifecycle.StageTables`).
         csm_hours_used: CSM hours delivered over the run so far.
         csm_hours_available: CSM hours available over the run so far.
     """
@@ -156,7 +158,7 @@ class EngagementModel(mesa.Model):
         self.stage = rng.choice(np.array(stages, dtype=np.int8), size=n, p=np.array(shares))
         self.network = net.build(scenario.network, n, rng)
 
-        tables = self._stages = lifecycle.stage_tables(scenario.lifecycle)
+        tables = self.stage_tables = lifecycle.stage_tables(scenario.lifecycle)
         self.active = tables.customer[self.stage]
         self.product_value = scenario.dynamics.product_value
         state, self.health = dyn.starting_state(
@@ -186,7 +188,7 @@ class EngagementModel(mesa.Model):
         self._discount = econ.discount_factors(
             scenario.economics.annual_discount_rate, self.steps_per_month, self.horizon + 1
         )
-        self._wom = self._stages.word_of_mouth and scenario.network.kind != "none"
+        self._wom = self.stage_tables.word_of_mouth and scenario.network.kind != "none"
 
     # ------------------------------------------------------------------------------
     # derived views
@@ -233,11 +235,11 @@ class EngagementModel(mesa.Model):
             "months_in_stage": lambda: self.steps_in_stage / (12.0 * self.steps_per_month),
             "tenure": lambda: self.tenure_months / 12.0,
         }
-        return {name: values[name]() for name in self._stages.drivers}
+        return {name: values[name]() for name in self.stage_tables.drivers}
 
     def _referral_weight(self) -> np.ndarray:
         return net.referral_weight(
-            self._stages.referral_weight, self.stage, self.traits["referral_propensity"]
+            self.stage_tables.referral_weight, self.stage, self.traits["referral_propensity"]
         )
 
     def referral_pressure(self) -> np.ndarray:
@@ -286,8 +288,8 @@ class EngagementModel(mesa.Model):
 
         # 4. transitions (and who gets the credit for a referral)
         moved_to, referred = lifecycle.transitions(
-            self.stage, self._stages.out_edges, self._drivers(engaged.response), self._base_logit,
-            pressure, spm, u[0],
+            self.stage, self.stage_tables.out_edges, self._drivers(engaged.response),
+            self._base_logit, pressure, spm, u[0],
         )
         if referred.size:
             referrers = net.credit_referrers(referred, u[1], weight, self.network)
@@ -309,11 +311,11 @@ class EngagementModel(mesa.Model):
         self.cost_disc += booked.cost_discounted
         self.monthly_revenue = econ.expand(
             scenario.economics, spm, self.monthly_revenue,
-            growing=self.active & self._stages.expands[self.stage],
+            growing=self.active & self.stage_tables.expands[self.stage],
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
         )
-        reached = np.count_nonzero(self._stages.marketed[stage_before])
+        reached = np.count_nonzero(self.stage_tables.marketed[stage_before])
         marketing = econ.marketing_cost(scenario.marketing, reached, spm)
         self.product_value = dyn.improve_product(
             self.product_value, scenario.dynamics, spm, self.active, self.engagement
@@ -337,7 +339,7 @@ class EngagementModel(mesa.Model):
     def _apply_moves(self, moved_to: np.ndarray, t: int) -> lifecycle.Moves:
         """Put every customer in its new stage; new customers start afresh."""
         moves = lifecycle.sort_moves(
-            self.stage, moved_to, self._stages.customer, self._stages.churned,
+            self.stage, moved_to, self.stage_tables.customer, self.stage_tables.churned,
             self.converted_step, self.churn_step,
         )
         self.stage = moved_to

@@ -94,7 +94,7 @@ def step_record(
         One count per lifecycle stage and one value per
         :data:`~sim.engine.metrics.STEP_METRICS` name.
     """
-    lc = model.spec.lifecycle
+    lc, tables = model.spec.lifecycle, model.stage_tables
     act = np.flatnonzero(model.active)
     n_active = act.size
     ever = int(np.count_nonzero(model.converted_step >= 0))
@@ -110,9 +110,9 @@ def step_record(
     m = dict(zip(lc.names, counts.tolist(), strict=True))
     m.update(
         month=model.steps / model.steps_per_month,
-        prospects=int(np.count_nonzero(lc.kind_mask("prospect")[model.stage])),
+        prospects=int(np.count_nonzero(tables.prospect[model.stage])),
         active=n_active,
-        churned=int(np.count_nonzero(lc.kind_mask("churned")[model.stage])),
+        churned=int(np.count_nonzero(tables.churned[model.stage])),
         new_customers=int(np.count_nonzero(moves.converted)),
         churned_this_step=int(np.count_nonzero(moves.churned)),
         revenue=float(booked.revenue.sum()),
@@ -205,7 +205,6 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
     Returns:
         The summary (JSON-ready after :func:`~sim.files.jsonable`).
     """
-    lc = model.spec.lifecycle
     ts = timeseries(model)
     conv = model.converted_step >= 0
     new = model.converted_step > 0
@@ -232,7 +231,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "converted": int(np.count_nonzero(conv)),
         "new_customers": n_new,
         "active": int(np.count_nonzero(model.active)),
-        "churned": int(np.count_nonzero(lc.kind_mask("churned")[model.stage])),
+        "churned": int(np.count_nonzero(model.stage_tables.churned[model.stage])),
         "ltv_mean": mean_or_nan(model.ltv[conv]),
         "cost_per_customer": mean_or_nan(model.cost_disc[conv]),
         "profit_per_customer": mean_or_nan(profit[conv]),
