@@ -10,7 +10,7 @@ are held to the relative rounding tolerance :data:`CLOSED_FORM_RTOL`.
 The helpers the check groups share live here too: :func:`z_score` (one comparison in
 standard errors), :func:`worst` (the largest ``|z|`` of many), :func:`chi2_z` (a
 chi-square statistic as the equivalent normal z-score), :func:`binomial_se`,
-:func:`fixed_value` (a fixed trait of a scenario) and :func:`step_label`.
+:func:`fixed_trait` (a fixed trait of a scenario) and :func:`step_label`.
 :func:`verdict` is the one line that sums up a list of checks.
 
 Typical use::
@@ -30,6 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from sim.engine.segments import Segment
+from sim.theory.expressibility import fixed_value
+
 __all__ = [
     "CLOSED_FORM_RTOL",
     "MAX_NAMED",
@@ -37,7 +40,7 @@ __all__ = [
     "K",
     "binomial_se",
     "chi2_z",
-    "fixed_value",
+    "fixed_trait",
     "format_value",
     "make_check",
     "step_label",
@@ -240,21 +243,23 @@ def binomial_se(p: np.ndarray | float, n: int) -> np.ndarray:
     return np.sqrt(p * (1.0 - p) / n)
 
 
-def fixed_value(dist) -> float:
-    """The value of a fixed trait distribution of a scenario.
+def fixed_trait(segment: Segment, trait: str) -> float:
+    """The value of a trait the scenario fixes for ``segment``, as the simulation uses it.
 
     Args:
-        dist: A segment trait's distribution (``kind == "fixed"``).
+        segment: A scenario's segment.
+        trait: The trait's name.
 
     Returns:
-        Its single parameter.
+        :func:`sim.theory.expressibility.fixed_value` of it.
 
     Raises:
         ValueError: The trait is not fixed.
     """
-    if dist.kind != "fixed":
-        raise ValueError(f"expected a fixed trait, got {dist.kind}")
-    return float(dist.params[0])
+    value = fixed_value(segment, trait)
+    if value is None:
+        raise ValueError(f"expected a fixed {trait}, got {segment.traits[trait].kind}")
+    return value
 
 
 def step_label(step: str) -> str:

@@ -34,7 +34,7 @@ from sim.validation.checks import (
     Check,
     K,
     binomial_se,
-    fixed_value,
+    fixed_trait,
     make_check,
     step_label,
     worst,
@@ -65,7 +65,7 @@ def geometric_retention_check(step: str, customers: int, seed: int) -> Check:
         A check held to :data:`~sim.validation.checks.K` binomial SE at every step.
     """
     model = simulate_chain_run("constant_churn", "none", step, customers, seed)
-    churn = fixed_value(model.spec.segments[0].traits["churn_propensity"])
+    churn = fixed_trait(model.spec.segments[0], "churn_propensity")
     share, _ = retention_curve(model.converted_step, model.churn_step, model.steps)
     k = np.arange(share.size)
     expected = (1.0 - churn) ** (k / model.steps_per_month)
@@ -89,8 +89,8 @@ def discounted_value_check(customers: int, seed: int) -> Check:
     model = simulate_chain_run("constant_churn", "none", "month", customers, seed)
     spec = model.spec
     seg = spec.segments[0]
-    r = 1.0 - fixed_value(seg.traits["churn_propensity"])
-    m = spec.economics.gross_margin * fixed_value(seg.traits["revenue"])
+    r = 1.0 - fixed_trait(seg, "churn_propensity")
+    m = spec.economics.gross_margin * fixed_trait(seg, "revenue")
     v = (1.0 + spec.economics.annual_discount_rate) ** (-1.0 / 12.0)
     expected = sum(m * (r * v) ** k for k in range(1, spec.time.months + 1))
     ltv = model.ltv

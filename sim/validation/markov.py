@@ -35,7 +35,7 @@ from sim.validation.checks import (
     CLOSED_FORM_RTOL,
     Check,
     K,
-    fixed_value,
+    fixed_trait,
     make_check,
     step_label,
     worst,
@@ -204,8 +204,8 @@ def closed_form_check(step: str) -> Check:
     """
     scenario = load_scenario("constant_churn", overrides={"time.step": step})
     seg_spec = scenario.segments[0]
-    churn = fixed_value(seg_spec.traits["churn_propensity"])
-    revenue = fixed_value(seg_spec.traits["revenue"])
+    churn = fixed_trait(seg_spec, "churn_propensity")
+    revenue = fixed_trait(seg_spec, "revenue")
     spm = scenario.time.steps_per_month
     r = (1.0 - churn) ** (1.0 / spm)
     m = scenario.economics.gross_margin * revenue / spm

@@ -14,7 +14,7 @@ from sim.validation.checks import (
     K,
     binomial_se,
     chi2_z,
-    fixed_value,
+    fixed_trait,
     make_check,
     verdict,
     worst,
@@ -74,7 +74,11 @@ def test_chi2_z_is_the_equivalent_normal_score():
     assert math.isnan(chi2_z(1.0, 0))
 
 
-def test_fixed_value_reads_only_fixed_traits():
-    assert fixed_value(SimpleNamespace(kind="fixed", params=(0.05,))) == 0.05
+def test_fixed_trait_reads_only_fixed_traits():
+    def segment(kind, params):
+        churn = SimpleNamespace(kind=kind, params=params)
+        return SimpleNamespace(traits={"churn_propensity": churn})
+
+    assert fixed_trait(segment("fixed", (0.05,)), "churn_propensity") == 0.05
     with pytest.raises(ValueError, match="fixed"):
-        fixed_value(SimpleNamespace(kind="beta", params=(1.0, 2.0)))
+        fixed_trait(segment("beta", (1.0, 2.0)), "churn_propensity")
