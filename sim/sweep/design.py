@@ -7,8 +7,12 @@ runs), :class:`Run`, the seed rule :func:`run_seed`, and the loading of experime
 
 In EMA Workbench's vocabulary an experiment crosses *uncertainties* (factors: scenario
 parameters addressed by dotted key paths, with ranges or lists) with *levers* (the
-policies) and *replications*. The design — ``grid``, ``lhs`` or ``sobol`` — picks the
-factor values (samplers from :mod:`scipy.stats.qmc`). Every run is identified by
+policies) and *replications*. The design — ``grid``, ``lhs``, ``sobol`` or ``saltelli``
+— picks the factor values (samplers from :mod:`scipy.stats.qmc`). A ``saltelli`` design
+with ``samples = n`` (a power of two) has ``n·(d + 2)`` points in the block order
+:func:`saltelli_blocks` names — ``A``, ``B``, then ``AB_i`` for each factor ``i`` (``A``
+with column ``i`` from ``B``) — which is what :func:`scipy.stats.sobol_indices` needs
+to estimate first-order and total sensitivity indices. Every run is identified by
 ``(point, policy, replication)`` and seeded by ``SeedSequence(root, spawn_key=(point,
 replication))``: all policies of a replication share the seed (common random numbers),
 and no seed depends on worker count, order or backend.
@@ -30,7 +34,9 @@ from sim.engine.scenario import Scenario, get_path, load_scenario, read_toml, re
 from sim.schema import InputError, Table, suggest
 
 EXPERIMENT_DIR = Path(__file__).resolve().parents[2] / "experiments"
-DESIGNS = ("grid", "lhs", "sobol")
+DESIGNS = ("grid", "lhs", "sobol", "saltelli")
+SAMPLED = ("lhs", "sobol", "saltelli")
+"""Designs that sample the unit cube (the others enumerate a grid)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class Factor:
             segment's share and let another's make up the difference).
         also: Further key paths set to the same value (one lever applied to several
             policies, e.g. the book size of every named CSM team).
+        distribution: Where a sampled design puts its values: an object with a
+            vectorised ``ppf`` (a scenario's uncertainty, see
+            :class:`sim.engine.uncertainties.Uncertainty`); ``None``: uniform on
+            ``[low, high]``.
     """
 
     path: str
@@ -58,6 +68,7 @@ class Factor:
     integer: bool = False
     complement: str | None = None
     also: tuple[str, ...] = ()
+    distribution: Any = None
 
     @property
     def name(self) -> str:
@@ -74,6 +85,8 @@ class Factor:
         """Map a point of [0, 1) to a value (a level for lists)."""
         if self.values is not None:
             return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        if self.distribution is not None:
+            return self._cast(float(self.distribution.ppf(u)))
         return self._cast(self.low + u * (self.high - self.low))
 
     def _cast(self, value: float) -> Any:
@@ -93,8 +106,9 @@ class Experiment:
         policies: The policies compared (the levers).
         baseline: The policy the others are compared with.
         factors: The scenario parameters varied (the uncertainties).
-        design: ``grid``, ``lhs`` or ``sobol`` (:data:`DESIGNS`).
-        samples: Design points of an ``lhs`` or ``sobol`` design.
+        design: ``grid``, ``lhs``, ``sobol`` or ``saltelli`` (:data:`DESIGNS`).
+        samples: Design points of an ``lhs`` or ``sobol`` design; base samples ``n``
+            of a ``saltelli`` design (which has ``n·(d + 2)`` points).
         replications: Runs per policy and design point.
         months: Horizon of every run.
         customers: Customers of every run.
@@ -125,16 +139,30 @@ class Experiment:
         if self.design == "grid":
             combos = itertools.product(*(factor.grid() for factor in self.factors))
             return [dict(zip(paths, combo, strict=True)) for combo in combos]
-        dimensions = len(self.factors)
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2**31,)))
-        if self.design == "lhs":
-            unit = qmc.LatinHypercube(d=dimensions, rng=rng).random(self.samples)
-        else:
-            unit = qmc.Sobol(d=dimensions, scramble=True, rng=rng).random(self.samples)
+        unit = self.unit_points()
         return [
             {factor.path: factor.from_unit(u) for factor, u in zip(self.factors, row, strict=True)}
             for row in unit
         ]
+
+    def unit_points(self) -> np.ndarray:
+        """The sampled design's points in the unit cube, one row per point.
+
+        Raises:
+            ValueError: The design is a grid (it has no unit points).
+        """
+        if self.design not in SAMPLED:
+            raise ValueError(f"a {self.design} design has no unit points")
+        dimensions = len(self.factors)
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2**31,)))
+        if self.design == "lhs":
+            return qmc.LatinHypercube(d=dimensions, rng=rng).random(self.samples)
+        if self.design == "sobol":
+            return qmc.Sobol(d=dimensions, scramble=True, rng=rng).random(self.samples)
+        unit = qmc.Sobol(d=2 * dimensions, scramble=True, rng=rng).random(self.samples)
+        a, b = unit[:, :dimensions], unit[:, dimensions:]
+        blocks = [a, b] + [np.where(np.arange(dimensions) == i, b, a) for i in range(dimensions)]
+        return np.vstack(blocks)
 
     def overrides(self, point: Mapping[str, Any]) -> dict[str, Any]:
         """Scenario overrides of one design point (complements applied)."""
@@ -180,6 +208,14 @@ class Run:
     replication: int
     seed: int
     factors: Mapping[str, Any]
+
+
+def saltelli_blocks(factors: int) -> list[str]:
+    """Names of the blocks of a ``saltelli`` design, in point order: A, B, AB_0, ….
+
+    Block ``k`` holds points ``k·n … (k + 1)·n − 1`` of a design with ``n`` base samples.
+    """
+    return ["A", "B", *(f"AB_{i}" for i in range(factors))]
 
 
 def run_seed(root: int, point: int, replication: int) -> int:
@@ -268,6 +304,11 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
     design_table = table.table("design", {})
     design = design_table.string("kind", "grid", choices=DESIGNS)
     samples = design_table.integer("samples", 16, low=1)
+    if design == "saltelli" and samples & (samples - 1):
+        lower = 1 << (samples.bit_length() - 1)
+        raise design_table.error(
+            "samples", f"a saltelli design needs a power of two (its Sobol' base sample "
+            f"keeps its balance only then), got {samples}; try {lower} or {2 * lower}")
     design_table.finish()
     factors = tuple(_factor(entry, scenario) for entry in table.tables("factors", []))
     paths = [factor.path for factor in factors]
@@ -344,4 +385,6 @@ def design_size(experiment: Experiment) -> int:
         return 1
     if experiment.design == "grid":
         return math.prod(len(factor.grid()) for factor in experiment.factors)
+    if experiment.design == "saltelli":
+        return experiment.samples * (len(experiment.factors) + 2)
     return experiment.samples

@@ -139,6 +139,7 @@ def sweep(
     resume: bool = False,
     progress: bool = True,
     command: str = "",
+    extra: Mapping[str, Any] | None = None,
 ) -> SweepResult:
     """Run every missing run of ``experiment`` into ``out``.
 
@@ -152,6 +153,7 @@ def sweep(
         resume: Run only what is missing from ``out``.
         progress: Show a progress bar on stderr.
         command: The command line, for the manifest.
+        extra: Further manifest entries (``engagesim decide`` records its assumptions).
 
     Returns:
         What the sweep did.
@@ -177,11 +179,13 @@ def sweep(
         "baseline": experiment.baseline,
         "factors": factor_names,
         "design": experiment.design,
+        "samples": experiment.samples,
         "replications": experiment.replications,
         "customers": experiment.customers,
         "months": experiment.months,
         "command": command,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     runs = experiment.runs()
     overrides = {index: experiment.overrides(point)
