@@ -107,7 +107,7 @@ MONEY = FuncFormatter(money_short)
 
 
 @contextmanager
-def _figure(path: Path, nrows: int = 1, ncols: int = 1, **kw):
+def styled_figure(path: Path, nrows: int = 1, ncols: int = 1, **kw):
     """A styled figure with axes; saved atomically to ``path`` on exit."""
     with rc_context(STYLE):
         fig = Figure(figsize=kw.pop("figsize", SIZE), layout="constrained")
@@ -130,11 +130,11 @@ def _segment_panels(path: Path, runs: pd.DataFrame):
         ``(fig, axes, panels)``: the figure, its axes grid and ``(ax, segment)`` pairs.
     """
     segments = _segments(runs)
-    with _figure(path, *_grid(len(segments))) as (fig, axes):
-        yield fig, axes, list(zip(_panels(fig, axes, len(segments)), segments, strict=True))
+    with styled_figure(path, *panel_grid(len(segments))) as (fig, axes):
+        yield fig, axes, list(zip(first_panels(fig, axes, len(segments)), segments, strict=True))
 
 
-def _grid(n: int) -> tuple[int, int]:
+def panel_grid(n: int) -> tuple[int, int]:
     """Rows and columns of a panel grid for ``n`` panels."""
     if n <= 1:
         return 1, 1
@@ -145,7 +145,7 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / 3), 3
 
 
-def _panels(fig: Figure, axes: np.ndarray, n: int) -> list[Axes]:
+def first_panels(fig: Figure, axes: np.ndarray, n: int) -> list[Axes]:
     """The first ``n`` axes; the rest are hidden."""
     flat = list(axes.flat)
     for ax in flat[n:]:
@@ -313,8 +313,8 @@ def stage_funnel(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> 
     data = _with_policy(series, _ok(runs))
     mean = data.groupby(["policy", "month"], sort=True)[stages].mean()
     shades = [_stage_colour(i, len(stages), s) for i, s in enumerate(stages)]
-    with _figure(path, *_grid(len(policies)), sharex=True, sharey=True) as (fig, axes):
-        for ax, policy in zip(_panels(fig, axes, len(policies)), policies, strict=True):
+    with styled_figure(path, *panel_grid(len(policies)), sharex=True, sharey=True) as (fig, axes):
+        for ax, policy in zip(first_panels(fig, axes, len(policies)), policies, strict=True):
             if policy in mean.index.get_level_values(0):
                 frame = mean.loc[policy]
                 ax.stackplot(frame.index.to_numpy(), frame.to_numpy().T,
@@ -351,7 +351,7 @@ def cost_breakdown(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -
     per_run = data.groupby(["policy", "run_id"])[columns].sum()
     mean = per_run.groupby(level="policy").mean().reindex(policies).fillna(0.0)
     x = np.arange(len(policies))
-    with _figure(path) as (fig, axes):
+    with styled_figure(path) as (fig, axes):
         ax = axes[0, 0]
         bottom = np.zeros(len(policies))
         for i, column in enumerate(columns):

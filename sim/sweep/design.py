@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -331,14 +331,100 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
         seed=seed,
         raw=dict(raw),
     )
-    # every design point must give a valid scenario: check them all up front
+    _check_points(experiment, file, "factors")
+    return experiment
+
+
+def _check_points(experiment: Experiment, file: str, key: str) -> None:
+    """Every design point must give a valid scenario: check them all up front."""
     for index, point in enumerate(experiment.points()):
         try:
-            scenario.with_overrides(experiment.overrides(point))
+            experiment.scenario.with_overrides(experiment.overrides(point))
         except InputError as exc:
             raise InputError(
-                file, "factors", f"design point {index} ({point}) gives an invalid scenario: {exc}"
+                file, key, f"design point {index} ({point}) gives an invalid scenario: {exc}"
             ) from None
+
+
+NO_UNCERTAINTIES_EXAMPLE = """[uncertainties."policies.high_touch.programs.check_ins.effect"]
+dist = "triangular"     # uniform | triangular | beta | lognormal | normal
+low = 0.2
+mode = 0.5
+high = 0.9
+also = ["policies.hybrid.programs.enterprise_check_ins.effect"]   # linked keys
+source = "no published effect size; range from a weak to a strong program"
+label = "CSM check-in effect"
+"""
+"""What ``engagesim decide`` shows a scenario without ``[uncertainties]``."""
+
+
+def decision_experiment(
+    scenario: Scenario,
+    *,
+    samples: int,
+    replications: int,
+    policies: tuple[str, ...] | None = None,
+    customers: int | None = None,
+    months: int | None = None,
+    seed: int = 0,
+    design: str = "lhs",
+) -> Experiment:
+    """The experiment of ``engagesim decide``: the scenario's uncertainties × its policies.
+
+    Each uncertain assumption (:class:`sim.engine.uncertainties.Uncertainty`) becomes a
+    factor sampled from its distribution (through its ``ppf``), with its linked
+    (``also``) and ``complement`` keys; every policy runs at every sample on common
+    random numbers.
+
+    Args:
+        scenario: A scenario with an ``[uncertainties]`` table.
+        samples: Assumption samples (``lhs``), or base samples (``saltelli``, a power of
+            two: ``samples·(d + 2)`` points).
+        replications: Runs per policy and sample.
+        policies: Policies compared (default: every policy of the scenario).
+        customers: Customers per run (default: the scenario's).
+        months: Horizon (default: the scenario's).
+        seed: Root seed.
+        design: ``lhs`` or ``saltelli``.
+
+    Raises:
+        InputError: The scenario declares no uncertainties (the message shows an
+            example), a policy is unknown, a saltelli sample size is not a power of
+            two, or a sample gives an invalid scenario.
+    """
+    if not scenario.uncertainties:
+        raise InputError(
+            scenario.source, "uncertainties",
+            "this scenario declares no uncertain assumptions, so there is nothing to decide "
+            "under; add an [uncertainties] table (scenarios/default.toml has thirteen), "
+            "for example:\n\n" + NO_UNCERTAINTIES_EXAMPLE,
+        )
+    raw: dict[str, Any] = {
+        "scenario": scenario.source,
+        "replications": replications,
+        "customers": customers or scenario.population.customers,
+        "months": months or scenario.time.months,
+        "seed": seed,
+        "design": {"kind": design, "samples": samples},
+    }
+    if policies:
+        raw["policies"] = list(policies)
+    base = experiment_from_dict(raw, "engagesim decide", name="decide")
+    factors = tuple(
+        Factor(
+            uncertainty.path,
+            low=uncertainty.support()[0],
+            high=uncertainty.support()[1],
+            integer=uncertainty.integer,
+            complement=uncertainty.complement,
+            also=uncertainty.also,
+            distribution=uncertainty,
+        )
+        for uncertainty in base.scenario.uncertainties
+    )
+    # the uncertainties are part of the scenario's raw table, so experiment_hash covers them
+    experiment = replace(base, factors=factors, raw={**raw, "kind": "decide"})
+    _check_points(experiment, scenario.source, "uncertainties")
     return experiment
 
 
