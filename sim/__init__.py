@@ -14,6 +14,7 @@ from sim.engine.model import EngagementModel, __version__, make_policy
 from sim.engine.policies import Engagement, NoPolicy, Policy, ProgramPolicy
 from sim.engine.scenario import Scenario, load_scenario, shipped_scenarios
 from sim.schema import InputError
+from sim.sweep.runner import evaluate
 
 __all__ = [
     "Engagement",
@@ -24,6 +25,7 @@ __all__ = [
     "ProgramPolicy",
     "Scenario",
     "__version__",
+    "evaluate",
     "load_scenario",
     "make_policy",
     "shipped_scenarios",

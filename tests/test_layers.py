@@ -26,7 +26,7 @@ ALLOWED = {
     "explore": {"engine", "analysis"},
     "cli": {"engine", "sweep", "analysis", "theory", "validation", "explore"},
     "__main__": {"cli"},
-    "__init__": {"engine"},
+    "__init__": {"engine", "sweep"},
 }
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from joblib import Parallel, delayed, parallel_config
 
 from sim.engine.model import EngagementModel
-from sim.engine.scenario import Scenario
+from sim.engine.scenario import Scenario, load_scenario
 from sim.files import jsonable
 from sim.schema import InputError
 from sim.sweep.design import Experiment, Run
@@ -35,6 +35,8 @@ from sim.sweep.store import ResultStore, flatten, versions
 
 BACKENDS = ("loky", "dask")
 CSV_REFRESH_SECONDS = 2.0
+IDENTITY = ("scenario", "policy", "seed", "version", "step")
+"""Summary keys that restate a run's identity, not its outcome."""
 
 
 def execute(
@@ -61,6 +63,54 @@ def execute(
     del model
     gc.collect()
     return result
+
+
+def evaluate(
+    overrides: Mapping[str, Any] | None = None,
+    policy: str = "hybrid",
+    seed: int = 0,
+    *,
+    scenario: Scenario | str | Path = "default",
+) -> dict[str, float]:
+    """One run as a model function for SALib and EMA Workbench: inputs in, outcomes out.
+
+    Args:
+        overrides: Dotted scenario key path → value (the sampled inputs).
+        policy: The policy to run.
+        seed: The run's seed (give every policy of a sample the same one: common random
+            numbers).
+        scenario: A :class:`~sim.engine.scenario.Scenario`, a shipped name or a path.
+
+    Returns:
+        Every outcome of the run as one flat dict of numbers (``runs.csv`` columns:
+        ``profit_per_customer``, ``retention_12``, ``segments_smb_ltv_mean``, …).
+
+    Raises:
+        InputError: The scenario or an override is invalid.
+
+    Example (SALib)::
+
+        import numpy as np
+        from SALib.sample import sobol
+        from SALib.analyze import sobol as analyze
+        from sim import evaluate
+
+        problem = {"num_vars": 1, "names": ["economics.expansion_rate"],
+                   "bounds": [[0.01, 0.05]]}
+        X = sobol.sample(problem, 64)
+        Y = np.array([evaluate({"economics.expansion_rate": x[0]}, "hybrid", seed=1)
+                      ["profit_per_customer"] for x in X])
+        analyze.analyze(problem, Y)
+    """
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    summary, _ = execute(scenario, dict(overrides or {}), policy, seed)
+    outcomes = {}
+    for key, value in flatten(summary).items():
+        if key in IDENTITY or isinstance(value, str | bool):
+            continue
+        outcomes[key] = float("nan") if value is None else float(value)
+    return outcomes
 
 
 def _task(scenario: Scenario, overrides: Mapping[str, Any], run: Run):
@@ -94,7 +144,7 @@ def record_of(run: Run, summary: Mapping[str, Any] | None, error: str) -> dict[s
     }
     if summary is not None:
         metrics = flatten(summary)
-        for key in ("scenario", "policy", "seed", "version", "step"):
+        for key in IDENTITY:
             metrics.pop(key, None)
         record.update(metrics)
     record["error"] = error
