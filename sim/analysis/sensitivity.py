@@ -1,0 +1,426 @@
+"""Which assumptions matter: variance-based sensitivity indices and the value of information.
+
+Concept. An experiment varies uncertain assumptions (the factors of
+:mod:`sim.sweep.design`) and measures an outcome — say the profit difference between
+two policies — at every design point. The outcome varies from point to point; the
+**sensitivity indices** of Sobol' split that variance among the assumptions:
+
+* the **first-order** index of an assumption is the share of the variance of the
+  outcome explained by this assumption alone: ``Var(E[y | x_i]) / Var(y)`` — how much
+  of the uncertainty would go if we learnt this assumption's true value;
+* the **total-order** index is the share explained by the assumption together with all
+  its interactions with the others: ``1 − Var(E[y | x_~i]) / Var(y)`` — how much would
+  remain unexplained if we learnt everything *but* this assumption. An assumption whose
+  total index is near 0 can be fixed anywhere in its range without changing the answer.
+
+Two ways to estimate them:
+
+* :func:`saltelli_indices` — from a ``saltelli`` design (blocks ``A``, ``B``, ``AB_i``,
+  :func:`sim.sweep.design.saltelli_blocks`): the estimators of Saltelli et al. (2010) as
+  implemented by :func:`scipy.stats.sobol_indices` (first order) and Jansen (total
+  order), with BCa bootstrap confidence intervals over the ``n`` base samples
+  (:func:`scipy.stats.bootstrap` resampling what ``SobolResult.bootstrap`` resamples,
+  but with a seeded :class:`numpy.random.Generator`: scipy's method draws from numpy's
+  global random state, so its intervals could not be reproduced);
+* :func:`given_data_indices` — from any plain sample (``lhs``, ``sobol``, ``grid``): the
+  first-order index of ``x_i`` is the variance of the nonparametric regression
+  ``E[y | x_i]`` (:func:`smoother`, a penalised cubic smoothing spline) over the
+  variance of ``y``, with a percentile bootstrap interval over the sample's rows. It
+  gives no total-order index (``nan``).
+
+**Simulation noise is not an assumption's effect.** Every ``y`` is a mean over ``R``
+replications, so ``Var(y) = V + σ²`` where ``V`` is the variance due to the assumptions
+and ``σ²`` the noise variance of a point mean (:func:`noise_variance`, estimated from the
+replications). Both methods divide by ``V = Var(y) − σ²`` instead of ``Var(y)``; the
+first-order numerators do not contain the noise (``E[f_B (f_AB_i − f_A)]`` pairs points
+with independent noise; the smoother averages the noise out), while the Jansen
+total-order numerator ``E[(f_A − f_AB_i)²] / 2`` contains ``σ²`` once (every design point
+has its own seeds), so ``σ²`` is subtracted from it. In the bootstrap ``σ²`` is held fixed
+(its own uncertainty is not in the intervals). When ``σ² ≥ Var(y)`` the outcome's
+variation is all noise and every index is ``nan``.
+
+:func:`evppi` is the expected value of partial perfect information of one assumption
+by the regression method of Strong, Oakley & Brennan (2014, *Med Decis Making*
+34:311–326): how much the expected net benefit of the decision would rise if the
+assumption's value were known before choosing.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import make_smoothing_spline
+from scipy.optimize import minimize_scalar
+from scipy.stats import bootstrap, sobol_indices
+
+MIN_SPLINE = 5
+"""Distinct input values a smoothing spline needs; with fewer, :func:`smoother` uses the
+mean at each level."""
+MAX_GROUPS = 64
+"""Most groups the smoother fits: larger samples are pooled into this many
+equal-count groups of neighbouring ``x`` (weighted by their counts), which keeps a fit
+fast and well conditioned and changes ``E[y | x]`` by much less than its noise."""
+LOG_LAM_BOUNDS = (-9.0, 3.0)
+"""Range of ``log10`` of the smoothing penalty searched by GCV (``x`` scaled to [0, 1],
+``y`` standardised, weights of mean 1): from near interpolation to a straight line."""
+
+
+@dataclass(frozen=True)
+class Index:
+    """Sensitivity indices of one input, with confidence intervals.
+
+    Attributes:
+        name: The input (factor path).
+        first: First-order index: the share of the output's variance explained by this
+            input alone.
+        first_low: Lower confidence bound of ``first``.
+        first_high: Upper confidence bound of ``first``.
+        total: Total-order index: the share explained by this input with all its
+            interactions (``nan`` when the method gives none).
+        total_low: Lower confidence bound of ``total``.
+        total_high: Upper confidence bound of ``total``.
+    """
+
+    name: str
+    first: float
+    first_low: float
+    first_high: float
+    total: float = math.nan
+    total_low: float = math.nan
+    total_high: float = math.nan
+
+
+def _nan_indices(names: Sequence[str]) -> list[Index]:
+    """All-``nan`` indices (no variance to explain)."""
+    return [Index(str(name), math.nan, math.nan, math.nan) for name in names]
+
+
+def _check_noise(noise_var: float) -> float:
+    """``noise_var`` as a float, refusing ``nan`` and negative values."""
+    noise_var = float(noise_var)
+    if not (math.isfinite(noise_var) and noise_var >= 0.0):
+        raise ValueError(f"noise_var must be finite and ≥ 0, got {noise_var} (with fewer "
+                         "than 2 replications there is no estimate: pass 0.0 to leave the "
+                         "noise in)")
+    return noise_var
+
+
+# -- Saltelli design -----------------------------------------------------------------------
+def _jansen(noise_var: float) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """Saltelli (2010) first-order and Jansen total-order estimators, noise corrected.
+
+    The returned function has the signature :func:`scipy.stats.sobol_indices` wants of a
+    ``method`` (``f_A``, ``f_B`` of shape ``(s, n)``, ``f_AB`` of shape ``(d, s, n)``,
+    all centred) and returns first and total indices of shape ``(s, d)``; without
+    noise it is scipy's ``saltelli_2010``.
+    """
+
+    def method(f_A: np.ndarray, f_B: np.ndarray, f_AB: np.ndarray):
+        signal = np.var([f_A, f_B], axis=(0, -1)) - noise_var
+        first = np.mean(f_B * (f_AB - f_A), axis=-1) / signal
+        total = (0.5 * np.mean((f_A - f_AB) ** 2, axis=-1) - noise_var) / signal
+        return first.T, total.T
+
+    return method
+
+
+def saltelli_indices(
+    y: Sequence[float] | np.ndarray,
+    n: int,
+    names: Sequence[str],
+    *,
+    noise_var: float = 0.0,
+    level: float = 0.95,
+    resamples: int = 999,
+    rng: np.random.Generator | int | None = None,
+) -> list[Index]:
+    """First- and total-order indices from the outputs of a ``saltelli`` design.
+
+    Args:
+        y: Outputs in the design's point order: ``n`` points of block ``A``, ``n`` of
+            ``B``, then ``n`` of each ``AB_i`` (length ``n·(d + 2)``).
+        n: Base samples (a power of two).
+        names: The ``d`` inputs, in the design's factor order.
+        noise_var: Variance of the simulation noise in one ``y`` (see
+            :func:`noise_variance`); removed from the variance to explain.
+        level: Confidence level of the intervals.
+        resamples: Bootstrap resamples of the ``n`` base samples (BCa intervals).
+        rng: Generator (or seed) of the bootstrap.
+
+    Returns:
+        One :class:`Index` per input; every value ``nan`` when the outputs do not vary
+        beyond the noise.
+
+    Raises:
+        ValueError: ``y`` has the wrong length or is not finite, ``n`` is not a power
+            of two, or ``noise_var`` is ``nan`` or negative.
+    """
+    noise_var = _check_noise(noise_var)
+    d = len(names)
+    y = np.asarray(y, dtype=float).ravel()
+    if y.size != n * (d + 2):
+        raise ValueError(f"a saltelli design of {n} base samples and {d} inputs has "
+                         f"{n * (d + 2)} points, got {y.size} outputs")
+    if not np.isfinite(y).all():
+        raise ValueError("every output of a saltelli design must be finite")
+    blocks = y.reshape(d + 2, n)
+    f_A, f_B = blocks[0][np.newaxis], blocks[1][np.newaxis]
+    f_AB = blocks[2:][:, np.newaxis, :]
+    mean = np.mean([f_A, f_B])
+    f_A, f_B, f_AB = f_A - mean, f_B - mean, f_AB - mean
+    if not np.var([f_A, f_B]) - noise_var > 0.0:
+        return _nan_indices(names)
+    method = _jansen(noise_var)
+    result = sobol_indices(func={"f_A": f_A, "f_B": f_B, "f_AB": f_AB}, n=n, method=method)
+    first = np.asarray(result.first_order, dtype=float).reshape(d)
+    total = np.asarray(result.total_order, dtype=float).reshape(d)
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        s, st = method(f_A[:, idx], f_B[:, idx], f_AB[..., idx])
+        return np.concatenate([np.ravel(s), np.ravel(st)])
+
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # degenerate resamples give nan bounds, not noise
+        ci = bootstrap((np.arange(n),), statistic, n_resamples=resamples,
+                       confidence_level=level, method="BCa", vectorized=False,
+                       rng=np.random.default_rng(rng)).confidence_interval
+    low, high = np.asarray(ci.low, dtype=float), np.asarray(ci.high, dtype=float)
+    return [Index(str(name), float(first[i]), float(low[i]), float(high[i]),
+                  float(total[i]), float(low[d + i]), float(high[d + i]))
+            for i, name in enumerate(names)]
+
+
+# -- given data ----------------------------------------------------------------------------
+def _groups(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct ``x`` with the mean ``y`` and count at each, pooled to :data:`MAX_GROUPS`.
+
+    Pooling joins neighbouring distinct values into groups of about equal count (ties
+    are never split); a group sits at its weighted mean ``x``.
+    """
+    xu, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=y)
+    if xu.size > MAX_GROUPS:
+        before = np.cumsum(counts) - counts
+        group = np.minimum((before * MAX_GROUPS) // x.size, MAX_GROUPS - 1).astype(int)
+        weight = np.bincount(group, weights=counts)
+        keep = weight > 0
+        xu = (np.bincount(group, weights=xu * counts) / np.where(keep, weight, 1))[keep]
+        sums = np.bincount(group, weights=sums)[keep]
+        counts = weight[keep]
+    return xu, sums / counts, counts.astype(float)
+
+
+def _hat_trace_gcv(s: np.ndarray, y: np.ndarray, w: np.ndarray, log_lam: float) -> float:
+    """Weighted GCV score of a smoothing spline with penalty ``10**log_lam``."""
+    m = s.size
+    hat = make_smoothing_spline(s, np.eye(m), w=w, lam=10.0**log_lam)(s)
+    residual = y - hat @ y
+    denominator = (1.0 - np.trace(hat) / m) ** 2
+    if denominator <= 0.0:
+        return math.inf
+    return float(np.mean(w * residual**2) / denominator)
+
+
+def _gcv_log_lam(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """``log10`` of the GCV-optimal penalty: a coarse grid, then Brent around its best."""
+    grid = np.linspace(*LOG_LAM_BOUNDS, 13)
+    scores = [_hat_trace_gcv(s, y, w, g) for g in grid]
+    best = int(np.argmin(scores))
+    low, high = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
+    found = minimize_scalar(lambda g: _hat_trace_gcv(s, y, w, g), bounds=(low, high),
+                            method="bounded", options={"xatol": 0.05})
+    return float(found.x) if found.fun <= scores[best] else float(grid[best])
+
+
+def _fit(x: np.ndarray, y: np.ndarray,
+         log_lam: float | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
+    """:func:`smoother` that also returns the ``log10`` penalty used (``nan``: no spline)."""
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if x.size != y.size or x.size == 0:
+        raise ValueError(f"x and y must be non-empty and of equal length, got {x.size}, "
+                         f"{y.size}")
+    xg, yg, wg = _groups(x, y)
+    if xg.size == 1:
+        value = float(yg[0])
+        return lambda t: np.full(np.shape(t), value), math.nan
+    if xg.size < MIN_SPLINE:
+        return lambda t: np.interp(t, xg, yg), math.nan
+    low, span = xg[0], xg[-1] - xg[0]
+    centre, scale = np.average(yg, weights=wg), float(np.std(yg))
+    if scale == 0.0:
+        return lambda t: np.full(np.shape(t), centre), math.nan
+    s, z, w = (xg - low) / span, (yg - centre) / scale, wg / wg.mean()
+    if log_lam is None:
+        log_lam = _gcv_log_lam(s, z, w)
+    spline = make_smoothing_spline(s, z, w=w, lam=10.0**log_lam)
+
+    def predict(t: np.ndarray) -> np.ndarray:
+        return centre + scale * spline(np.clip((np.asarray(t, dtype=float) - low) / span,
+                                               0.0, 1.0))
+
+    return predict, log_lam
+
+
+def smoother(x: Sequence[float] | np.ndarray,
+             y: Sequence[float] | np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Nonparametric regression ``E[y | x]`` of ``y`` on one input.
+
+    A penalised cubic smoothing spline (:func:`scipy.interpolate.make_smoothing_spline`)
+    whose penalty minimises the generalised cross-validation score (searched here
+    rather than inside scipy so the bootstrap of :func:`given_data_indices` can reuse
+    it). Tied ``x`` are merged into their mean ``y``, weighted by their count; more
+    than :data:`MAX_GROUPS` distinct values are pooled into that many groups. With
+    fewer than :data:`MIN_SPLINE` distinct values the fit is the mean of ``y`` at each
+    level, interpolated linearly between levels; a constant ``x`` gives the mean of
+    ``y``. Outside the observed range the fit is held at its end values.
+
+    Args:
+        x: The input's values, shape ``(n,)``.
+        y: The output's values, shape ``(n,)``.
+
+    Returns:
+        A function of an array of ``x`` returning ``E[y | x]`` of the same shape.
+
+    Raises:
+        ValueError: ``x`` and ``y`` differ in length or are empty.
+    """
+    return _fit(np.asarray(x), np.asarray(y))[0]
+
+
+def given_data_indices(
+    x: np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    names: Sequence[str],
+    *,
+    noise_var: float = 0.0,
+    level: float = 0.95,
+    resamples: int = 200,
+    rng: np.random.Generator | int | None = None,
+) -> list[Index]:
+    """First-order indices from a plain sample (``lhs``, ``sobol`` or ``grid`` design).
+
+    The index of input ``i`` is ``Var(g_i(x_i)) / (Var(y) − σ²)`` with ``g_i`` the
+    :func:`smoother` fit of ``y`` on ``x_i``. The interval is the percentile bootstrap
+    over rows (:func:`scipy.stats.bootstrap`), refitting each spline at the penalty GCV
+    chose for the full sample. The fitted variance keeps a little of the noise and of
+    the other inputs' effects (about ``edf / n`` of it), so small samples overstate
+    small indices slightly.
+
+    Args:
+        x: Sampled inputs, shape ``(n, d)``.
+        y: Outputs, shape ``(n,)``.
+        names: The ``d`` inputs.
+        noise_var: Variance of the simulation noise in one ``y`` (see
+            :func:`noise_variance`).
+        level: Confidence level of the intervals.
+        resamples: Bootstrap resamples.
+        rng: Generator (or seed) of the bootstrap.
+
+    Returns:
+        One :class:`Index` per input, ``total`` ``nan``; every value ``nan`` when ``y``
+        does not vary beyond the noise.
+
+    Raises:
+        ValueError: Shapes disagree, values are not finite, or ``noise_var`` is
+            ``nan`` or negative.
+    """
+    noise_var = _check_noise(noise_var)
+    x = np.asarray(x, dtype=float)
+    x = x.reshape(-1, 1) if x.ndim == 1 else x
+    y = np.asarray(y, dtype=float).ravel()
+    n, d = x.shape
+    if y.size != n or d != len(names):
+        raise ValueError(f"x has shape {x.shape}, y {y.size} values and there are "
+                         f"{len(names)} names")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must be finite")
+    if n < 2 or not np.var(y) - noise_var > 0.0:
+        return _nan_indices(names)
+    fits = [_fit(x[:, i], y) for i in range(d)]
+    signal = np.var(y) - noise_var
+    first = [float(np.var(fit(x[:, i])) / signal) for i, (fit, _) in enumerate(fits)]
+    log_lams = [log_lam for _, log_lam in fits]
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        yy = y[idx]
+        denominator = np.var(yy) - noise_var
+        if denominator <= 0.0:
+            return np.full(d, np.nan)
+        out = np.empty(d)
+        for i in range(d):
+            xi = x[idx, i]
+            lam = None if math.isnan(log_lams[i]) else log_lams[i]
+            out[i] = np.var(_fit(xi, yy, lam)[0](xi)) / denominator
+        return out
+
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
+        ci = bootstrap((np.arange(n),), statistic, n_resamples=resamples,
+                       confidence_level=level, method="percentile", vectorized=False,
+                       rng=np.random.default_rng(rng)).confidence_interval
+    low, high = np.atleast_1d(ci.low), np.atleast_1d(ci.high)
+    return [Index(str(name), first[i], float(low[i]), float(high[i]))
+            for i, name in enumerate(names)]
+
+
+# -- noise and value of information --------------------------------------------------------
+def noise_variance(values: np.ndarray) -> float:
+    """Variance of the simulation noise in a point mean, from replications.
+
+    Args:
+        values: Shape ``(points, replications)``: the outcome of every replication at
+            every design point (``nan`` for a failed run).
+
+    Returns:
+        The mean over points of the within-point sample variance divided by the
+        point's number of replications (points with fewer than 2 finite values are
+        left out); ``nan`` when no point has 2.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values.reshape(-1, 1) if values.ndim == 1 else values
+    counts = np.isfinite(values).sum(axis=1)
+    usable = counts >= 2
+    if not usable.any():
+        return math.nan
+    rows = values[usable]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        within = np.nanvar(rows, axis=1, ddof=1)
+    return float(np.mean(within / counts[usable]))
+
+
+def evppi(x: Sequence[float] | np.ndarray, values: np.ndarray) -> float:
+    """Expected value of partial perfect information of one input (regression method).
+
+    Strong, Oakley & Brennan (2014): regress each option's net benefit on the input
+    (:func:`smoother`), ``g_k(x) ≈ E[NB_k | x]``; then
+    ``EVPPI = mean_j max_k g_k(x_j) − max_k mean_j g_k(x_j)``. As the paper recommends,
+    the regressions are of the *incremental* net benefit ``NB_k − NB_0`` (option 0's
+    regression is then 0), which is the same quantity with less noise. The regression
+    keeps a little of the noise, which can only raise the first term, so the estimate is
+    biased slightly upwards; a sampling error below 0 is clipped to 0 (EVPPI is never
+    negative).
+
+    Args:
+        x: The input's sampled values, shape ``(n,)``.
+        values: Net benefit of each of ``k`` options at each sample, shape ``(n, k)``.
+
+    Returns:
+        The EVPPI, in the units of ``values`` (0 with a single option).
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    values = np.asarray(values, dtype=float)
+    values = values.reshape(-1, 1) if values.ndim == 1 else values
+    if values.shape[0] != x.size:
+        raise ValueError(f"x has {x.size} values but values has {values.shape[0]} rows")
+    if values.shape[1] < 2:
+        return 0.0
+    increments = values[:, 1:] - values[:, :1]
+    fitted = np.column_stack([np.zeros(x.size),
+                              *(smoother(x, column)(x) for column in increments.T)])
+    value = float(np.mean(fitted.max(axis=1)) - fitted.mean(axis=0).max())
+    return max(value, 0.0)
