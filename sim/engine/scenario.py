@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.engine.dynamics import DynamicsSpec
 from sim.engine.economics import EconomicsSpec, MarketingSpec
@@ -25,6 +25,9 @@ from sim.engine.policies import CHANNEL_TEAM, CHANNELS, PolicySpec, ProgramSpec
 from sim.engine.segments import DISTRIBUTIONS, TRAITS, UNIT_TRAITS, Distribution, Segment
 from sim.engine.staffing import PRIORITIES, TeamSpec
 from sim.schema import InputError, Table, read_text, suggest
+
+if TYPE_CHECKING:
+    from sim.engine.uncertainties import Uncertainty
 
 #: Folder of the scenarios shipped with engagesim.
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
@@ -78,6 +81,8 @@ class Scenario:
         description: One line.
         source: Where it was loaded from.
         raw: The raw (overridden) table it was built from, for hashing and re-loading.
+        uncertainties: The assumptions the scenario declares uncertain (its
+            ``[uncertainties]`` table), in the file's order.
     """
 
     name: str
@@ -93,6 +98,7 @@ class Scenario:
     economics: EconomicsSpec
     policies: Mapping[str, PolicySpec]
     raw: Mapping[str, Any]
+    uncertainties: tuple[Uncertainty, ...] = ()
 
     @property
     def segment_names(self) -> tuple[str, ...]:
@@ -246,7 +252,12 @@ def from_dict(
     marketing = _marketing(root.table("marketing", {}))
     economics = _economics(root.table("economics", {}))
     policies = _policies(root.table("policies"), lifecycle, segments)
-    root.finish()
+    uncertain = root.table("uncertainties", {})
+    root.finish()  # a misspelt section first: the uncertainties' paths may run into it
+    # imported here: uncertainties.py reads scenario paths with this module's helpers
+    from sim.engine.uncertainties import parse_uncertainties
+
+    uncertainties = parse_uncertainties(uncertain, data)
     return Scenario(
         name=name,
         description=description,
@@ -261,6 +272,7 @@ def from_dict(
         economics=economics,
         policies=policies,
         raw=data,
+        uncertainties=uncertainties,
     )
 
 
