@@ -5,6 +5,9 @@
 * ``engagesim compare [SCENARIO] [--policies a,b] [--replications R] ...``: every policy
   with replications → ``runs.csv``, ``summary.csv``, ``report.md`` with figures;
 * ``engagesim sweep EXPERIMENT [--jobs N] [--backend loky|dask] [--resume] ...``;
+* ``engagesim decide [SCENARIO] [--samples N] [--replications R] ...``: every policy at
+  every sample of the scenario's ``[uncertainties]`` → which policy to choose, what
+  drives the choice, when it flips, what to learn first;
 * ``engagesim report DIR``: rebuild a report from stored results;
 * ``engagesim scenarios`` / ``engagesim experiments``: list what is shipped;
 * ``engagesim explore [SCENARIO] [--port N] [--host H]``: the live page for students.
@@ -34,6 +37,9 @@ EXIT_INPUT = 2
 #: How the command line writes a value the run left undefined (LTV:CAC with no new customers).
 NOT_AVAILABLE = "n/a"
 EXIT_FAILED_RUNS = 1
+DECIDE_SAMPLES = 128
+DECIDE_REPLICATIONS = 3
+DECIDE_CUSTOMERS = 5000
 
 
 def _int_at_least(low: int, what: str):
@@ -139,6 +145,31 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--customers", type=_positive_int, help="override customers per run")
     sweep.add_argument("--months", type=_positive_int, help="override horizon")
     _add_execution_options(sweep)
+
+    decide = sub.add_parser(
+        "decide", help="choose a policy given uncertain assumptions: regret, value of "
+        "information, break-evens"
+    )
+    decide.add_argument(
+        "scenario", nargs="?", default="default",
+        help="shipped scenario name or .toml path with an [uncertainties] table",
+    )
+    decide.add_argument("--samples", type=_positive_int, default=DECIDE_SAMPLES,
+                        help=f"assumption samples (default: {DECIDE_SAMPLES}); with --design "
+                        "saltelli the base samples, a power of two")
+    decide.add_argument("--replications", type=_positive_int, default=DECIDE_REPLICATIONS,
+                        help=f"runs per policy and sample (default: {DECIDE_REPLICATIONS}; "
+                        "≥ 2 lets the report remove simulation noise)")
+    decide.add_argument("--policies", help="comma-separated policies (default: all)")
+    decide.add_argument("--customers", type=_positive_int,
+                        help=f"customers per run (default: the scenario's, at most "
+                        f"{DECIDE_CUSTOMERS:,}); results are scaled to the scenario's size")
+    decide.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
+    decide.add_argument("--design", choices=("lhs", "saltelli"), default="lhs",
+                        help="lhs: Latin hypercube, given-data sensitivity (default); "
+                        "saltelli: first-order and total indices, samples·(d + 2) points")
+    decide.add_argument("--seed", type=_seed, default=0, help="root seed (default: 0)")
+    _add_execution_options(decide)
 
     report = sub.add_parser("report", help="rebuild report.md from stored results (no re-runs)")
     report.add_argument("results", type=Path, help="a results folder written by compare or sweep")
@@ -284,7 +315,8 @@ def _timestamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def _execute(experiment, args: argparse.Namespace, default_out: Path) -> int:
+def _execute(experiment, args: argparse.Namespace, default_out: Path,
+             extra: dict | None = None) -> int:
     """Run an experiment, build its report, and print where things are."""
     from sim.sweep.runner import sweep
 
@@ -300,6 +332,7 @@ def _execute(experiment, args: argparse.Namespace, default_out: Path) -> int:
         resume=args.resume,
         progress=not args.quiet,
         command=" ".join(["engagesim", *sys.argv[1:]]),
+        extra=extra,
     )
     print(f"{result.ran} runs in {result.seconds:.1f} s → {out}/runs.csv")
     report = _build_report(out)
@@ -313,7 +346,13 @@ def _execute(experiment, args: argparse.Namespace, default_out: Path) -> int:
 
 
 def _build_report(out: Path) -> Path | None:
-    """Write the report of a results folder (:func:`sim.analysis.report.build_report`)."""
+    """Write the report of a results folder: a decision's, or a sweep's."""
+    from sim.sweep.store import ResultStore
+
+    if ResultStore(out).manifest().get("kind") == "decide":
+        from sim.analysis.decision_report import build_decision_report
+
+        return build_decision_report(out)
     from sim.analysis.report import build_report
 
     return build_report(out)
@@ -353,6 +392,47 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     default_out = Path("results") / "sweeps" / f"{experiment.name}-{_timestamp()}"
     return _execute(experiment, args, default_out)
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    """Run every policy at every sample of the scenario's uncertainties; write the decision."""
+    from sim.analysis.decision_report import assumption_record
+    from sim.sweep.design import decision_experiment
+
+    if args.design == "saltelli" and args.samples & (args.samples - 1):
+        lower = 1 << (args.samples.bit_length() - 1)
+        raise InputError(None, "--samples", f"a saltelli design needs a power of two, got "
+                         f"{args.samples}; try {lower} or {2 * lower}")
+    scenario = load_scenario(args.scenario)
+    policies = None
+    if args.policies:
+        policies = tuple(name.strip() for name in args.policies.split(",") if name.strip())
+    experiment = decision_experiment(
+        scenario,
+        samples=args.samples,
+        replications=args.replications,
+        policies=policies,
+        customers=args.customers or min(scenario.population.customers, DECIDE_CUSTOMERS),
+        months=args.months,
+        seed=args.seed,
+        design=args.design,
+    )
+    economics = experiment.scenario.economics
+    extra = {
+        "kind": "decide",
+        "assumptions": [assumption_record(u) for u in experiment.scenario.uncertainties],
+        "company_customers": scenario.population.customers,
+        "fixed": {
+            "horizon": f"{experiment.months} months",
+            "annual discount rate": f"{economics.annual_discount_rate:.0%}",
+            "company size": f"{scenario.population.customers:,} customer agents "
+                            "(prospects and installed base)",
+            "customers per run": f"{experiment.customers:,}",
+            "gross margin": f"{economics.gross_margin:.0%}",
+        },
+    }
+    default_out = Path("results") / "decide" / f"{scenario.name}-s{args.seed}-{_timestamp()}"
+    return _execute(experiment, args, default_out, extra)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -478,6 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scenarios": cmd_scenarios,
         "compare": cmd_compare,
         "sweep": cmd_sweep,
+        "decide": cmd_decide,
         "report": cmd_report,
         "experiments": cmd_experiments,
         "calibrate": cmd_calibrate,
