@@ -31,13 +31,15 @@ Two ways to estimate them:
 **Simulation noise is not an assumption's effect.** Every ``y`` is a mean over ``R``
 replications, so ``Var(y) = V + σ²`` where ``V`` is the variance due to the assumptions
 and ``σ²`` the noise variance of a point mean (:func:`noise_variance`, estimated from the
-replications). Both methods divide by ``V = Var(y) − σ²`` instead of ``Var(y)``; the
-first-order numerators do not contain the noise (``E[f_B (f_AB_i − f_A)]`` pairs points
-with independent noise; the smoother averages the noise out), while the Jansen
-total-order numerator ``E[(f_A − f_AB_i)²] / 2`` contains ``σ²`` once (every design point
-has its own seeds), so ``σ²`` is subtracted from it. In the bootstrap ``σ²`` is held fixed
-(its own uncertainty is not in the intervals). When ``σ² ≥ Var(y)`` the outcome's
-variation is all noise and every index is ``nan``.
+replications). Both methods divide by ``V = Var(y) − σ²`` instead of ``Var(y)``. The
+Saltelli first-order numerator ``E[f_B (f_AB_i − f_A)]`` does not contain the noise (it
+pairs points with independent noise); a smoother keeps part of it — ``(levels − 1)/n``
+of ``σ²`` for level means — which is subtracted; the Jansen total-order numerator
+``E[(f_A − f_AB_i)²] / 2`` contains ``σ²`` once (every design point has its own seeds),
+so ``σ²`` is subtracted from it. In the bootstrap ``σ²`` is held fixed (its own
+uncertainty is not in the intervals), and a resample that does not vary beyond the
+noise counts as an index of ``+∞`` (an upper bound may then be ``inf``). When
+``σ² ≥ Var(y)`` the outcome's variation is all noise and every index is ``nan``.
 
 :func:`evppi` is the expected value of partial perfect information of one assumption
 by the regression method of Strong, Oakley & Brennan (2014, *Med Decis Making*
@@ -51,6 +53,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.interpolate import make_smoothing_spline
@@ -107,6 +110,29 @@ def _check_noise(noise_var: float) -> float:
                          "than 2 replications there is no estimate: pass 0.0 to leave the "
                          "noise in)")
     return noise_var
+
+
+def _interval(result: Any, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The bootstrap interval of each index, robust to resamples that are all noise.
+
+    ``result`` is a :func:`scipy.stats.bootstrap` result. A resample whose outputs do
+    not vary beyond the noise has no index (``nan``), and a single one leaves scipy's
+    interval undefined. Then the interval is the percentile interval of the bootstrap
+    distribution with those resamples counted as ``+∞`` (the ratio's limit as the
+    signal variance falls to 0): while they are fewer than ``(1 − level) / 2`` of the
+    resamples the bounds stay finite; more open the interval upwards (an upper bound of
+    ``inf``), the cautious reading.
+    """
+    low = np.atleast_1d(np.asarray(result.confidence_interval.low, dtype=float)).copy()
+    high = np.atleast_1d(np.asarray(result.confidence_interval.high, dtype=float)).copy()
+    bad = ~(np.isfinite(low) & np.isfinite(high))
+    if bad.any():
+        dist = np.asarray(result.bootstrap_distribution, dtype=float).reshape(low.size, -1)
+        dist = np.where(np.isnan(dist), np.inf, dist)[bad]
+        tail = (1.0 - level) / 2.0
+        low[bad] = np.quantile(dist, tail, axis=1, method="lower")
+        high[bad] = np.quantile(dist, 1.0 - tail, axis=1, method="higher")
+    return low, high
 
 
 # -- Saltelli design -----------------------------------------------------------------------
@@ -180,29 +206,39 @@ def saltelli_indices(
     total = np.asarray(result.total_order, dtype=float).reshape(d)
 
     def statistic(idx: np.ndarray) -> np.ndarray:
-        s, st = method(f_A[:, idx], f_B[:, idx], f_AB[..., idx])
+        a, b = f_A[:, idx], f_B[:, idx]
+        if not np.var([a, b]) - noise_var > 0.0:
+            return np.full(2 * d, np.nan)
+        s, st = method(a, b, f_AB[..., idx])
         return np.concatenate([np.ravel(s), np.ravel(st)])
 
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore")  # degenerate resamples give nan bounds, not noise
-        ci = bootstrap((np.arange(n),), statistic, n_resamples=resamples,
-                       confidence_level=level, method="BCa", vectorized=False,
-                       rng=np.random.default_rng(rng)).confidence_interval
-    low, high = np.asarray(ci.low, dtype=float), np.asarray(ci.high, dtype=float)
+        warnings.simplefilter("ignore")  # degenerate resamples: handled by _interval
+        result = bootstrap((np.arange(n),), statistic, n_resamples=resamples,
+                           confidence_level=level, method="BCa", vectorized=False,
+                           rng=np.random.default_rng(rng))
+    low, high = _interval(result, level)
     return [Index(str(name), float(first[i]), float(low[i]), float(high[i]),
                   float(total[i]), float(low[d + i]), float(high[d + i]))
             for i, name in enumerate(names)]
 
 
 # -- given data ----------------------------------------------------------------------------
-def _groups(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _groups(x: np.ndarray, y: np.ndarray, repeats: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct ``x`` with the mean ``y`` and count at each, pooled to :data:`MAX_GROUPS`.
 
     Pooling joins neighbouring distinct values into groups of about equal count (ties
-    are never split); a group sits at its weighted mean ``x``.
+    are never split); a group sits at its weighted mean ``x``. The fourth array is the
+    variance of each group mean's noise per unit of one row's noise variance:
+    ``1 / count`` when the rows' noises are independent; ``repeats`` (how often each
+    row's source row occurs, for a bootstrap resample) accounts for repeated rows
+    sharing one noise draw.
     """
     xu, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
     sums = np.bincount(inverse, weights=y)
+    shared = (counts.astype(float) if repeats is None
+              else np.bincount(inverse, weights=repeats))
     if xu.size > MAX_GROUPS:
         before = np.cumsum(counts) - counts
         group = np.minimum((before * MAX_GROUPS) // x.size, MAX_GROUPS - 1).astype(int)
@@ -210,8 +246,10 @@ def _groups(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         keep = weight > 0
         xu = (np.bincount(group, weights=xu * counts) / np.where(keep, weight, 1))[keep]
         sums = np.bincount(group, weights=sums)[keep]
+        shared = np.bincount(group, weights=shared)[keep]
         counts = weight[keep]
-    return xu, sums / counts, counts.astype(float)
+    counts = counts.astype(float)
+    return xu, sums / counts, counts, shared / counts**2
 
 
 def _hat_trace_gcv(s: np.ndarray, y: np.ndarray, w: np.ndarray, log_lam: float) -> float:
@@ -219,9 +257,10 @@ def _hat_trace_gcv(s: np.ndarray, y: np.ndarray, w: np.ndarray, log_lam: float) 
     m = s.size
     hat = make_smoothing_spline(s, np.eye(m), w=w, lam=10.0**log_lam)(s)
     residual = y - hat @ y
-    denominator = (1.0 - np.trace(hat) / m) ** 2
-    if denominator <= 0.0:
+    left = 1.0 - np.trace(hat) / m
+    if left <= 0.0:
         return math.inf
+    denominator = left**2
     return float(np.mean(w * residual**2) / denominator)
 
 
@@ -236,23 +275,65 @@ def _gcv_log_lam(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return float(found.x) if found.fun <= scores[best] else float(grid[best])
 
 
-def _fit(x: np.ndarray, y: np.ndarray,
-         log_lam: float | None = None) -> tuple[Callable[[np.ndarray], np.ndarray], float]:
-    """:func:`smoother` that also returns the ``log10`` penalty used (``nan``: no spline)."""
+@dataclass(frozen=True)
+class _Fit:
+    """A :func:`smoother` fit with what :func:`given_data_indices` needs besides.
+
+    Attributes:
+        predict: ``E[y | x]`` as a function of an array of ``x``.
+        log_lam: ``log10`` of the spline's penalty (``nan``: no spline was fitted).
+        counts: Rows in each group the fit is made of.
+        noise: Noise variance of each group mean per unit of a row's (see
+            :func:`_groups`).
+        hat: The linear map from group means to fitted group values (``None``: a
+            constant fit, which carries no noise).
+    """
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    log_lam: float = math.nan
+    counts: np.ndarray | None = None
+    noise: np.ndarray | None = None
+    hat: np.ndarray | None = None
+
+    def kept(self) -> float:
+        """Share of a row-level noise variance that stays in the fitted values.
+
+        A fit cannot tell the noise of each row from signal, so some of it stays in the
+        fitted values: group means carry ``1 / count`` of it (more for a bootstrap
+        resample's repeated rows, which share one draw), the fit maps them by
+        :attr:`hat`, and this is the expected count-weighted variance of the fitted
+        group values per unit of noise variance — ``(levels − 1) / n`` for the mean at
+        each level.
+        """
+        if self.hat is None or self.counts is None or self.noise is None:
+            return 0.0
+        share = self.counts / self.counts.sum()
+        cov = (self.hat * self.noise) @ self.hat.T
+        return float(share @ np.diag(cov) - share @ cov @ share)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, log_lam: float | None = None,
+         hat: bool = False, repeats: np.ndarray | None = None) -> _Fit:
+    """:func:`smoother`'s fit (with the penalty ``10**log_lam`` when given).
+
+    ``hat``: also compute the map from group means to fitted values (for
+    :meth:`_Fit.kept`); ``repeats``: see :func:`_groups`.
+    """
     x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     if x.size != y.size or x.size == 0:
         raise ValueError(f"x and y must be non-empty and of equal length, got {x.size}, "
                          f"{y.size}")
-    xg, yg, wg = _groups(x, y)
+    xg, yg, wg, noise = _groups(x, y, repeats)
     if xg.size == 1:
         value = float(yg[0])
-        return lambda t: np.full(np.shape(t), value), math.nan
+        return _Fit(lambda t: np.full(np.shape(t), value))
     if xg.size < MIN_SPLINE:
-        return lambda t: np.interp(t, xg, yg), math.nan
+        return _Fit(lambda t: np.interp(t, xg, yg), counts=wg, noise=noise,
+                    hat=np.eye(xg.size))
     low, span = xg[0], xg[-1] - xg[0]
     centre, scale = np.average(yg, weights=wg), float(np.std(yg))
     if scale == 0.0:
-        return lambda t: np.full(np.shape(t), centre), math.nan
+        return _Fit(lambda t: np.full(np.shape(t), centre))
     s, z, w = (xg - low) / span, (yg - centre) / scale, wg / wg.mean()
     if log_lam is None:
         log_lam = _gcv_log_lam(s, z, w)
@@ -262,7 +343,9 @@ def _fit(x: np.ndarray, y: np.ndarray,
         return centre + scale * spline(np.clip((np.asarray(t, dtype=float) - low) / span,
                                                0.0, 1.0))
 
-    return predict, log_lam
+    matrix = (make_smoothing_spline(s, np.eye(s.size), w=w, lam=10.0**log_lam)(s)
+              if hat else None)
+    return _Fit(predict, log_lam, wg, noise, matrix)
 
 
 def smoother(x: Sequence[float] | np.ndarray,
@@ -288,7 +371,7 @@ def smoother(x: Sequence[float] | np.ndarray,
     Raises:
         ValueError: ``x`` and ``y`` differ in length or are empty.
     """
-    return _fit(np.asarray(x), np.asarray(y))[0]
+    return _fit(np.asarray(x), np.asarray(y)).predict
 
 
 def given_data_indices(
@@ -303,12 +386,17 @@ def given_data_indices(
 ) -> list[Index]:
     """First-order indices from a plain sample (``lhs``, ``sobol`` or ``grid`` design).
 
-    The index of input ``i`` is ``Var(g_i(x_i)) / (Var(y) − σ²)`` with ``g_i`` the
-    :func:`smoother` fit of ``y`` on ``x_i``. The interval is the percentile bootstrap
-    over rows (:func:`scipy.stats.bootstrap`), refitting each spline at the penalty GCV
-    chose for the full sample. The fitted variance keeps a little of the noise and of
-    the other inputs' effects (about ``edf / n`` of it), so small samples overstate
-    small indices slightly.
+    The index of input ``i`` is ``(Var(g_i) − k_i·σ²) / (Var(y) − σ²)`` where ``g_i`` is
+    the :func:`smoother` fit of ``y`` on ``x_i`` and ``k_i·σ²`` the part of the noise the
+    fit keeps (a smoother cannot tell noise from signal; ``k_i`` is ``(L − 1)/n`` for
+    the means at ``L`` levels, about ``edf/n`` for a spline). In a random sample (not a
+    balanced grid) the fit also keeps about ``k_i`` of the *other* inputs' variance,
+    which is not removed (in a balanced grid it cancels, so no one correction fits
+    both): a dummy input of a small random sample gets a small positive index (in
+    trials 0.2–0.3 on average for 16 points, 0.06 for 64), so read small indices of
+    small samples with their intervals. The interval is the percentile bootstrap over
+    rows (:func:`scipy.stats.bootstrap`), refitting each spline at the penalty GCV chose
+    for the full sample.
 
     Args:
         x: Sampled inputs, shape ``(n, d)``.
@@ -340,30 +428,31 @@ def given_data_indices(
         raise ValueError("x and y must be finite")
     if n < 2 or not np.var(y) - noise_var > 0.0:
         return _nan_indices(names)
-    fits = [_fit(x[:, i], y) for i in range(d)]
-    signal = np.var(y) - noise_var
-    first = [float(np.var(fit(x[:, i])) / signal) for i, (fit, _) in enumerate(fits)]
-    log_lams = [log_lam for _, log_lam in fits]
-
-    def statistic(idx: np.ndarray) -> np.ndarray:
-        yy = y[idx]
-        denominator = np.var(yy) - noise_var
-        if denominator <= 0.0:
+    def shares(xx: np.ndarray, yy: np.ndarray, log_lams: Sequence[float | None],
+               repeats: np.ndarray | None = None) -> np.ndarray:
+        signal = np.var(yy) - noise_var
+        if not signal > 0.0:
             return np.full(d, np.nan)
         out = np.empty(d)
         for i in range(d):
-            xi = x[idx, i]
-            lam = None if math.isnan(log_lams[i]) else log_lams[i]
-            out[i] = np.var(_fit(xi, yy, lam)[0](xi)) / denominator
+            fit = _fit(xx[:, i], yy, log_lams[i], hat=noise_var > 0.0, repeats=repeats)
+            out[i] = (np.var(fit.predict(xx[:, i])) - fit.kept() * noise_var) / signal
         return out
+
+    log_lams = [_fit(x[:, i], y).log_lam for i in range(d)]
+    log_lams = [None if math.isnan(g) else g for g in log_lams]
+    first = shares(x, y, log_lams)
+
+    def statistic(idx: np.ndarray) -> np.ndarray:
+        return shares(x[idx], y[idx], log_lams, np.bincount(idx, minlength=n)[idx])
 
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
-        ci = bootstrap((np.arange(n),), statistic, n_resamples=resamples,
-                       confidence_level=level, method="percentile", vectorized=False,
-                       rng=np.random.default_rng(rng)).confidence_interval
-    low, high = np.atleast_1d(ci.low), np.atleast_1d(ci.high)
-    return [Index(str(name), first[i], float(low[i]), float(high[i]))
+        result = bootstrap((np.arange(n),), statistic, n_resamples=resamples,
+                           confidence_level=level, method="percentile", vectorized=False,
+                           rng=np.random.default_rng(rng))
+    low, high = _interval(result, level)
+    return [Index(str(name), float(first[i]), float(low[i]), float(high[i]))
             for i, name in enumerate(names)]
 
 

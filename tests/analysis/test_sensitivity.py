@@ -183,3 +183,32 @@ def test_a_missing_noise_estimate_is_refused(linear):
     x, y, _, _ = linear
     with pytest.raises(ValueError, match=r"pass 0\.0"):
         given_data_indices(x, y, NAMES, noise_var=math.nan)
+
+
+def test_resamples_that_are_all_noise_keep_the_interval_defined():
+    # 12 noisy points: some bootstrap resamples do not vary beyond the noise
+    rng = np.random.default_rng(10)
+    x = np.linspace(0.0, 1.0, 12)[:, None]
+    runs = x[:, :1] + rng.normal(0.0, 0.4, (12, 2))
+    (index,) = given_data_indices(x, runs.mean(axis=1), ["a"], noise_var=noise_variance(runs),
+                                  rng=0)
+    assert not (math.isnan(index.first_low) or math.isnan(index.first_high))
+    assert index.first_low <= index.first <= index.first_high
+
+
+def test_noise_kept_by_a_small_fit_is_not_credited_to_a_dummy():
+    # a 3 × 4 grid, y = 2a + noise: the means at b's 4 levels keep 3/12 of the noise.
+    # Compare the explained variances (index × (Var(y) − σ²)), which average stably.
+    levels = np.array(np.meshgrid([0.0, 1.0, 2.0], [0.0, 1.0, 2.0, 3.0],
+                                  indexing="ij")).reshape(2, -1).T
+    rng = np.random.default_rng(11)
+    noise = 0.5  # variance of the noise in a point mean; Var(2a) = 8/3
+    explained = []
+    for _ in range(300):
+        y = 2.0 * levels[:, 0] + rng.normal(0.0, math.sqrt(noise), len(levels))
+        indices = given_data_indices(levels, y, ["a", "b"], noise_var=noise, resamples=2,
+                                     rng=0)
+        explained.append([i.first * (np.var(y) - noise) for i in indices])
+        # uncorrected, b's level means would explain about noise · 3/12 on average
+    a, b = np.mean(explained, axis=0)
+    assert a == pytest.approx(8 / 3, rel=0.05) and abs(b) < 0.03
