@@ -12,20 +12,30 @@ and how sure we are (the wording rule of :mod:`sim.analysis.statistics`) — the
 tables, the figures, and the method (design, replications, seeds and common random
 numbers, customers, months, versions, failed runs). A sweep's answer pools its design
 points and is followed by the winner at each point.
+
+A sweep with numeric factors and at least :data:`MIN_SENSITIVITY_POINTS` design points
+also gets a *Sensitivity* section and ``sensitivity.csv`` (:func:`sensitivity_table`):
+for each key outcome and policy, the share of the outcome's variation across design
+points that each factor explains (:mod:`sim.analysis.sensitivity`), with the simulation
+noise estimated from the replications removed. The bootstraps are seeded
+(:data:`SENSITIVITY_SEED`), so a rebuilt report is identical.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sim.analysis import outcomes, plots
 from sim.analysis.plots import label
+from sim.analysis.sensitivity import given_data_indices, noise_variance, saltelli_indices
 from sim.analysis.statistics import (
     ALL,
     CERTAIN_SHARE,
@@ -56,6 +66,18 @@ SEGMENT_OUTCOMES = ("ltv_mean", "cost_per_customer", "profit_per_customer")
 COMPARISON_OUTCOMES = (*SEGMENT_OUTCOMES, "ltv_to_cac", "nps")
 """Outcomes of the comparison table (after retention)."""
 
+SENSITIVITY_SEED = 20261203
+"""Seed of the sensitivity bootstraps (the same for every outcome and policy)."""
+MIN_SENSITIVITY_POINTS = 8
+"""Fewest design points with a sensitivity section."""
+SENSITIVITY_COLUMNS = ("outcome", "policy", "factor", "first", "first_low", "first_high",
+                       "total", "total_low", "total_high", "method")
+"""Columns of ``sensitivity.csv``."""
+NOISY_SHARE = 0.5
+"""Noise share of an outcome's variation above which the report shows no indices."""
+SALTELLI, GIVEN_DATA = "saltelli", "given_data"
+"""The ``method`` of a ``sensitivity.csv`` row."""
+
 Figure = tuple[str, str]  # (file name under figures/, caption)
 
 
@@ -79,9 +101,13 @@ def build_report(root: str | Path) -> Path:
     factors = [factor for factor in manifest.get("factors", []) if factor in runs]
     baseline = _baseline(manifest, runs)
     _write_summary(root, runs, baseline, factors)
+    sensitivity = sensitivity_table(manifest, runs, factors)
+    if not sensitivity.empty:
+        csv = sensitivity.to_csv(index=False, lineterminator="\n")
+        atomic_write_bytes(root / "sensitivity.csv", csv.encode())
     ok = runs[~failed_mask(runs)]
     figures = _draw_figures(root, store, runs, factors) if not ok.empty else []
-    text = render(manifest, runs, factors, baseline, figures)
+    text = render(manifest, runs, factors, baseline, figures, sensitivity)
     path = root / "report.md"
     atomic_write_bytes(path, text.encode())
     return path
@@ -105,6 +131,91 @@ def _write_summary(root: Path, runs: pd.DataFrame, baseline: str | None,
         table = summary_table(runs, baseline, factors=factors, level=LEVEL)
     csv = table.to_csv(index=False, lineterminator="\n")
     atomic_write_bytes(root / "summary.csv", csv.encode())
+
+
+# -- sensitivity --------------------------------------------------------------------------
+def sensitivity_table(manifest: Mapping[str, Any], runs: pd.DataFrame,
+                      factors: Sequence[str]) -> pd.DataFrame:
+    """Sensitivity indices of each factor for each key outcome and policy.
+
+    The response is the mean of an outcome over the replications of a design point
+    (failed runs left out); the noise variance of that mean
+    (:func:`sim.analysis.sensitivity.noise_variance`) is removed from the variance to
+    explain (with one replication it cannot be estimated and stays in). A complete
+    ``saltelli`` design gets first- and total-order indices
+    (:func:`~sim.analysis.sensitivity.saltelli_indices`, point ``k·n … (k + 1)·n − 1``
+    being block ``k``); any other design, or a saltelli design with a point missing,
+    gets first-order indices from its sample
+    (:func:`~sim.analysis.sensitivity.given_data_indices`).
+
+    Args:
+        manifest: The folder's manifest (``design``, ``samples``).
+        runs: Its ``runs.csv`` table.
+        factors: Factor columns, in the design's order.
+
+    Returns:
+        One row per outcome, policy and factor with :data:`SENSITIVITY_COLUMNS`; empty
+        (with those columns) when no factor is numeric or there are fewer than
+        :data:`MIN_SENSITIVITY_POINTS` design points.
+    """
+    numeric = [f for f in factors if pd.api.types.is_numeric_dtype(runs[f])]
+    points = np.sort(runs["point"].unique()) if not runs.empty else np.array([], dtype=int)
+    ok = runs[~failed_mask(runs)]
+    if not numeric or points.size < MIN_SENSITIVITY_POINTS or ok.empty:
+        return pd.DataFrame(columns=list(SENSITIVITY_COLUMNS))
+    samples = int(manifest.get("samples") or 0)
+    saltelli = (manifest.get("design") == SALTELLI
+                and points.size == samples * (len(factors) + 2)
+                and np.array_equal(points, np.arange(points.size)))
+    x_all = runs.drop_duplicates("point").set_index("point").loc[points, numeric]
+    metrics = [m for m in (*KEY_DIFFS, _retention_metric(runs)) if m and m in runs]
+    rows = []
+    for metric in metrics:
+        for policy in policies_of(ok):
+            replicates = _replicates(ok, policy, metric, points)
+            means = _point_means(replicates)
+            noise = noise_variance(replicates)
+            noise_var = noise if math.isfinite(noise) else 0.0
+            found = np.isfinite(means)
+            if saltelli and found.all():
+                indices = saltelli_indices(means, samples, factors, noise_var=noise_var,
+                                           rng=SENSITIVITY_SEED)
+                method = SALTELLI
+            elif found.sum() >= MIN_SENSITIVITY_POINTS:
+                indices = given_data_indices(x_all.to_numpy(float)[found], means[found],
+                                             numeric, noise_var=noise_var,
+                                             rng=SENSITIVITY_SEED)
+                method = GIVEN_DATA
+            else:
+                continue
+            rows += [{"outcome": metric, "policy": policy, "factor": index.name,
+                      "first": index.first, "first_low": index.first_low,
+                      "first_high": index.first_high, "total": index.total,
+                      "total_low": index.total_low, "total_high": index.total_high,
+                      "method": method} for index in indices]
+    return pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS))
+
+
+def _replicates(ok: pd.DataFrame, policy: str, metric: str, points: np.ndarray) -> np.ndarray:
+    """``(points, replications)`` values of ``metric`` for ``policy`` (``nan``: missing)."""
+    mine = ok[ok["policy"] == policy].set_index(["point", "replication"])[metric]
+    return mine.unstack("replication").reindex(points).to_numpy(float)
+
+
+def _point_means(replicates: np.ndarray) -> np.ndarray:
+    """Mean over replications at each point (``nan`` where a point has no value)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point with no value
+        return np.nanmean(replicates, axis=1)
+
+
+def _noise_share(ok: pd.DataFrame, policy: str, metric: str) -> float:
+    """Share of the variance of ``metric``'s point means that is simulation noise."""
+    replicates = _replicates(ok, policy, metric, np.sort(ok["point"].unique()))
+    means = _point_means(replicates)
+    variance = float(np.var(means[np.isfinite(means)])) if np.isfinite(means).any() else 0.0
+    noise = noise_variance(replicates)
+    return noise / variance if variance > 0.0 else math.nan
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -180,7 +291,8 @@ def _with_retention(runs: pd.DataFrame, names: Sequence[str]) -> list[str]:
 
 # -- sections -----------------------------------------------------------------------------
 def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str],
-           baseline: str | None, figures: Sequence[Figure]) -> str:
+           baseline: str | None, figures: Sequence[Figure],
+           sensitivity: pd.DataFrame | None = None) -> str:
     """The text of ``report.md``.
 
     Args:
@@ -189,6 +301,7 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
         factors: Factor columns.
         baseline: The reference policy (``None`` when there are no runs).
         figures: (file under ``figures/``, caption) pairs.
+        sensitivity: :func:`sensitivity_table` (``None`` or empty: no such section).
     """
     ok = runs[~failed_mask(runs)]
     lines = [f"# {manifest.get('experiment', 'experiment')}: which engagement policy "
@@ -198,6 +311,7 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
         lines += _comparison(ok, baseline)
         lines += _differences(runs, baseline)
         lines += _segment_table(ok)
+        lines += _sensitivity(sensitivity, ok)
         lines += _figures(figures)
     lines += _method(manifest, runs, factors)
     return "\n".join(lines).rstrip() + "\n"
@@ -348,6 +462,94 @@ def _segment_table(ok: pd.DataFrame) -> list[str]:
             rows.append(cells)
     return ["### By segment", "", "Mean ± 95 % CI half-width over runs.", "",
             *_table(["segment", "policy", *map(outcomes.label, metrics)], rows), ""]
+
+
+def _share(value: float, low: float, high: float) -> str:
+    """``0.42 [0.35, 0.49]`` (the value alone without a CI, ``–`` when undefined).
+
+    An infinite upper bound (:func:`sim.analysis.sensitivity.given_data_indices`: many
+    resamples were all noise) is written ``∞``.
+    """
+    if not math.isfinite(value):
+        return "–"
+    if math.isnan(low) or math.isnan(high):
+        return f"{value:.2f}"
+    upper = "∞" if math.isinf(high) else f"{high:.2f}"
+    return f"{value:.2f} [{low:.2f}, {upper}]"
+
+
+def _sensitivity(table: pd.DataFrame | None, ok: pd.DataFrame) -> list[str]:
+    """The sensitivity section: a table per outcome, factors × policies (empty: none)."""
+    if table is None or table.empty:
+        return []
+    saltelli = (table["method"] == SALTELLI).any()
+    replications = int(ok["replication"].nunique())
+    if saltelli:
+        method = ("Sobol' indices from the saltelli design (first order: Saltelli 2010, "
+                  "total order: Jansen; `scipy.stats.sobol_indices`) with BCa bootstrap "
+                  "95 % CIs over the base samples. Each cell is the first-order index — "
+                  "the share of the outcome's variation across design points explained by "
+                  "the factor alone — and, after `ST`, the total-order index — the share "
+                  "explained by the factor with its interactions.")
+        if (table["method"] == GIVEN_DATA).any():
+            method += (" Where a design point has no mean (failed runs), only first-order "
+                       "indices from the points' sample are given.")
+    else:
+        method = ("First-order indices from the design's sample: the variance of a "
+                  "smoothing-spline fit (GCV) of the point mean on the factor — the mean at "
+                  "each level when it has fewer than 5 — over the variance across design "
+                  "points, with percentile bootstrap 95 % CIs over points. Each cell is "
+                  "the share of the outcome's variation across design points explained by "
+                  "the factor alone (a saltelli design would also give total-order "
+                  "indices, with interactions).")
+    if replications >= 2:
+        noise = (f"Each point mean averages {replications} replications; the variance of "
+                 "its simulation noise, estimated from the replications, is removed from "
+                 "the variance to explain (and held fixed in the CIs), so noise is not "
+                 "credited to any factor. The *noise share* row is the part of each "
+                 "policy's variation across points that is noise; where it is over "
+                 f"{100 * NOISY_SHARE:.0f} % the indices are unreliable and read *noisy* (their "
+                 "values are in `sensitivity.csv`) — more customers or replications "
+                 "shrink it.")
+    else:
+        noise = ("**With 1 replication the simulation noise could not be estimated or "
+                 "removed**: the indices are shares of a variance that includes noise, so "
+                 "they understate every factor.")
+    lines = ["## Sensitivity: which factors drive the outcomes", "", method, noise,
+             "Indices near 0 mean the factor hardly matters over its range; values below 0 "
+             "or above 1 are sampling error; an upper bound ∞: the bounds are undefined "
+             "because many resamples are all noise; – : the outcome does not vary beyond "
+             "the noise. All values are in `sensitivity.csv`.", ""]
+    policies = list(dict.fromkeys(table["policy"]))
+    for metric, group in table.groupby("outcome", sort=False):
+        shares = {policy: _noise_share(ok, policy, str(metric)) if replications >= 2
+                  else math.nan for policy in policies}
+        rows = []
+        for factor in dict.fromkeys(group["factor"]):
+            cells = [f"`{factor}`"]
+            for policy in policies:
+                hit = group[(group["factor"] == factor) & (group["policy"] == policy)]
+                if hit.empty:
+                    cells.append("–")
+                    continue
+                if NOISY_SHARE <= shares[policy] < 1.0:
+                    cells.append("*noisy*")
+                    continue
+                row = hit.iloc[0]
+                cell = _share(row["first"], row["first_low"], row["first_high"])
+                if row["method"] == SALTELLI and math.isfinite(row["total"]):
+                    cell += " · ST " + _share(row["total"], row["total_low"], row["total_high"])
+                cells.append(cell)
+            rows.append(cells)
+        if replications >= 2:
+            rows.append(["*noise share*", *(
+                "–" if math.isnan(v) else "all noise" if v >= 1.0 else f"{100 * v:.0f} %"
+                for v in shares.values())])
+        found = outcomes.outcome(str(metric))
+        heading = found.axis if found else label(str(metric))
+        lines += [f"### {heading[:1].upper() + heading[1:]}", "",
+                  *_table(["factor", *map(label, policies)], rows), ""]
+    return lines
 
 
 def _figures(figures: Sequence[Figure]) -> list[str]:

@@ -1,14 +1,21 @@
 """The report: the answer first, figures, summary.csv; sweeps, one replication, failed runs."""
 
+import dataclasses
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from sim.analysis.plots import label
-from sim.analysis.report import build_report
+from sim.analysis.report import (
+    SENSITIVITY_COLUMNS,
+    build_report,
+    render,
+    sensitivity_table,
+)
 from sim.analysis.statistics import SUMMARY_COLUMNS
-from sim.sweep.design import experiment_from_dict
+from sim.sweep.design import Factor, experiment_from_dict
 from sim.sweep.runner import sweep
 from sim.sweep.store import ResultStore
 
@@ -141,3 +148,130 @@ def test_failed_runs_are_reported_and_left_out(single, tmp_path):
     high = table[(table["policy"] == "high_touch") & (table["metric"] == "ltv_mean")].iloc[0]
     assert (high["n"], high["n_failed"], high["diff_n"]) == (2, 1, 2)
     check_figures(root, ["funnel.png", "costs.png"])
+
+
+# -- sensitivity -----------------------------------------------------------------------------
+CSM_BOOK = "policies.high_touch.teams.named.accounts_per_csm"
+
+
+@pytest.fixture(scope="module")
+def lhs(tmp_path_factory):
+    root = make_folder(tmp_path_factory.mktemp("lhs") / "out", customers=150,
+                       policies=["no_touch", "high_touch"], replications=2,
+                       design={"kind": "lhs", "samples": 8},
+                       factors=[{"path": CSM_BOOK, "low": 5, "high": 120, "integer": True}])
+    return root, build_report(root)
+
+
+def test_sweep_report_has_a_sensitivity_section_and_csv(lhs):
+    root, path = lhs
+    text = path.read_text()
+    section = text.split("## Sensitivity")[1].split("\n## ")[0]
+    assert "smoothing-spline" in section and "2 replications" in section
+    for heading in ("### Profit per customer", "### LTV per customer",
+                    "### Cost to serve per customer", "### 6-month retention"):
+        assert heading in section
+    assert f"| `{CSM_BOOK}` |" in section and "*noise share*" in section
+    table = pd.read_csv(root / "sensitivity.csv")
+    assert list(table.columns) == list(SENSITIVITY_COLUMNS)
+    assert set(table["method"]) == {"given_data"} and table["total"].isna().all()
+    assert set(table["policy"]) == {"no_touch", "high_touch"}
+    assert set(table["outcome"]) == {"profit_per_customer", "ltv_mean", "cost_per_customer",
+                                     "retention_6"}
+    # the book size drives high-touch's cost per customer, never no-touch's
+    cost = table[table["outcome"] == "cost_per_customer"].set_index("policy")
+    assert cost.loc["high_touch", "first"] > 0.5
+    assert pd.isna(cost.loc["no_touch", "first"])
+
+
+def test_sensitivity_is_rebuilt_identically(lhs):
+    root, path = lhs
+    store = ResultStore(root)
+    manifest, runs = store.manifest(), store.read_runs()
+    again = sensitivity_table(manifest, runs, [CSM_BOOK])  # seeded bootstraps
+    assert again.to_csv(index=False, lineterminator="\n").encode() == (
+        root / "sensitivity.csv").read_bytes()
+    section = path.read_text().split("## Sensitivity")[1].split("\n## ")[0]
+    assert section in render(manifest, runs, [CSM_BOOK], "no_touch", [], again)
+
+
+def test_no_sensitivity_without_enough_points(single, grid):
+    for root, path in (single, grid):  # no factors; 4 design points
+        assert "## Sensitivity" not in path.read_text()
+        assert not (root / "sensitivity.csv").exists()
+
+
+def test_one_replication_says_the_noise_stays_in(lhs):
+    root, _ = lhs
+    store = ResultStore(root)
+    runs = store.read_runs()
+    one = runs[runs["replication"] == 0]
+    table = sensitivity_table(store.manifest(), one, [CSM_BOOK])
+    assert not table.empty
+    text = render(store.manifest(), one, [CSM_BOOK], "no_touch", [], table)
+    section = text.split("## Sensitivity")[1]
+    assert "With 1 replication the simulation noise could not be estimated" in section
+    assert "*noise share*" not in section
+
+
+def synthetic_saltelli(samples=256, replications=2, sd=0.2, seed=3):
+    """A runs table of a saltelli design: profit = x1 + 2·x2 (a) or x2 (b), plus noise."""
+    exp = experiment_from_dict({"customers": 10, "months": 1, "replications": 1,
+                                "design": {"kind": "saltelli", "samples": samples}}, "t")
+    factors = (Factor("a.x1", low=0.0, high=1.0), Factor("a.x2", low=0.0, high=1.0))
+    points = dataclasses.replace(exp, factors=factors).points()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for point, values in enumerate(points):
+        x1, x2 = values["a.x1"], values["a.x2"]
+        for replication in range(replications):
+            for policy, profit in (("a", x1 + 2 * x2), ("b", x2)):
+                rows.append({"run_id": len(rows), "point": point, "policy": policy,
+                             "replication": replication, "seed": 0, "a.x1": x1, "a.x2": x2,
+                             "profit_per_customer": profit + rng.normal(0.0, sd),
+                             "ltv_mean": 1.0, "cost_per_customer": 2.0, "retention_12": 0.5,
+                             "error": ""})
+    runs = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # point order from `point`
+    manifest = {"design": "saltelli", "samples": samples, "factors": ["a.x1", "a.x2"]}
+    return manifest, runs
+
+
+def test_saltelli_sweep_gets_first_and_total_indices_in_point_order():
+    manifest, runs = synthetic_saltelli()
+    table = sensitivity_table(manifest, runs, ["a.x1", "a.x2"])
+    profit = table[table["outcome"] == "profit_per_customer"].set_index(["policy", "factor"])
+    assert set(table["method"]) == {"saltelli"}
+    for key, share in {("a", "a.x1"): 0.2, ("a", "a.x2"): 0.8, ("b", "a.x1"): 0.0,
+                       ("b", "a.x2"): 1.0}.items():
+        row = profit.loc[key]
+        half = max(row["first_high"] - row["first_low"], row["total_high"] - row["total_low"])
+        assert abs(row["first"] - share) < half + 0.02, key
+        assert abs(row["total"] - share) < half + 0.02, key
+    constant = table[table["outcome"] == "ltv_mean"]
+    assert constant["first"].isna().all()  # nothing varies: no index
+
+
+def test_saltelli_report_gives_total_indices():
+    manifest, runs = synthetic_saltelli(samples=8)
+    table = sensitivity_table(manifest, runs, ["a.x1", "a.x2"])
+    text = render(manifest, runs, ["a.x1", "a.x2"], "a", [], table)
+    section = text.split("## Sensitivity")[1].split("\n## ")[0]
+    assert "Sobol' indices from the saltelli design" in section
+    assert "| factor | a | b |" in section and "| `a.x2` | " in section and " · ST " in section
+
+
+def test_saltelli_sweep_with_a_missing_point_falls_back_to_given_data():
+    manifest, runs = synthetic_saltelli(samples=16)
+    runs.loc[runs["point"] == 3, "error"] = "RuntimeError: boom"
+    table = sensitivity_table(manifest, runs, ["a.x1", "a.x2"])
+    assert set(table["method"]) == {"given_data"}
+
+
+def test_indices_of_a_mostly_noisy_outcome_read_noisy():
+    manifest, runs = synthetic_saltelli(samples=8, sd=5.0)
+    table = sensitivity_table(manifest, runs, ["a.x1", "a.x2"])
+    section = render(manifest, runs, ["a.x1", "a.x2"], "a", [], table).split(
+        "## Sensitivity")[1].split("\n## ")[0]
+    profit = section.split("### Profit per customer")[1].split("###")[0]
+    assert "| `a.x1` | *noisy* | – |" in profit  # b: all noise
+    assert table["first"].notna().any()  # the values stay in sensitivity.csv
