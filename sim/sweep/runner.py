@@ -55,6 +55,9 @@ def execute(
     """
     if overrides:
         scenario = scenario.with_overrides(overrides)
+    # everything alive now (modules, caches, the scenario) outlives the run: freeze it so
+    # the collection below scans only the run's own objects (it halves a small run's time)
+    gc.freeze()
     model = EngagementModel(scenario, policy, rng=seed).run()
     series = model.timeseries()
     result = jsonable(model.summary(seed=seed)), {c: series[c].to_numpy() for c in series.columns}

@@ -35,6 +35,8 @@ from sim.engine.scenario import Scenario
 from sim.theory.expressibility import fixed_value
 
 NONE, NUDGE = "none", "nudge"
+EFFECT_PATH = "lifecycle.edges[0].drivers.touch"
+"""The uncertain touch coefficient ``β`` of the churn edge."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class NudgeToy:
                   ("churn_propensity", "revenue", "digital_affinity", "responsiveness")}
         dose = (program.touches_per_month * program.effect * traits["digital_affinity"]
                 * traits["responsiveness"])
-        (uncertainty,) = scenario.uncertainties
+        uncertainty = next(u for u in scenario.uncertainties if u.path == EFFECT_PATH)
         low, high = uncertainty.support()
         return cls(
             r0=traits["churn_propensity"],
