@@ -43,7 +43,7 @@ import pandas as pd
 from scipy import optimize
 
 from sim.analysis.outcomes import segment_column
-from sim.analysis.sensitivity import smoother
+from sim.analysis.sensitivity import smoother, smoothing_penalty
 from sim.analysis.statistics import failed_mask
 
 PROFIT = "profit_per_customer"
@@ -246,13 +246,21 @@ class BreakEven:
     always: str | None
 
 
-def _crossing(x: np.ndarray, y: np.ndarray, low: float, high: float) -> tuple[float, bool]:
+def _crossing(x: np.ndarray, y: np.ndarray, low: float, high: float,
+              log_lam: float | None = None) -> tuple[float, bool]:
     """The crossing of zero of ``E[y | x]`` nearest the middle of the data, and its direction.
+
+    Args:
+        x: The assumption's values.
+        y: The advantage at each.
+        low: Lower end of the range searched.
+        high: Upper end.
+        log_lam: The smoother's penalty (default: chosen by GCV).
 
     Returns:
         ``(value, rises)``: ``nan`` when the curve keeps one sign on ``[low, high]``.
     """
-    curve = smoother(x, y)
+    curve = smoother(x, y, log_lam)
     grid = np.linspace(low, high, GRID)
     fitted = curve(grid)
     signs = np.sign(fitted)
@@ -272,7 +280,8 @@ def break_even(x: np.ndarray, values: ScopeValues, assumption: str, leader: str,
     The advantage ``V_leader − V_other`` is regressed on the assumption (the others
     averaged over, :func:`sim.analysis.sensitivity.smoother`); the break-even is where
     the fit crosses zero inside the assumption's range, with a bootstrap interval
-    (samples resampled with replacement; resamples without a crossing are left out).
+    (samples resampled with replacement and refitted at the full sample's penalty;
+    resamples without a crossing are left out).
 
     Args:
         x: The assumption's sampled values, one per row of ``values``.
@@ -292,11 +301,12 @@ def break_even(x: np.ndarray, values: ScopeValues, assumption: str, leader: str,
         return BreakEven(assumption, leader, other, math.nan, math.nan, math.nan, rises,
                          leader if y.mean() > 0 else other)
     roots = []
+    log_lam = smoothing_penalty(x, y)
     for _ in range(BREAK_EVEN_DRAWS):
         rows = rng.integers(0, len(x), len(x))
         if np.unique(x[rows]).size < 4:
             continue
-        r, _ = _crossing(x[rows], y[rows], low, high)
+        r, _ = _crossing(x[rows], y[rows], low, high, log_lam)
         if not math.isnan(r):
             roots.append(r)
     lo, hi = (np.quantile(roots, [0.025, 0.975]) if len(roots) >= 20 else (math.nan, math.nan))

@@ -51,8 +51,8 @@ def decision_maps(panels: Sequence[Mapping], policies: Sequence[str], path: str 
         handles = [Patch(color=palette[p], alpha=0.6, label=label(p)) for p in policies]
         handles.append(Line2D([], [], color="0.25", label="break-even"))
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
-        fig.suptitle("Which policy wins where (shading: expected profit given these two "
-                     "assumptions; dots: the best policy at each sample)")
+        fig.suptitle("Which policy wins where\n(shading: the best expected profit given these "
+                     "two assumptions; dots: the best policy at each sample)")
     return Path(path)
 
 
@@ -83,29 +83,35 @@ def acceptability_curves(levels: np.ndarray, probabilities: np.ndarray,
 
 def value_of_information(labels: Sequence[str], evppi: Mapping[str, Sequence[float]],
                          evpi: Mapping[str, float], path: str | Path) -> Path:
-    """Expected value of perfect information per assumption, one panel per scope.
+    """Expected value of perfect information per assumption, every scope on one axis.
+
+    The first scope (the company) gets bars, the others (the segments) markers.
 
     Args:
         labels: The assumptions' labels, in row order.
-        evppi: Scope → EVPPI of each assumption (currency).
+        evppi: Scope → EVPPI of each assumption (currency); the first scope gets bars.
         evpi: Scope → EVPI of all assumptions together.
         path: Output PNG.
     """
     scopes = list(evppi)
-    rows, cols = panel_grid(len(scopes))
-    height = max(3.0, 0.32 * len(labels) + 1.5)
-    with styled_figure(Path(path), rows, cols, figsize=(5.4 * cols, height * rows)) as (fig, axes):
-        for ax, scope in zip(first_panels(fig, axes, len(scopes)), scopes, strict=True):
-            values = np.asarray(evppi[scope], dtype=float)
-            order = np.argsort(values)
-            y = np.arange(len(values))
-            ax.barh(y, values[order], color="#4c72b0")
-            ax.set_yticks(y, [labels[i] for i in order])
-            ax.axvline(evpi[scope], color="0.3", ls="--", lw=1)
-            ax.text(evpi[scope], len(values) - 0.4, " all together", va="top", fontsize=8,
-                    color="0.3")
-            ax.xaxis.set_major_formatter(MONEY)
-            ax.set_title(label(scope))
-            ax.set_xlabel("value of knowing it exactly (currency)")
+    main, others = scopes[0], scopes[1:]
+    values = np.asarray(evppi[main], dtype=float)
+    order = np.argsort(values)
+    y = np.arange(len(values))
+    height = max(4.0, 0.42 * len(labels) + 2.0)
+    with styled_figure(Path(path), figsize=(12.0, height)) as (fig, axes):
+        ax = axes[0, 0]
+        ax.barh(y, values[order], color="#9db4d6", label=f"{label(main)} (bars)")
+        markers = "o^sDvP*X"
+        for i, scope in enumerate(others):
+            ax.scatter(np.asarray(evppi[scope], dtype=float)[order], y, zorder=3, s=30,
+                       marker=markers[i % len(markers)], label=label(scope))
+        ax.axvline(evpi[main], color="0.3", ls="--", lw=1,
+                   label=f"{label(main)}: all assumptions together")
+        ax.set_yticks(y, [labels[i] for i in order])
+        ax.xaxis.set_major_formatter(MONEY)
+        ax.set_xlabel("value of knowing the assumption exactly before choosing (currency)")
+        ax.set_xlim(left=0)
+        ax.legend(loc="lower right")
         fig.suptitle("What to learn first: expected value of perfect information")
     return Path(path)

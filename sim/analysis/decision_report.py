@@ -48,6 +48,8 @@ LEVERS = 41
 """Levels of the acceptability lever."""
 TOP = 2
 """Assumptions given break-evens and the decision map."""
+DRIVER_RESAMPLES = 100
+"""Bootstrap resamples of the sensitivity indices' intervals."""
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,11 @@ def _drivers(x: np.ndarray, values: ScopeValues, leader: str, other: str | None,
     share = noise / variance if variance and math.isfinite(noise) else math.nan
     n = int(manifest.get("samples", 0))
     if manifest.get("design") == "saltelli" and len(y) == n * (len(names) + 2):
-        indices = saltelli_indices(y, n, names, noise_var=noise_var, rng=rng)
+        indices = saltelli_indices(y, n, names, noise_var=noise_var, rng=rng,
+                                   resamples=DRIVER_RESAMPLES)
     else:
-        indices = given_data_indices(x, y, names, noise_var=noise_var, rng=rng)
+        indices = given_data_indices(x, y, names, noise_var=noise_var, rng=rng,
+                                     resamples=DRIVER_RESAMPLES)
     return indices, share
 
 
@@ -188,7 +192,8 @@ def build_decision_report(root: str | Path) -> Path:
     ok = runs[~failed_mask(runs)]
     scale = float(manifest.get("company_customers", manifest.get("customers", 1))) / float(
         manifest.get("customers", 1))
-    scopes = [COMPANY, *segment_names(ok)]
+    segments = segment_names(ok)
+    scopes = [COMPANY, *(segments if len(segments) > 1 else [])]
     answers = {scope: answer_scope(ok, scope, scale, manifest, assumptions) for scope in scopes}
     figures = _draw(root, ok, answers, assumptions, scale)
     _write_tables(root, answers, assumptions)
@@ -292,8 +297,10 @@ def _write_tables(root: Path, answers: Mapping[str, ScopeAnswer],
 
 # -- text ---------------------------------------------------------------------------------
 def _money(value: float) -> str:
-    """Money in the report's short form (``1.23M``), ``–`` when undefined."""
-    return money_short(value) if math.isfinite(value) else "–"
+    """Money in the report's short form: ``1.23M``, ``0`` below 0.5, ``–`` if undefined."""
+    if not math.isfinite(value):
+        return "–"
+    return "0" if abs(value) < 0.5 else money_short(value)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

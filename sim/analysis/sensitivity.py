@@ -348,8 +348,8 @@ def _fit(x: np.ndarray, y: np.ndarray, log_lam: float | None = None,
     return _Fit(predict, log_lam, wg, noise, matrix)
 
 
-def smoother(x: Sequence[float] | np.ndarray,
-             y: Sequence[float] | np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+def smoother(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray,
+             log_lam: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """Nonparametric regression ``E[y | x]`` of ``y`` on one input.
 
     A penalised cubic smoothing spline (:func:`scipy.interpolate.make_smoothing_spline`)
@@ -364,6 +364,8 @@ def smoother(x: Sequence[float] | np.ndarray,
     Args:
         x: The input's values, shape ``(n,)``.
         y: The output's values, shape ``(n,)``.
+        log_lam: ``log10`` of the spline's penalty (default: chosen by GCV; a bootstrap
+            passes :func:`smoothing_penalty` of the full sample).
 
     Returns:
         A function of an array of ``x`` returning ``E[y | x]`` of the same shape.
@@ -371,7 +373,14 @@ def smoother(x: Sequence[float] | np.ndarray,
     Raises:
         ValueError: ``x`` and ``y`` differ in length or are empty.
     """
-    return _fit(np.asarray(x), np.asarray(y)).predict
+    return _fit(np.asarray(x), np.asarray(y), log_lam).predict
+
+
+def smoothing_penalty(x: Sequence[float] | np.ndarray,
+                      y: Sequence[float] | np.ndarray) -> float | None:
+    """``log10`` of the penalty GCV chooses for :func:`smoother` (``None``: no spline)."""
+    log_lam = _fit(np.asarray(x), np.asarray(y)).log_lam
+    return None if math.isnan(log_lam) else log_lam
 
 
 def given_data_indices(
@@ -396,7 +405,7 @@ def given_data_indices(
     trials 0.2–0.3 on average for 16 points, 0.06 for 64), so read small indices of
     small samples with their intervals. The interval is the percentile bootstrap over
     rows (:func:`scipy.stats.bootstrap`), refitting each spline at the penalty GCV chose
-    for the full sample.
+    for the full sample and holding the kept noise share at the full sample's.
 
     Args:
         x: Sampled inputs, shape ``(n, d)``.
@@ -429,22 +438,25 @@ def given_data_indices(
     if n < 2 or not np.var(y) - noise_var > 0.0:
         return _nan_indices(names)
     def shares(xx: np.ndarray, yy: np.ndarray, log_lams: Sequence[float | None],
-               repeats: np.ndarray | None = None) -> np.ndarray:
+               kept: Sequence[float]) -> np.ndarray:
         signal = np.var(yy) - noise_var
         if not signal > 0.0:
             return np.full(d, np.nan)
         out = np.empty(d)
         for i in range(d):
-            fit = _fit(xx[:, i], yy, log_lams[i], hat=noise_var > 0.0, repeats=repeats)
-            out[i] = (np.var(fit.predict(xx[:, i])) - fit.kept() * noise_var) / signal
+            fit = _fit(xx[:, i], yy, log_lams[i])
+            out[i] = (np.var(fit.predict(xx[:, i])) - kept[i] * noise_var) / signal
         return out
 
-    log_lams = [_fit(x[:, i], y).log_lam for i in range(d)]
-    log_lams = [None if math.isnan(g) else g for g in log_lams]
-    first = shares(x, y, log_lams)
+    fits = [_fit(x[:, i], y) for i in range(d)]
+    log_lams = [None if math.isnan(f.log_lam) else f.log_lam for f in fits]
+    # the share of the noise each fit keeps, from the full sample (a resample's differs
+    # a little: it is held fixed so a resample costs one spline solve per input)
+    kept = [_fit(x[:, i], y, log_lams[i], hat=noise_var > 0.0).kept() for i in range(d)]
+    first = shares(x, y, log_lams, kept)
 
     def statistic(idx: np.ndarray) -> np.ndarray:
-        return shares(x[idx], y[idx], log_lams, np.bincount(idx, minlength=n)[idx])
+        return shares(x[idx], y[idx], log_lams, kept)
 
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
