@@ -32,14 +32,12 @@ from sim.engine.results import write_run
 from sim.engine.scenario import load_scenario, shipped_scenarios
 from sim.formatting import fixed
 from sim.schema import InputError
+from sim.sweep.design import DECIDE_CUSTOMERS, DECIDE_REPLICATIONS, DECIDE_SAMPLES
 
 EXIT_INPUT = 2
 #: How the command line writes a value the run left undefined (LTV:CAC with no new customers).
 NOT_AVAILABLE = "n/a"
 EXIT_FAILED_RUNS = 1
-DECIDE_SAMPLES = 128
-DECIDE_REPLICATIONS = 3
-DECIDE_CUSTOMERS = 5000
 
 
 def _int_at_least(low: int, what: str):

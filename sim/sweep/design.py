@@ -346,6 +346,13 @@ def _check_points(experiment: Experiment, file: str, key: str) -> None:
             ) from None
 
 
+DECIDE_SAMPLES = 128
+"""Default assumption samples of ``engagesim decide``."""
+DECIDE_REPLICATIONS = 3
+"""Default runs per policy and sample (≥ 2 lets the report remove simulation noise)."""
+DECIDE_CUSTOMERS = 5000
+"""Most customers per run by default (results are scaled to the scenario's size)."""
+
 NO_UNCERTAINTIES_EXAMPLE = """[uncertainties."policies.high_touch.programs.check_ins.effect"]
 dist = "triangular"     # uniform | triangular | beta | lognormal | normal
 low = 0.2

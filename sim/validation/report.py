@@ -90,6 +90,18 @@ EXPLANATIONS = {
         "drivers. Each is held to 4 binomial or sample SE (the last, deterministic, to "
         "rounding).",
     ),
+    "decision": (
+        "Decisions under uncertainty",
+        "`engagesim decide` on the churn-nudge toy (scenarios/churn_nudge.toml): constant "
+        "churn, a nudge at a known cost whose effect on the churn odds is uniform on a "
+        "range, so the break-even effect, the probability the nudge is best and the "
+        "expected value of perfect information have closed forms (sim.theory.nudge). The "
+        "decide design and analysis must recover the break-even within 4 bootstrap SE, the "
+        "probability within 4 binomial SE, the EVPI within 5 %, and give an assumption "
+        "that cannot matter an EVPPI below 1 % of the EVPI. The Sobol' indices of the "
+        "Ishigami function, through the saltelli design and the same estimator, must lie "
+        "within 4 bootstrap SE of their analytic values.",
+    ),
 }
 
 #: Figure file name → its caption under the figure.
@@ -114,6 +126,7 @@ GROUP_FIGURES = {
     "bass": ["bass.png", "bass_recursion.png"],
     "calibration": ["calibration.png"],
     "known answers": [],
+    "decision": [],
 }
 
 

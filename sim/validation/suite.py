@@ -57,7 +57,7 @@ import numpy as np
 
 from sim.files import atomic_write_bytes
 from sim.theory.bass import PAIRS
-from sim.validation import calibration, diffusion, known_answers, markov
+from sim.validation import calibration, decision, diffusion, known_answers, markov
 from sim.validation.checks import Check, verdict
 from sim.validation.figures import (
     analytic_figure,
@@ -88,6 +88,7 @@ SEEDS = {
     "se": 4_000,
     "cohort_sim": 5_000,
     "known": 6_000,
+    "decision": 7_000,
 }
 #: The seeding rules in words (the report's method section).
 SEED_RULES = (
@@ -96,7 +97,8 @@ SEED_RULES = (
     f"{SEEDS['sparse']} + i (the same seeds for both networks); Bass figure "
     f"{SEEDS['bass_figure']}; cohort set j, replicate i {SEEDS['cohort']} + 10·j + i; "
     f"its simulated segment {SEEDS['cohort_sim']} + its index; standard-error replicates "
-    f"one generator seeded {SEEDS['se']}; known answers {SEEDS['known']} + 0..4."
+    f"one generator seeded {SEEDS['se']}; known answers {SEEDS['known']} + 0..4; decision "
+    f"toy design root seed {SEEDS['decision']}, Ishigami design {SEEDS['decision']} + 1."
 )
 
 
@@ -116,6 +118,8 @@ class Sizes:
         se_replicates: Cohorts fitted in the standard-error calibration check.
         known_customers: Customers per constant-churn run of the known answers.
         exit_draws: Draws in the competing-risks check.
+        decide_customers: Customers per run of the decision toy.
+        decide_replications: Runs per policy and sample of the decision toy.
     """
 
     chain_customers: int
@@ -128,6 +132,8 @@ class Sizes:
     se_replicates: int
     known_customers: int
     exit_draws: int
+    decide_customers: int
+    decide_replications: int
 
 
 #: Sizes of ``fast=True`` (CI: well under a minute on two cores).
@@ -142,6 +148,8 @@ FAST = Sizes(
     se_replicates=100,
     known_customers=20_000,
     exit_draws=200_000,
+    decide_customers=300,
+    decide_replications=2,
 )
 #: Sizes of the full validation (a few minutes).
 FULL = Sizes(
@@ -155,6 +163,8 @@ FULL = Sizes(
     se_replicates=1_000,
     known_customers=500_000,
     exit_draws=5_000_000,
+    decide_customers=5_000,
+    decide_replications=3,
 )
 
 
@@ -271,12 +281,22 @@ def _known_group(sizes: Sizes, figures: Path, emit: Callable[[Check], Check]
     return checks, []
 
 
+def _decision_group(sizes: Sizes, figures: Path, emit: Callable[[Check], Check]
+                    ) -> tuple[list[Check], list[Path]]:
+    seed = SEEDS["decision"]
+    checks = [emit(c) for c in decision.toy_checks(sizes.decide_customers,
+                                                   sizes.decide_replications, seed)]
+    checks.append(emit(decision.ishigami_check(seed + 1)))
+    return checks, []
+
+
 #: Group name → its runner, in report order.
 GROUP_RUNNERS: dict[str, GroupRunner] = {
     markov.GROUP: _analytic_group,
     diffusion.GROUP: _bass_group,
     calibration.GROUP: _calibration_group,
     known_answers.GROUP: _known_group,
+    decision.GROUP: _decision_group,
 }
 #: Check groups, in report order.
 GROUPS = tuple(GROUP_RUNNERS)

@@ -12,8 +12,9 @@ import math
 import pandas as pd
 import pytest
 
-from sim.cli import DECIDE_SAMPLES, main
+from sim.cli import main
 from sim.engine.scenario import load_scenario
+from sim.sweep.design import DECIDE_SAMPLES
 from sim.theory.nudge import EFFECT_PATH, NONE, NUDGE, NudgeToy, nudge_answer
 
 CONTROL = "marketing.cost_per_prospect_month"

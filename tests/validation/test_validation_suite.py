@@ -64,7 +64,8 @@ def test_report_starts_with_the_verdict_and_tabulates_every_check(fast_result):
         assert row in text, row
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings == ["## Analytic cross-check", "## Bass diffusion",
-                        "## Calibration to cohort tables", "## Known answers", "## Method"]
+                        "## Calibration to cohort tables", "## Known answers",
+                        "## Decisions under uncertainty", "## Method"]
     assert "Seeds (fixed)" in text and "Versions:" in text
     # no temporary files left behind
     leftovers = [p for p in report.parent.rglob(".*")]
