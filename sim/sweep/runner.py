@@ -35,6 +35,10 @@ from sim.sweep.store import ResultStore, flatten, versions
 
 BACKENDS = ("loky", "dask")
 CSV_REFRESH_SECONDS = 2.0
+"""Least time between two refreshes of ``runs.csv`` while a sweep runs."""
+CSV_REFRESH_SHARE = 0.05
+"""Most of the sweep's time the refreshes may take: the wait after a refresh is at
+least its cost / this share (a rebuild reads every record, so it grows with the sweep)."""
 IDENTITY = ("scenario", "policy", "seed", "version", "step")
 """Summary keys that restate a run's identity, not its outcome."""
 
@@ -261,7 +265,7 @@ def sweep(
                 tqdm(total=len(runs), initial=len(runs) - len(todo), desc="runs", unit="run",
                      file=sys.stderr, dynamic_ncols=True)
             )
-        last_csv = time.perf_counter()
+        last_csv, wait = time.perf_counter(), CSV_REFRESH_SECONDS
         tasks = (delayed(_task)(experiment.scenario, overrides[run.point], run) for run in todo)
         for run, summary, series, error in parallel(tasks):
             store.save(record_of(run, summary, error), series)
@@ -269,9 +273,11 @@ def sweep(
                 bar.update(1)
                 if error:
                     bar.write(f"run {run.run_id} ({run.policy}, point {run.point}) failed: {error}")
-            if time.perf_counter() - last_csv > CSV_REFRESH_SECONDS:
+            if time.perf_counter() - last_csv > wait:
+                began = time.perf_counter()
                 store.write_runs_csv(factor_names)
                 last_csv = time.perf_counter()
+                wait = max(CSV_REFRESH_SECONDS, (last_csv - began) / CSV_REFRESH_SHARE)
     store.write_runs_csv(factor_names)
     failed_total = sum(1 for record in store.records() if record.get("error"))
     return SweepResult(len(runs), len(todo), failed_total, time.perf_counter() - start, store)
