@@ -15,19 +15,18 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.engine.dynamics import DynamicsSpec
 from sim.engine.economics import EconomicsSpec, MarketingSpec
 from sim.engine.lifecycle import BASE_SOURCES, DRIVERS, STAGE_KINDS, Edge, Lifecycle, Stage
 from sim.engine.network import NETWORK_KINDS, NetworkSpec
+from sim.engine.paths import apply_overrides
 from sim.engine.policies import CHANNEL_TEAM, CHANNELS, PolicySpec, ProgramSpec
 from sim.engine.segments import DISTRIBUTIONS, TRAITS, UNIT_TRAITS, Distribution, Segment
 from sim.engine.staffing import PRIORITIES, TeamSpec
+from sim.engine.uncertainties import Uncertainty, parse_uncertainties
 from sim.schema import InputError, Table, read_text, suggest
-
-if TYPE_CHECKING:
-    from sim.engine.uncertainties import Uncertainty
 
 #: Folder of the scenarios shipped with engagesim.
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
@@ -173,53 +172,6 @@ def load_scenario(
     return from_dict(read_toml(path), str(path), name=path.stem, overrides=overrides)
 
 
-def split_path(dotted: str) -> list[str | int]:
-    """Split ``lifecycle.edges[3].base`` into ``["lifecycle", "edges", 3, "base"]``."""
-    parts: list[str | int] = []
-    for part in dotted.split("."):
-        name, *indices = part.split("[")
-        if name:
-            parts.append(name)
-        for index in indices:
-            text = index.rstrip("]")
-            parts.append(int(text) if text.isdigit() else text)
-    return parts
-
-
-def get_path(raw: Mapping[str, Any], dotted: str) -> Any:
-    """Return the value at a dotted key path (``KeyError``/``IndexError`` if absent)."""
-    node: Any = raw
-    for part in split_path(dotted):
-        if isinstance(part, int) != isinstance(node, list):
-            raise KeyError(dotted)
-        node = node[part]
-    return node
-
-
-def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], file: str) -> None:
-    """Set dotted-key ``overrides`` in ``raw`` in place; the parent tables must exist.
-
-    Paths may index arrays of tables: ``lifecycle.edges[3].base``.
-    """
-    for dotted, value in overrides.items():
-        parts = split_path(dotted)
-        node: Any = raw
-        for depth, part in enumerate(parts[:-1]):
-            where = ".".join(str(p) for p in parts[: depth + 1])
-            if isinstance(part, int):
-                if not isinstance(node, list) or not 0 <= part < len(node):
-                    size = len(node) if isinstance(node, list) else 0
-                    raise InputError(file, dotted, f"no element [{part}] to override "
-                                     f"(there are {size})")
-            elif not isinstance(node, dict) or part not in node:
-                known = node.keys() if isinstance(node, dict) else []
-                raise InputError(file, where, "no such table to override" + suggest(part, known))
-            node = node[part]
-        if not isinstance(node, dict) or isinstance(parts[-1], int):
-            raise InputError(file, dotted, "cannot override inside a non-table value")
-        node[parts[-1]] = value
-
-
 def from_dict(
     raw: Mapping[str, Any],
     file: str = "<dict>",
@@ -254,9 +206,6 @@ def from_dict(
     policies = _policies(root.table("policies"), lifecycle, segments)
     uncertain = root.table("uncertainties", {})
     root.finish()  # a misspelt section first: the uncertainties' paths may run into it
-    # imported here: uncertainties.py reads scenario paths with this module's helpers
-    from sim.engine.uncertainties import parse_uncertainties
-
     uncertainties = parse_uncertainties(uncertain, data)
     return Scenario(
         name=name,

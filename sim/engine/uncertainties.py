@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from sim.engine.scenario import get_path, split_path
+from sim.engine.paths import get_path, split_path
 from sim.engine.segments import Distribution
 from sim.formatting import fixed, money_short, number, percent
 from sim.schema import Table, suggest

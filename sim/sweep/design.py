@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from sim.engine.scenario import Scenario, get_path, load_scenario, read_toml, resolve
+from sim.engine.paths import get_path
+from sim.engine.scenario import Scenario, load_scenario, read_toml, resolve
 from sim.schema import InputError, Table, suggest
 
 EXPERIMENT_DIR = Path(__file__).resolve().parents[2] / "experiments"

@@ -16,7 +16,8 @@ from scipy import stats
 
 from sim import InputError, load_scenario
 from sim.cli import main
-from sim.engine.scenario import from_dict, get_path
+from sim.engine.paths import get_path
+from sim.engine.scenario import from_dict
 from sim.engine.uncertainties import DISPLAYS, UNCERTAIN_DISTRIBUTIONS, Uncertainty
 
 PATH = "policies.high_touch.programs.check_ins.effect"
