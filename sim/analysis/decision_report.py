@@ -153,9 +153,18 @@ def _drivers(x: np.ndarray, values: ScopeValues, leader: str, other: str | None,
 
 
 def answer_scope(runs: pd.DataFrame, scope: str, scale: float, manifest: Mapping[str, Any],
-                 assumptions: Sequence[Uncertainty]) -> ScopeAnswer:
-    """The full answer for one scope."""
-    rng = np.random.default_rng(np.random.SeedSequence(REPORT_SEED, spawn_key=(len(scope),)))
+                 assumptions: Sequence[Uncertainty], index: int = 0) -> ScopeAnswer:
+    """The full answer for one scope.
+
+    Args:
+        runs: The successful runs.
+        scope: ``"all"`` or a segment.
+        scale: Company customers per simulated customer.
+        manifest: The folder's manifest (design, samples).
+        assumptions: The uncertain assumptions, in column order.
+        index: The scope's position in the report (its bootstraps' seed).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(REPORT_SEED, spawn_key=(index,)))
     values = scope_values(runs, scope, scale)
     paths = [a.path for a in assumptions]
     x = _sample(runs, values.points, paths)
@@ -194,7 +203,8 @@ def build_decision_report(root: str | Path) -> Path:
         manifest.get("customers", 1))
     segments = segment_names(ok)
     scopes = [COMPANY, *(segments if len(segments) > 1 else [])]
-    answers = {scope: answer_scope(ok, scope, scale, manifest, assumptions) for scope in scopes}
+    answers = {scope: answer_scope(ok, scope, scale, manifest, assumptions, i)
+               for i, scope in enumerate(scopes)}
     figures = _draw(root, ok, answers, assumptions, scale)
     _write_tables(root, answers, assumptions)
     text = render(manifest, runs, answers, assumptions, figures)
