@@ -6,10 +6,11 @@ answer a strategist needs, the way health economics appraises a treatment
 (probabilistic sensitivity analysis) and EMA Workbench a policy (regret):
 
 * **Net benefit.** The value of a policy at one assumption sample is the company's
-  discounted profit from its customers — profit per customer × customers who were ever
-  customers, scaled from the simulated population to the scenario's company size —
-  averaged over the sample's replications (:func:`scope_values`). The same for each
-  segment.
+  discounted lifetime profit from its customers — lifetime profit per customer (what
+  customers still active at the horizon are worth included, see
+  :mod:`sim.engine.continuation`) × customers who were ever customers, scaled from the
+  simulated population to the scenario's company size — averaged over the sample's
+  replications (:func:`scope_values`). The same for each segment.
 * **What to choose** (:func:`choice`). For each policy: its expected value over the
   assumptions, the probability it is the best, and its *expected regret* — what choosing
   it loses on average against the best policy for the true assumptions. The least
@@ -44,9 +45,8 @@ from scipy import optimize
 
 from sim.analysis.outcomes import segment_column
 from sim.analysis.sensitivity import smoother, smoothing_penalty
-from sim.analysis.statistics import failed_mask
+from sim.analysis.statistics import failed_mask, verdict_metric
 
-PROFIT = "profit_per_customer"
 CUSTOMERS = "converted"
 COMPANY = "all"
 BOOTSTRAP_DRAWS = 200
@@ -93,7 +93,8 @@ def scope_values(runs: pd.DataFrame, scope: str, scale: float) -> ScopeValues:
         The values; a sample where a policy has no successful run is dropped.
     """
     segment = None if scope == COMPANY else scope
-    profit_col, count_col = segment_column(segment, PROFIT), segment_column(segment, CUSTOMERS)
+    metric = verdict_metric(runs)
+    profit_col, count_col = segment_column(segment, metric), segment_column(segment, CUSTOMERS)
     ok = runs.loc[~failed_mask(runs)].copy()
     ok["_value"] = ok[profit_col].astype(float).fillna(0.0) * ok[count_col] * scale
     ok["_per_customer"] = ok[profit_col].astype(float)

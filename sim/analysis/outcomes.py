@@ -122,6 +122,13 @@ _REGISTRY = (
     Outcome("cost_per_customer", "cost / customer", MONEY, False,
             axis="cost to serve per customer"),
     Outcome("profit_per_customer", "profit / customer", MONEY, axis="profit per customer"),
+    # the same with what customers active at the horizon are still worth (lifetime)
+    Outcome("ltv_lifetime_mean", "lifetime LTV / customer", MONEY,
+            axis="lifetime LTV per customer"),
+    Outcome("cost_lifetime_per_customer", "lifetime cost / customer", MONEY, False,
+            axis="lifetime cost to serve per customer"),
+    Outcome("profit_lifetime_per_customer", "lifetime profit / customer", MONEY,
+            axis="lifetime profit per customer"),
     # totals over the horizon (undiscounted)
     Outcome("revenue_total", "revenue total", MONEY, axis="revenue"),
     Outcome("cost_total", "cost total", MONEY, False, axis="cost"),

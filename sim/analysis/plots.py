@@ -49,6 +49,7 @@ from sim.analysis.statistics import (
     policies_of,
     segment_metric,
     segment_names,
+    verdict_metric,
     winners,
 )
 from sim.engine.metrics import COST_COLUMNS
@@ -270,9 +271,11 @@ def profit_bars(runs: pd.DataFrame, path: str | Path) -> Path:
     ok, policies = _ok(runs), policies_of(runs)
     colour = colours(policies)
     x = np.arange(len(policies))
+    metric = verdict_metric(runs)
     with _segment_panels(Path(path), runs) as (fig, _, panels):
         for ax, segment in panels:
-            stats = [_stat(ok.loc[ok["policy"] == p, segment_metric(segment)]) for p in policies]
+            stats = [_stat(ok.loc[ok["policy"] == p, segment_metric(segment, metric)])
+                     for p in policies]
             means = [s[0] for s in stats]
             bars = ax.bar(x, means, yerr=[s[1] for s in stats], capsize=6,
                           color=[colour[p] for p in policies])
@@ -282,9 +285,10 @@ def profit_bars(runs: pd.DataFrame, path: str | Path) -> Path:
             ax.axhline(0, color="black", linewidth=1)
             ax.set_xticks(x, [label(p) for p in policies])
             ax.set_title(label(segment))
-            ax.set_ylabel(OUTCOMES["profit_per_customer"].axis_label)
+            ax.set_ylabel(OUTCOMES[metric].axis_label)
             ax.yaxis.set_major_formatter(MONEY)
-        _title(fig, "Profit per customer (LTV − cost to serve − acquisition)", runs)
+        lifetime = " over the customer's lifetime" if metric != "profit_per_customer" else ""
+        _title(fig, f"Profit per customer{lifetime} (LTV − cost to serve − acquisition)", runs)
     return Path(path)
 
 
@@ -410,7 +414,8 @@ def factor_effect(runs: pd.DataFrame, factor: str, path: str | Path) -> Path:
         for ax, segment in panels:
             for policy in policies:
                 mine = ok[ok["policy"] == policy]
-                at, mean, low, high = _curve(mine, "_level", segment_metric(segment))
+                at, mean, low, high = _curve(mine, "_level",
+                                             segment_metric(segment, verdict_metric(runs)))
                 if at.size == 0:
                     continue
                 ax.plot(at, mean, marker="o", color=colour[policy], label=label(policy))
@@ -419,7 +424,7 @@ def factor_effect(runs: pd.DataFrame, factor: str, path: str | Path) -> Path:
             if levels is not None:
                 ax.set_xticks(levels, [f"{v:g}" for v in levels])
             ax.set_xlabel(factor_label(factor))
-            ax.set_ylabel(OUTCOMES["profit_per_customer"].axis_label)
+            ax.set_ylabel(OUTCOMES[verdict_metric(runs)].axis_label)
             ax.yaxis.set_major_formatter(MONEY)
         _legend(fig, axes, policies)
         binned = "" if levels is not None else f", {BINS} quantile bins"
@@ -470,7 +475,7 @@ Cell = tuple[Any, pd.DataFrame, pd.DataFrame]
 
 def _cell_winners(runs: pd.DataFrame, by: str | list[str]) -> list[Cell]:
     """The runs grouped by ``by``, each group with its winners table (every segment)."""
-    return [(key, cell, winners(cell, by_point=False, factors=[]))
+    return [(key, cell, winners(cell, by_point=False, factors=[], metric=verdict_metric(cell)))
             for key, cell in runs.groupby(by)]
 
 

@@ -7,7 +7,8 @@ stored — ``manifest.json``, ``runs.csv`` and ``series/`` — and never runs a 
 rebuilding it gives identical ``summary.csv`` and ``report.md``.
 
 ``report.md`` opens with the answer — for each segment (and all customers), which
-policy maximises profit per customer, by how much over the runner-up (paired 95 % CI)
+policy maximises lifetime profit per customer (and whether counting only the simulated
+months would change it), by how much over the runner-up (paired 95 % CI)
 and how sure we are (the wording rule of :mod:`sim.analysis.statistics`) — then the comparison
 tables, the figures, and the method (design, replications, seeds and common random
 numbers, customers, months, versions, failed runs). A sweep's answer pools its design
@@ -39,7 +40,9 @@ from sim.analysis.sensitivity import given_data_indices, noise_variance, saltell
 from sim.analysis.statistics import (
     ALL,
     CERTAIN_SHARE,
+    LIFETIME_PROFIT,
     LIKELY_SHARE,
+    PROFIT,
     SUMMARY_COLUMNS,
     failed_mask,
     mean_ci,
@@ -48,6 +51,7 @@ from sim.analysis.statistics import (
     segment_metric,
     segment_names,
     summary_table,
+    verdict_metric,
     winners,
 )
 from sim.files import atomic_write_bytes
@@ -59,9 +63,11 @@ MAX_MAPS = 3
 """Winner maps are drawn for at most this many factor pairs."""
 MAX_ERRORS = 10
 """Failed runs listed by name in the method section."""
-KEY_DIFFS = ("profit_per_customer", "ltv_mean", "cost_per_customer")
+KEY_DIFFS = ("profit_lifetime_per_customer", "profit_per_customer", "ltv_mean",
+             "cost_per_customer")
 """Outcomes of the table of differences from the baseline (then retention)."""
-SEGMENT_OUTCOMES = ("ltv_mean", "cost_per_customer", "profit_per_customer")
+SEGMENT_OUTCOMES = ("ltv_mean", "cost_per_customer", "profit_per_customer",
+                    "profit_lifetime_per_customer")
 """Outcomes of the per-segment table (after retention)."""
 COMPARISON_OUTCOMES = (*SEGMENT_OUTCOMES, "ltv_to_cac", "nps")
 """Outcomes of the comparison table (after retention)."""
@@ -342,14 +348,17 @@ def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
         return [*lines, f"No run succeeded ({failed} of {len(runs)} failed), so there is no "
                 "answer: see *Method* for the errors.", ""]
     sweep = runs["point"].nunique() > 1
-    table = winners(runs, baseline, by_point=False, factors=factors, level=LEVEL)
+    metric = verdict_metric(runs)
+    table = winners(runs, baseline, by_point=False, factors=factors, level=LEVEL, metric=metric)
     if sweep:
         lines += [f"Averaged over all {runs['point'].nunique()} design points (each "
                   "(point, replication) is one paired comparison):", ""]
     for segment in [ALL, *segment_names(runs)]:
         row = table[table["segment"] == segment] if not table.empty else table
-        lines.append(_answer_line(segment, row.iloc[0] if not row.empty else None))
+        lines.append(_answer_line(segment, row.iloc[0] if not row.empty else None, metric))
     lines.append("")
+    if metric != PROFIT:
+        lines += _horizon_check(runs, table, baseline, factors)
     if ok["replication"].nunique() < 2:
         lines += ["**Only 1 replication per policy: no confidence interval can be computed,** "
                   "so every answer is a point estimate and is called *too close to call*. "
@@ -367,13 +376,34 @@ def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
     return lines
 
 
-def _answer_line(segment: str, row: pd.Series | None) -> str:
+def _horizon_check(runs: pd.DataFrame, table: pd.DataFrame, baseline: str | None,
+                   factors: Sequence[str]) -> list[str]:
+    """Whether counting only the simulated months would change any verdict."""
+    within = winners(runs, baseline, by_point=False, factors=factors, level=LEVEL,
+                     metric=PROFIT)
+    changed = []
+    for row in table.itertuples():
+        other = within[within["segment"] == row.segment]
+        if not other.empty and other["winner"].iloc[0] != row.winner:
+            changed.append(f"{label(row.segment)} → **{label(other['winner'].iloc[0])}** "
+                           f"({other['verdict'].iloc[0]})")
+    head = ("*Lifetime*: profit counts what customers still active at the horizon are "
+            "worth (their expected remaining discounted margin less cost to serve, from "
+            "the run's own stage-to-stage retention).")
+    if not changed:
+        return [head + " Counting only the simulated months gives the same winners.", ""]
+    return [head + " **Counting only the simulated months would change the winner** for "
+            + "; ".join(changed) + " — the horizon matters here.", ""]
+
+
+def _answer_line(segment: str, row: pd.Series | None, metric: str = PROFIT) -> str:
     """One bullet of the answer: a segment's winner, its margin and verdict."""
     name = label(segment)
     name = name[:1].upper() + name[1:]
     if row is None:
         return f"- **{name}**: no converted customers in any run, so no answer."
-    text = (f"- **{name}**: **{label(row['winner'])}** maximises profit per customer "
+    what = "lifetime profit" if metric == LIFETIME_PROFIT else "profit"
+    text = (f"- **{name}**: **{label(row['winner'])}** maximises {what} per customer "
             f"({number(row['winner_mean'])} per customer)")
     if row["runner_up"] is None or pd.isna(row["runner_up"]):
         return text + f". **{row['verdict'].capitalize()}** ({row['reason']})."
@@ -390,7 +420,8 @@ def _answer_line(segment: str, row: pd.Series | None) -> str:
 def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str],
                       baseline: str | None) -> list[str]:
     """The table of the winner (and verdict) at each design point of a sweep."""
-    table = winners(runs, baseline, by_point=True, factors=factors, level=LEVEL)
+    table = winners(runs, baseline, by_point=True, factors=factors, level=LEVEL,
+                    metric=verdict_metric(runs))
     segments = [ALL, *segment_names(runs)]
     rows = []
     for point, group in table.groupby("point", sort=True):
@@ -406,7 +437,7 @@ def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str],
 
 def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
     """The comparison table: each policy's key outcomes with 95 % CIs."""
-    metrics = _with_retention(ok, COMPARISON_OUTCOMES)
+    metrics = [m for m in _with_retention(ok, COMPARISON_OUTCOMES) if m in ok]
     rows = []
     for policy in policies_of(ok):
         mine = ok[ok["policy"] == policy]
@@ -415,7 +446,8 @@ def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
     pooled = " (design points pooled)" if ok["point"].nunique() > 1 else ""
     return ["## Comparison", "",
             f"All customers, mean ± 95 % CI half-width over runs{pooled}. Money in the "
-            "scenario's currency, discounted from each customer's conversion; retention is "
+            "scenario's currency, discounted from each customer's conversion; *lifetime* "
+            "adds what customers still active at the horizon are worth; retention is "
             "the share of converted customers still customers that many months after "
             "conversion; LTV:CAC is for customers acquired during the run.", "",
             *_table(["policy", *map(outcomes.label, metrics)], rows), ""]
@@ -425,7 +457,7 @@ def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
     """The paired differences from the baseline (empty with one policy)."""
     if baseline is None or len(policies_of(runs)) < 2:
         return []
-    metrics = [m for m in (*KEY_DIFFS, _retention_metric(runs)) if m]
+    metrics = [m for m in (*KEY_DIFFS, _retention_metric(runs)) if m and m in runs]
     diff = paired_differences(runs, baseline, metrics, by_point=False, factors=[], level=LEVEL)
     rows = []
     for policy, group in diff.groupby("policy", sort=False):
@@ -450,7 +482,8 @@ def _segment_table(ok: pd.DataFrame) -> list[str]:
     segments = segment_names(ok)
     if not segments:
         return []
-    metrics = _with_retention(ok, SEGMENT_OUTCOMES)
+    metrics = [m for m in _with_retention(ok, SEGMENT_OUTCOMES)
+               if any(segment_metric(s, m) in ok for s in segments)]
     rows = []
     for segment in segments:
         for policy in policies_of(ok):
@@ -592,7 +625,7 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
              "replications (scipy); differences between policies are paired by "
              "(point, replication) with a t interval on the differences; \"better\" is higher "
              f"except for {lower} (lower). The winner of a segment has "
-             "the highest mean profit per customer; its margin over the runner-up is the "
+             "the highest mean lifetime profit per customer; its margin over the runner-up is the "
              "paired difference.",
              f"- **Wording rule**: *certain* if ≥ 2 pairs, the CI of the margin lies above 0 "
              f"and the winner is ahead in ≥ {CERTAIN_SHARE:.0%} of paired replications; "

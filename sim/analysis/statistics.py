@@ -17,7 +17,8 @@ compared the way the experiment was built to compare them.
   (``nan``, e.g. the payback of a policy that never pays back) are left out of ``n``.
 
 **Wording rule** of :func:`winners` (:func:`certainty`). The winner is the policy with
-the highest mean profit per customer (over the replications every policy completed, so
+the highest mean lifetime profit per customer (:func:`verdict_metric`; over the
+replications every policy completed, so
 a failed run does not tilt the ranking); its margin over the runner-up is the paired
 difference winner − runner-up, with its t interval and the share of paired
 replications in which the winner is strictly ahead:
@@ -56,6 +57,7 @@ LIKELY_SHARE = 0.80
 """Share of replications that makes a positive margin ``likely`` without a clear CI."""
 
 PROFIT = "profit_per_customer"
+LIFETIME_PROFIT = "profit_lifetime_per_customer"
 ALL = "all"
 PAIR = ("point", "replication")
 NOT_METRICS = frozenset({*ID_COLUMNS, *SETTING_COLUMNS, "error"})
@@ -131,6 +133,15 @@ def metric_columns(runs: pd.DataFrame, factors: Sequence[str] | None = None) -> 
 def segment_names(runs: pd.DataFrame) -> list[str]:
     """Segments with a profit-per-customer column, in file order."""
     return [m.group(1) for c in runs.columns if (m := _SEGMENT_PROFIT.match(str(c)))]
+
+
+def verdict_metric(runs: pd.DataFrame) -> str:
+    """What the verdict maximises: lifetime profit per customer.
+
+    That is the value of customers still active at the horizon included; results stored
+    before lifetime values existed fall back to within-horizon profit.
+    """
+    return LIFETIME_PROFIT if LIFETIME_PROFIT in runs else PROFIT
 
 
 def segment_metric(segment: str, metric: str = PROFIT) -> str:

@@ -46,6 +46,7 @@ from sim.engine import economics as econ
 from sim.engine import lifecycle, results
 from sim.engine import network as net
 from sim.engine.agents import CSMAgent, CustomerAgent
+from sim.engine.continuation import count_moves
 from sim.engine.policies import (
     Policy,
     ProgramPolicy,
@@ -177,6 +178,10 @@ class EngagementModel(mesa.Model):
         self.ltv = np.zeros(n)
         self.acquisition = np.zeros(n)
         self.referrals = np.zeros(n, dtype=np.int64)
+        n_stages = len(scenario.lifecycle.stages)
+        #: ``(segments, stages, stages)`` stage moves of customers, counted every step
+        #: (what :mod:`sim.engine.continuation` reads the value beyond the horizon from)
+        self.moves_count = np.zeros((len(scenario.segments), n_stages, n_stages), np.int64)
 
     def _init_structure(self) -> None:
         scenario = self.spec
@@ -297,6 +302,7 @@ class EngagementModel(mesa.Model):
 
         # 5. apply moves
         moves = self._apply_moves(moved_to, t)
+        count_moves(self.moves_count, self.segment, stage_before, self.stage, was_active)
 
         # 6. book money
         booked = econ.book(

@@ -19,6 +19,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from sim.engine.continuation import remaining_steps
 from sim.engine.economics import Booking, payback_months
 from sim.engine.lifecycle import Moves
 from sim.engine.metrics import (
@@ -209,6 +211,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
     conv = model.converted_step >= 0
     new = model.converted_step > 0
     profit = customer_profit(model)
+    life = lifetime(model)
     n_new = int(np.count_nonzero(new))
     acq_total = float(model.acquisition[new].sum()) + float(ts["cost_marketing"].sum())
     cac = acq_total / n_new if n_new else math.nan
@@ -235,6 +238,9 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "ltv_mean": mean_or_nan(model.ltv[conv]),
         "cost_per_customer": mean_or_nan(model.cost_disc[conv]),
         "profit_per_customer": mean_or_nan(profit[conv]),
+        "ltv_lifetime_mean": mean_or_nan(life.ltv[conv]),
+        "cost_lifetime_per_customer": mean_or_nan(life.cost[conv]),
+        "profit_lifetime_per_customer": mean_or_nan(life.profit[conv]),
         "revenue_total": float(model.revenue_cum.sum()),
         "cost_total": float(ts["cost_total"].sum()),
         "profit_total": float(ts["profit"].sum()),
@@ -247,22 +253,70 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "csm_utilisation": used / available if available > 0 else math.nan,
         "csm_headcount_mean": float(ts["csm_headcount"].mean()) if len(ts) else 0.0,
         "referrals": int(model.referrals.sum()),
-        "segments": segment_summary(model, profit),
+        "segments": segment_summary(model, profit, life),
         "version": version,
     }
     return out
 
 
-def segment_summary(model: EngagementModel, profit: np.ndarray) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class Lifetime:
+    """Each customer's value with what it is still worth beyond the horizon.
+
+    Attributes:
+        ltv: Discounted margin within the horizon plus the expected remaining discounted
+            margin of a customer active at the horizon (:mod:`sim.engine.continuation`).
+        cost: Discounted cost to serve, likewise continued.
+        profit: ``ltv − cost − acquisition``.
+    """
+
+    ltv: np.ndarray
+    cost: np.ndarray
+    profit: np.ndarray
+
+
+def lifetime(model: EngagementModel) -> Lifetime:
+    """Lifetime value, cost and profit of every customer (the horizon's plus the rest).
+
+    A customer active at the horizon keeps its current margin per step and its average
+    cost to serve per step so far, for as long as the run's own stage-to-stage moves of
+    its segment say it stays (:func:`sim.engine.continuation.remaining_steps`),
+    discounted from its conversion like the run's cash flows.
+
+    Args:
+        model: A model that has run.
+    """
+    spm = model.steps_per_month
+    step_discount = (1.0 + model.spec.economics.annual_discount_rate) ** (-1.0 / (12 * spm))
+    weights = remaining_steps(model.moves_count, model.stage_tables.customer, step_discount)
+    ltv, cost = model.ltv.copy(), model.cost_disc.copy()
+    live = np.flatnonzero(model.active)
+    if live.size:
+        age = model.steps - np.maximum(model.converted_step[live], 0)
+        at_age = step_discount ** age.astype(float)
+        seg, stage = model.segment[live], model.stage[live]
+        margin = model.spec.economics.gross_margin * model.monthly_revenue[live] / spm
+        served = np.maximum(model.tenure_months[live] * spm, 1.0)
+        cost_per_step = model.cost_cum[live] / served
+        ltv[live] += at_age * margin * weights.paid[seg, stage]
+        cost[live] += at_age * cost_per_step * weights.served[seg, stage]
+    return Lifetime(ltv, cost, ltv - cost - model.acquisition)
+
+
+def segment_summary(model: EngagementModel, profit: np.ndarray,
+                    life: Lifetime | None = None) -> dict[str, dict[str, Any]]:
     """Per-segment results of the customers who ever converted.
 
     Args:
         model: The model.
         profit: Each customer's profit (see :func:`customer_profit`).
+        life: Their lifetime values (default: :func:`lifetime`).
 
     Returns:
-        Segment name → converted count, retention, mean LTV, cost and profit.
+        Segment name → converted count, retention, mean LTV, cost and profit (within the
+        horizon, then lifetime).
     """
+    life = lifetime(model) if life is None else life
     out = {}
     for k, name in enumerate(model.spec.segment_names):
         mine = (model.segment == k) & (model.converted_step >= 0)
@@ -277,6 +331,9 @@ def segment_summary(model: EngagementModel, profit: np.ndarray) -> dict[str, dic
             "ltv_mean": mean_or_nan(model.ltv[mine]),
             "cost_per_customer": mean_or_nan(model.cost_disc[mine]),
             "profit_per_customer": mean_or_nan(profit[mine]),
+            "ltv_lifetime_mean": mean_or_nan(life.ltv[mine]),
+            "cost_lifetime_per_customer": mean_or_nan(life.cost[mine]),
+            "profit_lifetime_per_customer": mean_or_nan(life.profit[mine]),
         }
     return out
 

@@ -4,14 +4,17 @@ An installed base churns with a constant monthly probability ``r0``. Policy ``no
 does nothing; policy ``nudge`` costs ``c`` per customer-month and moves the churn odds
 by ``e^(β·x)`` (``x`` the touch response, the same for everyone), so its churn is
 ``r(β) = sigmoid(logit(r0) + β·x)``. With survival ``s = 1 − r``, monthly discount
-``v = (1 + d)^(−1/12)``, margin ``m`` and horizon ``T`` months, a customer's expected
-discounted profit is::
+``v = (1 + d)^(−1/12)`` and margin ``m``, a customer's expected discounted lifetime
+profit is::
 
-    V(s) = m·Σ_{k=1..T} s^k·v^k − c·Σ_{k=1..T} s^(k−1)·v^k
+    V(s) = m·Σ_{k≥1} s^k·v^k − c·Σ_{k≥1} s^(k−1)·v^k = (m·s·v − c·v) / (1 − s·v)
 
 (month ``k``'s margin is booked for the customers who stay through it, its touch is
 paid by everyone who starts it, and both are discounted to the end of the month, as
-:func:`sim.engine.economics.book` does). With ``β ~ uniform(a, b)`` the advantage
+:func:`sim.engine.economics.book` does). That is what ``engagesim decide`` values a
+policy by: the simulated months plus what customers still active at the horizon are
+worth (:mod:`sim.engine.continuation`), so the answer does not depend on the horizon.
+With ``β ~ uniform(a, b)`` the advantage
 ``Δ(β) = V_nudge(β) − V_none`` is monotone, so everything ``engagesim decide`` estimates
 has a closed form up to one-dimensional quadrature (:func:`nudge_answer`):
 
@@ -28,7 +31,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 from scipy import integrate, optimize
 
 from sim.engine.scenario import Scenario
@@ -48,7 +50,6 @@ class NudgeToy:
         margin: Margin per customer-month.
         cost: Cost of the nudge per customer-month.
         response: Touch response ``x``.
-        months: Horizon ``T``.
         annual_discount_rate: ``d``.
         low: Lower end ``a`` of the uniform range of ``β``.
         high: Upper end ``b``.
@@ -58,7 +59,6 @@ class NudgeToy:
     margin: float
     cost: float
     response: float
-    months: int
     annual_discount_rate: float
     low: float
     high: float
@@ -79,24 +79,22 @@ class NudgeToy:
             margin=scenario.economics.gross_margin * traits["revenue"],
             cost=program.touches_per_month * program.cost_per_touch,
             response=-math.expm1(-dose),
-            months=scenario.time.months,
             annual_discount_rate=scenario.economics.annual_discount_rate,
             low=low,
             high=high,
         )
 
     def value(self, policy: str, beta: float) -> float:
-        """Expected discounted profit of one customer under ``policy`` at ``β``."""
+        """Expected discounted lifetime profit of one customer under ``policy`` at ``β``."""
         r = self.r0
         cost = 0.0
         if policy == NUDGE:
             logit = math.log(self.r0 / (1.0 - self.r0)) + beta * self.response
             r = 1.0 / (1.0 + math.exp(-logit))
             cost = self.cost
-        k = np.arange(1, self.months + 1)
         v = (1.0 + self.annual_discount_rate) ** (-1.0 / 12.0)
-        survival = (1.0 - r) ** k
-        return float(np.sum((self.margin * survival - cost * survival / (1.0 - r)) * v ** k))
+        sv = (1.0 - r) * v
+        return (self.margin * sv - cost * v) / (1.0 - sv)
 
     def advantage(self, beta: float) -> float:
         """``Δ(β) = V_nudge(β) − V_none``."""

@@ -70,7 +70,8 @@ def test_report_opens_with_the_answer_for_every_segment(single):
     answer = answer_section(path.read_text())
     for segment in ["all customers", *SEGMENTS]:
         assert f"**{label(segment)[0].upper() + label(segment)[1:]}**" in answer
-    assert answer.count("maximises profit per customer") == 4
+    assert answer.count("maximises lifetime profit per customer") == 4
+    assert "Counting only the simulated months" in answer
     assert "95 % CI" in answer
     assert any(v in answer for v in ("**Certain.**", "**Likely.**", "**Too close to call.**"))
 
@@ -176,7 +177,8 @@ def test_sweep_report_has_a_sensitivity_section_and_csv(lhs):
     assert list(table.columns) == list(SENSITIVITY_COLUMNS)
     assert set(table["method"]) == {"given_data"} and table["total"].isna().all()
     assert set(table["policy"]) == {"no_touch", "high_touch"}
-    assert set(table["outcome"]) == {"profit_per_customer", "ltv_mean", "cost_per_customer",
+    assert set(table["outcome"]) == {"profit_lifetime_per_customer", "profit_per_customer",
+                                     "ltv_mean", "cost_per_customer",
                                      "retention_6"}
     # the book size drives high-touch's cost per customer, never no-touch's
     cost = table[table["outcome"] == "cost_per_customer"].set_index("policy")

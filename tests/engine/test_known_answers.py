@@ -5,12 +5,15 @@ closed-form check already makes the claim, the test asserts that check's own ver
 (with the seeds these tests always used); the rest are checked here only.
 """
 
+import math
+
 import numpy as np
 import pytest
 
 from sim import EngagementModel, NoPolicy, load_scenario
 from sim.engine.lifecycle import choose_exits
 from sim.engine.metrics import engagement_index, nps, recommend_scores
+from sim.validation.checks import fixed_trait
 from sim.validation.known_answers import (
     competing_exits_check,
     discounted_value_check,
@@ -95,3 +98,23 @@ def test_competing_exits_match_competing_risks():
 def test_edge_probability_is_logit_linear():
     check = logit_linear_check()  # sigmoid(logit(base) + β·driver), to 1e-12
     assert check.passed, check
+
+
+@pytest.mark.parametrize("months", [6, 24, 60])
+def test_lifetime_value_of_constant_churn_is_the_perpetuity_whatever_the_horizon(months):
+    # constant churn r, margin m, monthly discount d: lifetime LTV = m·s/(1 + d − s)
+    scenario = load_scenario("constant_churn", overrides={"time.months": months,
+                                                          "population.customers": 4000})
+    seg = scenario.segments[0]
+    r = fixed_trait(seg, "churn_propensity")
+    m = scenario.economics.gross_margin * fixed_trait(seg, "revenue")
+    d = (1.0 + scenario.economics.annual_discount_rate) ** (1.0 / 12.0) - 1.0
+    s = 1.0 - r
+    expected = m * s / (1.0 + d - s)
+    # the SE over independent runs includes the error of the run's own retention estimate
+    values = [EngagementModel(scenario, "none", rng=seed).run().summary()["ltv_lifetime_mean"]
+              for seed in range(8)]
+    se = float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    assert abs(np.mean(values) - expected) < 4 * se
+    within = EngagementModel(scenario, "none", rng=0).run().summary()["ltv_mean"]
+    assert within < expected  # the horizon alone undercounts
