@@ -149,12 +149,19 @@ class PolicyChoice:
     regret_p95: float
 
 
-def choice(values: ScopeValues) -> list[PolicyChoice]:
+def choice(values: ScopeValues, noise_bias: float = 0.0) -> list[PolicyChoice]:
     """Expected value, probability of being best and regret of every policy.
+
+    Args:
+        values: The scope's values.
+        noise_bias: What simulation noise adds to ``E[max_d V_d]`` (:attr:`Evpi.noise_bias`;
+            ``nan`` or 0: nothing removed). Every expected regret has that term, so it is
+            removed from each (down to 0).
 
     Returns:
         One entry per policy, best (least expected regret) first.
     """
+    bias = noise_bias if math.isfinite(noise_bias) else 0.0
     v = values.values
     n = v.shape[0]
     best = v.max(axis=1, keepdims=True)
@@ -172,7 +179,7 @@ def choice(values: ScopeValues) -> list[PolicyChoice]:
             expected_high=mean + half,
             per_customer=float(np.nanmean(values.per_customer[:, k])),
             p_best=float(share[:, k].mean()),
-            regret=float(regret[:, k].mean()),
+            regret=max(float(regret[:, k].mean()) - bias, 0.0),
             regret_p95=float(np.quantile(regret[:, k], 0.95)),
         ))
     return sorted(out, key=lambda c: c.regret)

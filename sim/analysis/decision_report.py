@@ -168,12 +168,13 @@ def answer_scope(runs: pd.DataFrame, scope: str, scale: float, manifest: Mapping
     values = scope_values(runs, scope, scale)
     paths = [a.path for a in assumptions]
     x = _sample(runs, values.points, paths)
-    choices = choice(values)
+    information = evpi(values, rng)
+    choices = choice(values, information.noise_bias)
     leader = choices[0].policy
     other = choices[1].policy if len(choices) > 1 else None
     drivers, noise_share = _drivers(x, values, leader, other, manifest, paths, rng)
     info = {path: evppi(x[:, i], values.values) for i, path in enumerate(paths)}
-    answer = ScopeAnswer(values, choices, evpi(values, rng), info, drivers, noise_share, [])
+    answer = ScopeAnswer(values, choices, information, info, drivers, noise_share, [])
     evens = []
     if other is not None:
         for path in answer.top()[:TOP]:
@@ -537,9 +538,11 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame,
         f"{manifest.get('company_customers', '?')}.",
         "- **Simulation noise**: each value is a mean over replications. The EVPI is "
         "corrected for the upward bias noise gives a maximum, estimated by a parametric "
-        "bootstrap from the replications' covariance"
-        + (f" (bias {_money(noise)} removed)." if math.isfinite(noise) else
-           " (not possible with 1 replication: the EVPI is an upper estimate).")
+        "bootstrap from the replications' covariance; every expected regret has the same "
+        "term and gets the same correction"
+        + (f" (company: {_money(noise)} removed)." if math.isfinite(noise) else
+           " (not possible with 1 replication: EVPI and regrets are upper estimates).")
+        + " P(best) counts the samples where a policy came out best, noise included."
         + " Sensitivity indices exclude the noise share of the variance; EVPPI and "
         "break-evens use a smoothing-spline regression, which averages noise out.",
         f"- **Runs**: {len(runs)} in all, {failed} failed (left out).",

@@ -367,7 +367,9 @@ def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
               f"runner-up excludes 0 and the winner is ahead in ≥ {CERTAIN_SHARE:.0%} of "
               f"replications; **likely** — the margin is positive and either the CI "
               f"excludes 0 or the winner is ahead in ≥ {LIKELY_SHARE:.0%} of replications; "
-              "**too close to call** — otherwise (or with a single replication).", ""]
+              "**too close to call** — otherwise (or with a single replication). This is "
+              "certainty *given the scenario's assumptions* (simulation noise only); "
+              "`engagesim decide` weighs the uncertainty of the assumptions themselves.", ""]
     if failed:
         lines += [f"{failed} of {len(runs)} runs failed and are left out of every number "
                   "(see *Method*).", ""]

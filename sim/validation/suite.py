@@ -148,7 +148,7 @@ FAST = Sizes(
     se_replicates=100,
     known_customers=20_000,
     exit_draws=200_000,
-    decide_customers=300,
+    decide_customers=1_000,
     decide_replications=2,
 )
 #: Sizes of the full validation (a few minutes).
