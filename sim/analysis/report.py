@@ -313,6 +313,7 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
     lines = [f"# {manifest.get('experiment', 'experiment')}: which engagement policy "
              "maximises profit per customer?", "", _headline(manifest, runs), ""]
     lines += _answer(runs, ok, factors, baseline)
+    lines += _assumptions(manifest, factors)
     if not ok.empty:
         lines += _comparison(ok, baseline)
         lines += _differences(runs, baseline)
@@ -321,6 +322,21 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
         lines += _figures(figures)
     lines += _method(manifest, runs, factors)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _assumptions(manifest: Mapping[str, Any], factors: Sequence[str]) -> list[str]:
+    """What the answer rests on: the scenario's key assumptions and where each comes from."""
+    rows = manifest.get("key_assumptions") or []
+    if not rows:
+        return []
+    varied = set(factors)
+    table = [[row["label"], f"{row['value']:,.6g}",
+              "varied by this sweep" if row["path"] in varied else row["source"]]
+             for row in rows]
+    return ["## What this rests on", "",
+            "The scenario's key assumptions (money in the scenario's currency). Values marked "
+            "uncertain have a declared range: `engagesim decide` weighs it.", "",
+            *_table(["assumption", "value", "where it comes from"], table), ""]
 
 
 def _headline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str:

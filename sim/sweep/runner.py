@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed, parallel_config
 
+from sim.engine.assumptions import key_assumptions
 from sim.engine.model import EngagementModel
 from sim.engine.scenario import Scenario, load_scenario
 from sim.files import jsonable
@@ -242,6 +243,7 @@ def sweep(
         "months": experiment.months,
         "command": command,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "key_assumptions": [asdict(a) for a in key_assumptions(experiment.scenario)],
         **(extra or {}),
     }
     runs = experiment.runs()

@@ -72,6 +72,8 @@ def test_report_opens_with_the_answer_for_every_segment(single):
         assert f"**{label(segment)[0].upper() + label(segment)[1:]}**" in answer
     assert answer.count("maximises lifetime profit per customer") == 4
     assert "Counting only the simulated months" in answer
+    rests_on = path.read_text().split("## What this rests on")[1].split("\n## ")[0]
+    assert "| horizon (months) |" in rests_on and "uncertain: triangular(" in rests_on
     assert "95 % CI" in answer
     assert any(v in answer for v in ("**Certain.**", "**Likely.**", "**Too close to call.**"))
 
