@@ -19,7 +19,6 @@ expected; a sweep in which some runs failed ends with exit code 1.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sim.engine.model import EngagementModel, __version__
-from sim.engine.policies import Policy
+from sim.engine.policy_files import is_policy_file, load_policy_file
 from sim.engine.results import write_run
 from sim.engine.scenario import load_scenario, shipped_scenarios
 from sim.formatting import fixed
@@ -70,24 +69,6 @@ def _jobs(text: str) -> int:
 _seed = _int_at_least(0, "a seed")
 
 
-def load_policy_class(spec: str) -> Policy:
-    """Instantiate a custom policy given as ``path/to/file.py:ClassName``."""
-    path_text, _, cls_name = spec.rpartition(":")
-    path = Path(path_text)
-    if not path.is_file():
-        raise InputError(path, "", "no such policy file (expected FILE.py:ClassName)")
-    module_spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file: report, don't crash
-        raise InputError(path, "", f"cannot import: {type(exc).__name__}: {exc}") from None
-    cls = getattr(module, cls_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Policy)):
-        raise InputError(path, cls_name, "expected a subclass of sim.Policy")
-    return cls()
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``engagesim``."""
     parser = argparse.ArgumentParser(
@@ -123,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario", nargs="?", default="default", help="shipped scenario name or .toml path"
     )
     compare.add_argument(
-        "--policies", help="comma-separated policies (default: every policy in the scenario)"
+        "--policies", help="comma-separated policies (default: every policy in the scenario); "
+        "a policy class in a Python file is FILE.py:ClassName"
     )
     compare.add_argument("--baseline", help="policy the others are compared with "
                          "(default: no_touch if compared, else the first)")
@@ -242,7 +224,7 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario and write its outputs."""
     scenario = load_scenario(args.scenario)
-    policy = load_policy_class(args.policy) if ".py:" in args.policy else args.policy
+    policy = load_policy_file(args.policy) if is_policy_file(args.policy) else args.policy
     model = EngagementModel(
         scenario, policy, rng=args.seed, customers=args.customers, months=args.months
     )

@@ -52,6 +52,7 @@ from sim.engine.policies import (
     ProgramPolicy,
     check_engagement,
 )
+from sim.engine.policy_files import is_policy_file, load_policy_file
 from sim.engine.scenario import Scenario, load_scenario
 from sim.engine.segments import sample_population
 from sim.engine.view import PolicyView
@@ -65,16 +66,20 @@ def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
 
     Args:
         scenario: The scenario whose policies names refer to.
-        policy: A policy, or the name of one of the scenario's policies.
+        policy: A policy, the name of one of the scenario's policies, or a policy class
+            in a Python file, ``path/to/file.py:ClassName`` (a fresh instance).
 
     Returns:
         The policy.
 
     Raises:
-        InputError: No policy of that name in the scenario.
+        InputError: No policy of that name in the scenario, or a policy file that cannot
+            be loaded.
     """
     if isinstance(policy, Policy):
         return policy
+    if is_policy_file(policy):
+        return load_policy_file(policy)
     if policy not in scenario.policies:
         raise InputError(
             scenario.source,

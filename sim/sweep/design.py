@@ -31,6 +31,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from sim.engine.paths import get_path
+from sim.engine.policy_files import is_policy_file, load_policy_file
 from sim.engine.scenario import Scenario, load_scenario, read_toml, resolve
 from sim.schema import InputError, Table, suggest
 
@@ -292,9 +293,15 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
     )
     policies = table.strings("policies", tuple(scenario.policies))
     for policy in policies:
-        if policy not in scenario.policies:
+        if is_policy_file(policy):
+            try:
+                load_policy_file(policy)
+            except InputError as exc:
+                raise table.error("policies", str(exc)) from None
+        elif policy not in scenario.policies:
             raise table.error("policies", f"policy {policy!r} is not in scenario "
-                              f"{scenario.name!r}" + suggest(policy, scenario.policies))
+                              f"{scenario.name!r}" + suggest(policy, scenario.policies)
+                              + " (or give a policy class in a Python file: FILE.py:ClassName)")
     if len(set(policies)) != len(policies) or not policies:
         raise table.error("policies", "expected a non-empty list of distinct policy names")
     baseline = table.string("baseline", "no_touch" if "no_touch" in policies else policies[0])

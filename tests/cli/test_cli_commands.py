@@ -50,3 +50,42 @@ def test_zero_jobs_is_refused_before_anything_runs(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--jobs" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+POLICY_FILE = '''
+import numpy as np
+
+from sim import Engagement, Policy
+
+
+class EmailEveryone(Policy):
+    name = "email_everyone"
+
+    def engage(self, view):
+        per_month = np.where(view.active, 2.0, 0.0)
+        return Engagement.from_touches(view, per_month, effect=0.1, cost_per_touch=0.05)
+'''
+
+
+def test_compare_and_sweep_accept_a_policy_class_in_a_python_file(tmp_path, capsys):
+    (tmp_path / "mine.py").write_text(POLICY_FILE)
+    mine = f"{tmp_path}/mine.py:EmailEveryone"
+    args = ["--replications", "2", "--customers", "80", "--months", "3", "--quiet"]
+    assert main(["compare", "--policies", f"no_touch,{mine}", *args, "--jobs", "2",
+                 "--out", str(tmp_path / "c")]) == 0
+    runs = (tmp_path / "c" / "runs.csv").read_text()
+    assert runs.count(mine) == 2 and "maximises" in (tmp_path / "c" / "report.md").read_text()
+    (tmp_path / "e.toml").write_text(f'policies = ["no_touch", "{mine}"]\nreplications = 1\n'
+                                     "customers = 60\nmonths = 2\n")
+    assert main(["sweep", str(tmp_path / "e.toml"), "--quiet", "--jobs", "1",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "runs.csv").read_text().count(mine) == 1
+
+
+def test_compare_with_a_missing_policy_file_exits_2(tmp_path, capsys):
+    code = main(["compare", "--policies", f"no_touch,{tmp_path}/nope.py:X", "--quiet",
+                 "--out", str(tmp_path / "c")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nope.py: no such policy file" in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists()
