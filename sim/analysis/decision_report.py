@@ -410,8 +410,9 @@ def _flip_sentence(b: BreakEven, by_path: Mapping[str, Uncertainty]) -> str:
 def _choices(answers: Mapping[str, ScopeAnswer]) -> list[str]:
     """Section 1: every policy's standing, per scope."""
     lines = ["## 1. What to choose", "",
-             "Expected profit is the company's discounted profit from its customers over the "
-             "horizon, averaged over the assumptions (95 % CI of that average); *P(best)* "
+             "Expected profit is the company's discounted lifetime profit from its customers "
+             "(the simulated months plus what customers still active at the horizon are "
+             "worth), averaged over the assumptions (95 % CI of that average); *P(best)* "
              "is the share of assumption samples where the policy is the best; *expected "
              "regret* is what choosing it loses on average against the best policy for the "
              "true assumptions (the policy with the least expected regret is also the one "

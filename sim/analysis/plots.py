@@ -285,7 +285,7 @@ def profit_bars(runs: pd.DataFrame, path: str | Path) -> Path:
             ax.axhline(0, color="black", linewidth=1)
             ax.set_xticks(x, [label(p) for p in policies])
             ax.set_title(label(segment))
-            ax.set_ylabel(OUTCOMES[metric].axis_label)
+            ax.set_ylabel("per customer (currency)")  # the title names the outcome
             ax.yaxis.set_major_formatter(MONEY)
         lifetime = " over the customer's lifetime" if metric != "profit_per_customer" else ""
         _title(fig, f"Profit per customer{lifetime} (LTV − cost to serve − acquisition)", runs)
@@ -424,11 +424,12 @@ def factor_effect(runs: pd.DataFrame, factor: str, path: str | Path) -> Path:
             if levels is not None:
                 ax.set_xticks(levels, [f"{v:g}" for v in levels])
             ax.set_xlabel(factor_label(factor))
-            ax.set_ylabel(OUTCOMES[verdict_metric(runs)].axis_label)
+            ax.set_ylabel("per customer (currency)")  # the title names the outcome
             ax.yaxis.set_major_formatter(MONEY)
         _legend(fig, axes, policies)
         binned = "" if levels is not None else f", {BINS} quantile bins"
-        fig.suptitle(f"Profit per customer along {factor_label(factor)}\n"
+        lifetime = " (lifetime)" if verdict_metric(runs) != "profit_per_customer" else ""
+        fig.suptitle(f"Profit per customer{lifetime} along {factor_label(factor)}\n"
                      f"({factor}; 95 % CI over runs, other factors pooled{binned})")
     return Path(path)
 
