@@ -239,6 +239,11 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
         ("retention.png", "Cohort retention after conversion.",
          lambda p: plots.retention_curves(runs, p)),
     ]
+    baseline = _baseline(store.manifest(), runs)
+    if baseline is not None and len(policies_of(runs)) > 1:
+        jobs.insert(1, ("differences.png", f"Paired difference from {label(baseline)} with "
+                        "95 % CIs (what the verdicts rest on).",
+                        lambda p: plots.differences(runs, baseline, p)))
     if not series.empty and "month" in series:
         jobs += [
             ("funnel.png", "Customers in each lifecycle stage over time.",

@@ -85,9 +85,9 @@ def test_report_has_tables_figures_and_method(single):
         assert heading in text
     assert "| policy | retention 6 mo | LTV / customer |" in text  # 8 months: no 12 yet
     assert "root seed 5" in text and "12 in all, 12 succeeded, 0 failed" in text
-    check_figures(root, ["profit_per_customer.png", "ltv_vs_cost.png", "retention.png",
-                         "funnel.png", "costs.png"])
-    for name in ("profit_per_customer", "funnel", "costs"):
+    check_figures(root, ["profit_per_customer.png", "differences.png", "ltv_vs_cost.png",
+                         "retention.png", "funnel.png", "costs.png"])
+    for name in ("profit_per_customer", "differences", "funnel", "costs"):
         assert f"(figures/{name}.png)" in text
 
 
