@@ -381,7 +381,12 @@ def _stage_colour(i: int, n: int, stage: str) -> tuple[float, ...] | str:
 
 
 def cost_breakdown(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> Path:
-    """Total cost over the horizon by type, per policy (stacked bars, mean over runs).
+    """Total cost over the horizon by type, beside gross margin and profit, per policy.
+
+    Each policy gets a stacked bar of its costs by type and, beside it, a bar of its
+    gross margin (revenue × margin) with the profit (margin − cost) marked on it, so
+    what the money buys is read next to what it costs (undiscounted totals over the
+    horizon, mean over runs).
 
     Args:
         series: Long per-step series with a ``run_id`` column.
@@ -391,26 +396,40 @@ def cost_breakdown(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -
     path = Path(path)
     policies = policies_of(runs)
     columns = [c for c in COST_COLUMNS if c in series]
+    extra = [c for c in ("margin", "profit") if c in series]
     data = _with_policy(series, _ok(runs))
-    per_run = data.groupby(["policy", "run_id"])[columns].sum()
+    per_run = data.groupby(["policy", "run_id"])[[*columns, *extra]].sum()
     mean = per_run.groupby(level="policy").mean().reindex(policies).fillna(0.0)
     x = np.arange(len(policies))
+    width = 0.38 if extra else 0.6
     with styled_figure(path) as (fig, axes):
         ax = axes[0, 0]
         bottom = np.zeros(len(policies))
         for i, column in enumerate(columns):
             values = mean[column].to_numpy()
-            ax.bar(x, values, bottom=bottom, color=COST_PALETTE[i % len(COST_PALETTE)],
-                   label=column.removeprefix("cost_"), width=0.6)
+            ax.bar(x - width / 2 if extra else x, values, bottom=bottom, width=width,
+                   color=COST_PALETTE[i % len(COST_PALETTE)], label=column.removeprefix("cost_"))
             bottom += values
         for xi, total in zip(x, bottom, strict=True):
-            ax.annotate(money_short(total), (xi, total), ha="center", va="bottom",
-                        xytext=(0, 4), textcoords="offset points", fontweight="bold")
+            ax.annotate(money_short(total), (xi - width / 2 if extra else xi, total),
+                        ha="center", va="bottom", xytext=(0, 4), textcoords="offset points",
+                        fontweight="bold")
+        if extra == ["margin", "profit"]:
+            margin, profit = mean["margin"].to_numpy(), mean["profit"].to_numpy()
+            ax.bar(x + width / 2, margin, width=width, color="0.85", edgecolor="0.4",
+                   label="gross margin")
+            ax.scatter(x + width / 2, profit, marker="D", s=70, color="black", zorder=3,
+                       label="profit (margin − cost)")
+            for xi, value in zip(x, profit, strict=True):
+                ax.annotate(money_short(value), (xi + width / 2, value), ha="center",
+                            va="bottom", xytext=(0, 6), textcoords="offset points")
+        ax.axhline(0, color="black", linewidth=1)
         ax.set_xticks(x, [label(p) for p in policies])
-        ax.set_ylabel("total cost over the horizon (currency)")
+        ax.set_ylabel("total over the horizon (currency)")
         ax.yaxis.set_major_formatter(MONEY)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="cost type")
-        _title(fig, "Where the money goes: total cost by type", runs, ci=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        _title(fig, "Where the money goes: cost by type, beside gross margin and profit",
+               runs, ci=False)
     return path
 
 

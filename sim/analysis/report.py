@@ -248,7 +248,8 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
         jobs += [
             ("funnel.png", "Customers in each lifecycle stage over time.",
              lambda p: plots.stage_funnel(series, runs, p)),
-            ("costs.png", "Total cost over the horizon by type.",
+            ("costs.png", "Total cost over the horizon by type, beside gross margin and "
+             "profit.",
              lambda p: plots.cost_breakdown(series, runs, p)),
         ]
     for i, factor in enumerate(factors, start=1):
