@@ -524,7 +524,8 @@ def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path) -
                    loc="outside right center", title="winner")
         how = ("each cell: the winner and how sure (other factors pooled)" if grid else
                "each dot a design point; large: certain or likely, small: too close to call")
-        fig.suptitle(f"Winner by profit per customer: {factor_label(factors[0])} × "
+        what = "lifetime profit" if verdict_metric(runs) != "profit_per_customer" else "profit"
+        fig.suptitle(f"Winner by {what} per customer: {factor_label(factors[0])} × "
                      f"{factor_label(factors[1])}\n({how})")
     return Path(path)
 
