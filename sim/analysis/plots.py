@@ -54,6 +54,7 @@ from sim.analysis.statistics import (
     winners,
 )
 from sim.engine.metrics import COST_COLUMNS
+from sim.engine.policy_files import is_policy_file
 from sim.formatting import money_short
 
 STYLE = {
@@ -86,8 +87,15 @@ VERDICT_MARK = {CERTAIN: "certain", LIKELY: "likely"}
 
 # -- helpers ------------------------------------------------------------------------------
 def label(name: str) -> str:
-    """Display name of a policy or segment (``mid_market`` → ``mid market``)."""
-    return "all customers" if name == ALL else str(name).replace("_", " ")
+    """Display name of a policy or segment (``mid_market`` → ``mid market``).
+
+    A policy in a Python file (``path/to/file.py:ClassName``) shows as its class name.
+    """
+    if name == ALL:
+        return "all customers"
+    if is_policy_file(name):
+        return str(name).rpartition(":")[2]
+    return str(name).replace("_", " ")
 
 
 def factor_label(path: str) -> str:

@@ -61,15 +61,20 @@ def execute(
     if overrides:
         scenario = scenario.with_overrides(overrides)
     # everything alive now (modules, caches, the scenario) outlives the run: freeze it so
-    # the collection below scans only the run's own objects (it halves a small run's time)
+    # the collection below scans only the run's own objects (it halves a small run's
+    # time), and thaw it after, so a caller's own garbage is still collected later
     gc.freeze()
-    model = EngagementModel(scenario, policy, rng=seed).run()
-    series = model.timeseries()
-    result = jsonable(model.summary(seed=seed)), {c: series[c].to_numpy() for c in series.columns}
-    # a Mesa model holds reference cycles: free its arrays now, not at the next GC pass,
-    # or a worker running many large runs accumulates them
-    del model
-    gc.collect()
+    try:
+        model = EngagementModel(scenario, policy, rng=seed).run()
+        series = model.timeseries()
+        result = (jsonable(model.summary(seed=seed)),
+                  {c: series[c].to_numpy() for c in series.columns})
+        # a Mesa model holds reference cycles: free its arrays now, not at the next GC
+        # pass, or a worker running many large runs accumulates them
+        del model
+        gc.collect()
+    finally:
+        gc.unfreeze()
     return result
 
 
