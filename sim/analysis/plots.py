@@ -226,6 +226,7 @@ def retention_curves(runs: pd.DataFrame, path: str | Path) -> Path:
             ax.set_xticks([0, *months])
             ax.set_xlabel("months after conversion")
             ax.set_ylabel("customers retained (%)")
+            ax.set_ylim(0.0, 1.02)  # the whole scale: a cropped axis would exaggerate gaps
             ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         _legend(fig, axes, policies)
         _title(fig, "Retention: share of converted customers still customers", runs)

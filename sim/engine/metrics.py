@@ -48,7 +48,7 @@ STEP_METRICS = (
 )
 
 #: Retention horizons (months) reported when within the run's horizon.
-RETENTION_MONTHS = (3, 6, 12, 24)
+RETENTION_MONTHS = (3, 6, 12, 24, 36, 60)
 
 
 def nps(scores: np.ndarray) -> float:

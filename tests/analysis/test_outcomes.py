@@ -23,8 +23,8 @@ from sim.sweep.store import ID_COLUMNS
 
 @pytest.fixture(scope="module")
 def model():
-    # 30 months so that every retention horizon (3, 6, 12, 24) is observed
-    return EngagementModel("default", "hybrid", rng=4, customers=600, months=30).run()
+    # 60 months so that every retention horizon (3, 6, 12, 24, 36, 60) is observed
+    return EngagementModel("default", "hybrid", rng=4, customers=600, months=60).run()
 
 
 @pytest.fixture(scope="module")
