@@ -26,7 +26,6 @@ from datetime import datetime
 from pathlib import Path
 
 from sim.engine.model import EngagementModel, __version__
-from sim.engine.policy_files import is_policy_file, load_policy_file
 from sim.engine.results import write_run
 from sim.engine.scenario import load_scenario, shipped_scenarios
 from sim.formatting import fixed
@@ -224,9 +223,8 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario and write its outputs."""
     scenario = load_scenario(args.scenario)
-    policy = load_policy_file(args.policy) if is_policy_file(args.policy) else args.policy
-    model = EngagementModel(
-        scenario, policy, rng=args.seed, customers=args.customers, months=args.months
+    model = EngagementModel(  # a FILE.py:ClassName policy is loaded by make_policy
+        scenario, args.policy, rng=args.seed, customers=args.customers, months=args.months
     )
     out = args.out or Path("results") / "runs" / (
         f"{scenario.name}-{model.policy.name}-s{args.seed}"
@@ -377,12 +375,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_decide(args: argparse.Namespace) -> int:
     """Run every policy at every sample of the scenario's uncertainties; write the decision."""
     from sim.analysis.decision_report import assumption_record
-    from sim.sweep.design import decision_experiment
+    from sim.sweep.design import decision_experiment, saltelli_samples_problem
 
-    if args.design == "saltelli" and args.samples & (args.samples - 1):
-        lower = 1 << (args.samples.bit_length() - 1)
-        raise InputError(None, "--samples", f"a saltelli design needs a power of two, got "
-                         f"{args.samples}; try {lower} or {2 * lower}")
+    if args.design == "saltelli" and (problem := saltelli_samples_problem(args.samples)):
+        raise InputError(None, "--samples", problem)
     scenario = load_scenario(args.scenario)
     policies = None
     if args.policies:

@@ -6,7 +6,8 @@
   (few significant decimals, shares as ``91.2 %``, differences of shares as ``+1.4 pp``);
 * :func:`compact` — the live page's small tables (whole numbers from 100 up, three
   significant digits below);
-* :func:`money_short` — axis labels (``1.2M``, ``35k``, ``420``).
+* :func:`money_short` — axis labels (``1.2M``, ``35k``, ``420``);
+* :func:`markdown_table` — the tables of the reports.
 
 An undefined value (``None`` or NaN) is written :data:`MISSING` everywhere, never
 ``nan``.
@@ -15,6 +16,7 @@ An undefined value (``None`` or NaN) is written :data:`MISSING` everywhere, neve
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 #: How an undefined value is written.
@@ -88,3 +90,10 @@ def money_short(value: float, _pos: int | None = None) -> str:
     if a >= 1e3:
         return f"{value / 1e3:.3g}k"
     return f"{value:.3g}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A Markdown table: header, separator and one line per row (cells as ``str``)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines

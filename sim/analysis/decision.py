@@ -124,6 +124,18 @@ def scope_values(runs: pd.DataFrame, scope: str, scale: float) -> ScopeValues:
     )
 
 
+def sampled_values(runs: pd.DataFrame, points: np.ndarray, paths: Sequence[str]) -> np.ndarray:
+    """``(points, assumptions)``: each sample's assumption values, in the order of ``points``.
+
+    Args:
+        runs: ``runs.csv`` of a decide folder (every run of a point has its values).
+        points: The samples wanted (:attr:`ScopeValues.points`).
+        paths: The assumptions' key paths (``runs.csv`` columns).
+    """
+    first = runs.drop_duplicates("point").set_index("point")
+    return first.loc[points, list(paths)].to_numpy(float)
+
+
 @dataclass(frozen=True)
 class PolicyChoice:
     """One policy's standing under uncertainty.

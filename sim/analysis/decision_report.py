@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from sim.analysis.decision import (
     choice,
     decision_grid,
     evpi,
+    sampled_values,
     scope_values,
 )
 from sim.analysis.plots import label
@@ -39,7 +40,7 @@ from sim.analysis.sensitivity import Index, evppi, given_data_indices, saltelli_
 from sim.analysis.statistics import failed_mask, segment_names
 from sim.engine.uncertainties import Uncertainty
 from sim.files import atomic_write_bytes
-from sim.formatting import money_short, percent
+from sim.formatting import markdown_table, money_short, percent
 from sim.sweep.store import ResultStore
 
 REPORT_SEED = 20_240_311
@@ -121,12 +122,6 @@ def assumption_record(uncertainty: Uncertainty) -> dict[str, Any]:
 
 
 # -- analysis -----------------------------------------------------------------------------
-def _sample(runs: pd.DataFrame, points: np.ndarray, paths: Sequence[str]) -> np.ndarray:
-    """``(points, assumptions)`` sampled values, in the order of ``points``."""
-    first = runs.drop_duplicates("point").set_index("point")
-    return first.loc[points, list(paths)].to_numpy(float)
-
-
 def _drivers(x: np.ndarray, values: ScopeValues, leader: str, other: str | None,
              manifest: Mapping[str, Any], names: Sequence[str],
              rng: np.random.Generator) -> tuple[list[Index], float]:
@@ -167,7 +162,7 @@ def answer_scope(runs: pd.DataFrame, scope: str, scale: float, manifest: Mapping
     rng = np.random.default_rng(np.random.SeedSequence(REPORT_SEED, spawn_key=(index,)))
     values = scope_values(runs, scope, scale)
     paths = [a.path for a in assumptions]
-    x = _sample(runs, values.points, paths)
+    x = sampled_values(runs, values.points, paths)
     information = evpi(values, rng)
     choices = choice(values, information.noise_bias)
     leader = choices[0].policy
@@ -175,13 +170,14 @@ def answer_scope(runs: pd.DataFrame, scope: str, scale: float, manifest: Mapping
     drivers, noise_share = _drivers(x, values, leader, other, manifest, paths, rng)
     info = {path: evppi(x[:, i], values.values) for i, path in enumerate(paths)}
     answer = ScopeAnswer(values, choices, information, info, drivers, noise_share, [])
+    if other is None:
+        return answer
     evens = []
-    if other is not None:
-        for path in answer.top()[:TOP]:
-            i = paths.index(path)
-            evens.append(break_even(x[:, i], values, path, leader, other,
-                                    assumptions[i].support(), rng))
-    return ScopeAnswer(values, choices, answer.evpi, info, drivers, noise_share, evens)
+    for path in answer.top()[:TOP]:
+        i = paths.index(path)
+        evens.append(break_even(x[:, i], values, path, leader, other,
+                                assumptions[i].support(), rng))
+    return replace(answer, break_evens=evens)
 
 
 # -- entry point --------------------------------------------------------------------------
@@ -227,7 +223,7 @@ def _draw(root: Path, ok: pd.DataFrame, answers: Mapping[str, ScopeAnswer],
         top = answer.top()[:TOP]
         if len(top) < TOP:
             continue
-        x = _sample(ok, answer.values.points, top)
+        x = sampled_values(ok, answer.values.points, top)
         supports = [by_path[p].support() for p in top]
         gx, gy, winner = decision_grid(x, answer.values, supports)
         columns = [policies.index(p) for p in answer.values.policies]
@@ -314,12 +310,6 @@ def _money(value: float) -> str:
     return "0" if abs(value) < 0.5 else money_short(value)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-
-
 def render(manifest: Mapping[str, Any], runs: pd.DataFrame, answers: Mapping[str, ScopeAnswer],
            assumptions: Sequence[Uncertainty], figures: Sequence[tuple[str, str]]) -> str:
     """The text of ``report.md``."""
@@ -373,8 +363,8 @@ def _first_screen(answers: Mapping[str, ScopeAnswer],
         rows.append([label(scope), label(best.policy), _money(best.expected),
                      percent(best.p_best, digits=0), _money(best.regret),
                      _money(answer.evpi.value)])
-    lines += _table(["scope", "choose", "expected profit", "P(best)", "expected regret",
-                     "value of perfect information"], rows)
+    lines += markdown_table(["scope", "choose", "expected profit", "P(best)",
+                             "expected regret", "value of perfect information"], rows)
     return [*lines, ""]
 
 
@@ -423,8 +413,8 @@ def _choices(answers: Mapping[str, ScopeAnswer]) -> list[str]:
                  percent(c.p_best, digits=0), _money(c.regret), _money(c.regret_p95)]
                 for c in answer.choices]
         lines += [f"**{label(scope)}**", ""]
-        lines += _table(["policy", "expected profit", "per customer", "P(best)",
-                         "expected regret", "regret, 95th pct"], rows)
+        lines += markdown_table(["policy", "expected profit", "per customer", "P(best)",
+                                 "expected regret", "regret, 95th pct"], rows)
         lines.append("")
     return lines
 
@@ -461,7 +451,7 @@ def _drivers_section(answers: Mapping[str, ScopeAnswer],
             if total:
                 row.append(_index(i.total_low, i.total, i.total_high))
             rows.append(row)
-        lines += _table(header, rows)
+        lines += markdown_table(header, rows)
         lines.append("")
     return lines
 
@@ -498,7 +488,7 @@ def _learning(answers: Mapping[str, ScopeAnswer], by_path: Mapping[str, Uncertai
     order = sorted(company.evppi, key=company.evppi.get, reverse=True)
     rows = [["**all together**", *(_money(answers[s].evpi.value) for s in scopes)]]
     rows += [[by_path[p].label, *(_money(answers[s].evppi[p]) for s in scopes)] for p in order]
-    lines += _table(["assumption", *(label(s) for s in scopes)], rows)
+    lines += markdown_table(["assumption", *(label(s) for s in scopes)], rows)
     return [*lines, ""]
 
 
@@ -512,10 +502,10 @@ def _assumptions_table(manifest: Mapping[str, Any],
         low, high = a.support()
         rows.append([a.label, f"`{a.path}`{linked}", a.describe(),
                      f"{a.shown(low)} to {a.shown(high)}", a.source])
-    lines += _table(["assumption", "key", "distribution", "range", "source"], rows)
+    lines += markdown_table(["assumption", "key", "distribution", "range", "source"], rows)
     fixed = manifest.get("fixed", {})
     lines += ["", "Fixed:", ""]
-    lines += _table(["setting", "value"], [[k, v] for k, v in fixed.items()])
+    lines += markdown_table(["setting", "value"], [[k, v] for k, v in fixed.items()])
     return [*lines, ""]
 
 

@@ -55,7 +55,7 @@ from sim.analysis.statistics import (
     winners,
 )
 from sim.files import atomic_write_bytes
-from sim.formatting import number
+from sim.formatting import markdown_table, number
 from sim.sweep.store import ResultStore
 
 LEVEL = 0.95
@@ -282,13 +282,6 @@ def _ci(low: float, high: float, fmt: Callable[..., str] = number) -> str:
     return f"95 % CI {fmt(low, signed=True)} to {fmt(high, signed=True)}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A Markdown table: header, separator and one line per row."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
-
-
 def _retention_metric(runs: pd.DataFrame) -> str | None:
     """``retention_12``, else the longest retention the horizon allows."""
     have = [m for m in (12, 6, 3, 24) if f"retention_{m}" in runs]
@@ -342,7 +335,7 @@ def _assumptions(manifest: Mapping[str, Any], factors: Sequence[str]) -> list[st
     return ["## What this rests on", "",
             "The scenario's key assumptions (money in the scenario's currency). Values marked "
             "uncertain have a declared range: `engagesim decide` weighs it.", "",
-            *_table(["assumption", "value", "where it comes from"], table), ""]
+            *markdown_table(["assumption", "value", "where it comes from"], table), ""]
 
 
 def _headline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str:
@@ -456,7 +449,7 @@ def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str],
                          if not hit.empty else "–")
         rows.append(cells)
     header = ["point", *(f"`{f}`" for f in factors), *(label(s) for s in segments)]
-    return ["### Winner at each design point", "", *_table(header, rows), ""]
+    return ["### Winner at each design point", "", *markdown_table(header, rows), ""]
 
 
 def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
@@ -474,7 +467,7 @@ def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
             "adds what customers still active at the horizon are worth; retention is "
             "the share of converted customers still customers that many months after "
             "conversion; LTV:CAC is for customers acquired during the run.", "",
-            *_table(["policy", *map(outcomes.label, metrics)], rows), ""]
+            *markdown_table(["policy", *map(outcomes.label, metrics)], rows), ""]
 
 
 def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
@@ -498,7 +491,7 @@ def _differences(runs: pd.DataFrame, baseline: str | None) -> list[str]:
     return [f"### Difference from the baseline ({label(baseline)}), paired by replication",
             "", f"Policy − baseline over the same seeds; \"better in\" is the share of paired "
             f"replications where the policy is better (lower for {lower}).", "",
-            *_table(header, rows), ""]
+            *markdown_table(header, rows), ""]
 
 
 def _segment_table(ok: pd.DataFrame) -> list[str]:
@@ -518,7 +511,7 @@ def _segment_table(ok: pd.DataFrame) -> list[str]:
                 cells.append(_mean_pm(mine[column], metric) if column in mine else "–")
             rows.append(cells)
     return ["### By segment", "", "Mean ± 95 % CI half-width over runs.", "",
-            *_table(["segment", "policy", *map(outcomes.label, metrics)], rows), ""]
+            *markdown_table(["segment", "policy", *map(outcomes.label, metrics)], rows), ""]
 
 
 def _share(value: float, low: float, high: float) -> str:
@@ -605,7 +598,7 @@ def _sensitivity(table: pd.DataFrame | None, ok: pd.DataFrame) -> list[str]:
         found = outcomes.outcome(str(metric))
         heading = found.axis if found else label(str(metric))
         lines += [f"### {heading[:1].upper() + heading[1:]}", "",
-                  *_table(["factor", *map(label, policies)], rows), ""]
+                  *markdown_table(["factor", *map(label, policies)], rows), ""]
     return lines
 
 

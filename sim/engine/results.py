@@ -235,12 +235,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "new_customers": n_new,
         "active": int(np.count_nonzero(model.active)),
         "churned": int(np.count_nonzero(model.stage_tables.churned[model.stage])),
-        "ltv_mean": mean_or_nan(model.ltv[conv]),
-        "cost_per_customer": mean_or_nan(model.cost_disc[conv]),
-        "profit_per_customer": mean_or_nan(profit[conv]),
-        "ltv_lifetime_mean": mean_or_nan(life.ltv[conv]),
-        "cost_lifetime_per_customer": mean_or_nan(life.cost[conv]),
-        "profit_lifetime_per_customer": mean_or_nan(life.profit[conv]),
+        **customer_values(model, profit, life, conv),
         "revenue_total": float(model.revenue_cum.sum()),
         "cost_total": float(ts["cost_total"].sum()),
         "profit_total": float(ts["profit"].sum()),
@@ -303,6 +298,26 @@ def lifetime(model: EngagementModel) -> Lifetime:
     return Lifetime(ltv, cost, ltv - cost - model.acquisition)
 
 
+def customer_values(model: EngagementModel, profit: np.ndarray, life: Lifetime,
+                    who: np.ndarray) -> dict[str, float]:
+    """Mean value, cost and profit per customer of ``who``, within the horizon and lifetime.
+
+    Args:
+        model: The model.
+        profit: Each customer's profit within the horizon (:func:`customer_profit`).
+        life: Each customer's lifetime values (:func:`lifetime`).
+        who: Which customers (the converted ones, of one segment or all).
+    """
+    return {
+        "ltv_mean": mean_or_nan(model.ltv[who]),
+        "cost_per_customer": mean_or_nan(model.cost_disc[who]),
+        "profit_per_customer": mean_or_nan(profit[who]),
+        "ltv_lifetime_mean": mean_or_nan(life.ltv[who]),
+        "cost_lifetime_per_customer": mean_or_nan(life.cost[who]),
+        "profit_lifetime_per_customer": mean_or_nan(life.profit[who]),
+    }
+
+
 def segment_summary(model: EngagementModel, profit: np.ndarray,
                     life: Lifetime | None = None) -> dict[str, dict[str, Any]]:
     """Per-segment results of the customers who ever converted.
@@ -328,12 +343,7 @@ def segment_summary(model: EngagementModel, profit: np.ndarray,
                 model.steps,
                 model.steps_per_month,
             ),
-            "ltv_mean": mean_or_nan(model.ltv[mine]),
-            "cost_per_customer": mean_or_nan(model.cost_disc[mine]),
-            "profit_per_customer": mean_or_nan(profit[mine]),
-            "ltv_lifetime_mean": mean_or_nan(life.ltv[mine]),
-            "cost_lifetime_per_customer": mean_or_nan(life.cost[mine]),
-            "profit_lifetime_per_customer": mean_or_nan(life.profit[mine]),
+            **customer_values(model, profit, life, mine),
         }
     return out
 

@@ -220,6 +220,15 @@ def saltelli_blocks(factors: int) -> list[str]:
     return ["A", "B", *(f"AB_{i}" for i in range(factors))]
 
 
+def saltelli_samples_problem(samples: int) -> str | None:
+    """What is wrong with ``samples`` as a saltelli design's base samples (``None``: fine)."""
+    if samples > 0 and not samples & (samples - 1):
+        return None
+    lower = 1 << max(samples.bit_length() - 1, 0)
+    return (f"a saltelli design needs a power of two (its Sobol' base sample keeps its "
+            f"balance only then), got {samples}; try {lower} or {2 * lower}")
+
+
 def run_seed(root: int, point: int, replication: int) -> int:
     """Seed of ``(point, replication)``: the same for every policy (common random numbers)."""
     state = np.random.SeedSequence(root, spawn_key=(point, replication)).generate_state(
@@ -312,11 +321,8 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
     design_table = table.table("design", {})
     design = design_table.string("kind", "grid", choices=DESIGNS)
     samples = design_table.integer("samples", 16, low=1)
-    if design == "saltelli" and samples & (samples - 1):
-        lower = 1 << (samples.bit_length() - 1)
-        raise design_table.error(
-            "samples", f"a saltelli design needs a power of two (its Sobol' base sample "
-            f"keeps its balance only then), got {samples}; try {lower} or {2 * lower}")
+    if design == "saltelli" and (problem := saltelli_samples_problem(samples)):
+        raise design_table.error("samples", problem)
     design_table.finish()
     factors = tuple(_factor(entry, scenario) for entry in table.tables("factors", []))
     paths = [factor.path for factor in factors]

@@ -19,7 +19,14 @@ import tempfile
 
 import numpy as np
 
-from sim.analysis.decision import COMPANY, break_even, choice, evpi, scope_values
+from sim.analysis.decision import (
+    COMPANY,
+    break_even,
+    choice,
+    evpi,
+    sampled_values,
+    scope_values,
+)
 from sim.analysis.sensitivity import evppi, saltelli_indices
 from sim.engine.scenario import load_scenario
 from sim.sweep.design import DECIDE_SAMPLES, Factor, decision_experiment, experiment_from_dict
@@ -60,15 +67,14 @@ def toy_checks(customers: int, replications: int, seed: int, jobs: int = 1) -> l
         runs = ResultStore(folder).read_runs()
     values = scope_values(runs, COMPANY, 1.0 / customers)   # per customer
     rng = np.random.default_rng(seed)
-    sample = runs.drop_duplicates("point").set_index("point").loc[values.points]
-    beta = sample[EFFECT_PATH].to_numpy(float)
+    beta, control_values = sampled_values(runs, values.points, [EFFECT_PATH, CONTROL_PATH]).T
     support = next(u for u in scenario.uncertainties if u.path == EFFECT_PATH).support()
     even = break_even(beta, values, EFFECT_PATH, NUDGE, "none", support, rng)
     se = (even.high - even.low) / (2 * 1.96)
     p_best = next(c.p_best for c in choice(values) if c.policy == NUDGE)
     p_se = math.sqrt(truth.p_nudge_best * (1 - truth.p_nudge_best) / DECIDE_SAMPLES)
     info = evpi(values, rng)
-    control = evppi(sample[CONTROL_PATH].to_numpy(float), values.values)
+    control = evppi(control_values, values.values)
     return [
         make_check("toy break-even β*", GROUP, abs(z_score(even.value, truth.break_even, se)),
                    K, "SE", f"β* {even.value:.4f} (95 % CI {even.low:.4f} to {even.high:.4f}) "
