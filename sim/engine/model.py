@@ -47,6 +47,7 @@ from sim.engine import lifecycle, results
 from sim.engine import network as net
 from sim.engine.agents import CSMAgent, CustomerAgent
 from sim.engine.continuation import count_moves
+from sim.engine.plan import is_plan, make_plan
 from sim.engine.policies import (
     Policy,
     ProgramPolicy,
@@ -66,18 +67,21 @@ def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
 
     Args:
         scenario: The scenario whose policies names refer to.
-        policy: A policy, the name of one of the scenario's policies, or a policy class
-            in a Python file, ``path/to/file.py:ClassName`` (a fresh instance).
+        policy: A policy, the name of one of the scenario's policies, a policy class
+            in a Python file, ``path/to/file.py:ClassName`` (a fresh instance), or a plan
+            of one policy per segment, ``plan:SEGMENT=POLICY,…`` (:mod:`sim.engine.plan`).
 
     Returns:
         The policy.
 
     Raises:
-        InputError: No policy of that name in the scenario, or a policy file that cannot
-            be loaded.
+        InputError: No policy of that name in the scenario, a policy file that cannot
+            be loaded, or a malformed plan.
     """
     if isinstance(policy, Policy):
         return policy
+    if is_plan(policy):
+        return make_plan(scenario, policy)
     if is_policy_file(policy):
         return load_policy_file(policy)
     if policy not in scenario.policies:

@@ -31,6 +31,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from sim.engine.paths import get_path
+from sim.engine.plan import is_plan, make_plan
 from sim.engine.policy_files import is_policy_file, load_policy_file
 from sim.engine.scenario import Scenario, load_scenario, read_toml, resolve
 from sim.schema import InputError, Table, suggest
@@ -302,7 +303,12 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
     )
     policies = table.strings("policies", tuple(scenario.policies))
     for policy in policies:
-        if is_policy_file(policy):
+        if is_plan(policy):
+            try:
+                make_plan(scenario, policy)
+            except InputError as exc:
+                raise table.error("policies", exc.problem) from None
+        elif is_policy_file(policy):
             try:
                 load_policy_file(policy)
             except InputError as exc:
