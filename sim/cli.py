@@ -30,7 +30,7 @@ from sim.engine.results import write_run
 from sim.engine.scenario import load_scenario, shipped_scenarios
 from sim.formatting import fixed
 from sim.schema import InputError
-from sim.sweep.design import DECIDE_CUSTOMERS, DECIDE_REPLICATIONS, DECIDE_SAMPLES
+from sim.sweep.design import DECIDE_AGENTS, DECIDE_REPLICATIONS, DECIDE_SAMPLES
 
 EXIT_INPUT = 2
 #: How the command line writes a value the run left undefined (LTV:CAC with no new customers).
@@ -87,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy defined in the scenario (default: hybrid), or FILE.py:ClassName",
     )
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    run.add_argument("--customers", type=_positive_int, help="override number of customers")
+    run.add_argument("--customers", type=_positive_int,
+                     help="the company's customers and prospects (default: the scenario's)")
+    run.add_argument("--agents", type=_positive_int,
+                     help="customers the run simulates, a sample of the company (default: "
+                     "the scenario's agents, else every customer)")
     run.add_argument("--months", type=_positive_int, help="override horizon in months")
     run.add_argument(
         "--out", type=Path, help="output folder (default: results/runs/SCENARIO-POLICY-sSEED)"
@@ -111,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--replications", type=_positive_int, default=10,
                          help="replications per policy (default: 10)")
     compare.add_argument("--customers", type=_positive_int,
-                         help="customers per run (default: the scenario's)")
+                         help="the company's customers and prospects (default: the scenario's)")
+    compare.add_argument("--agents", type=_positive_int,
+                         help="customers each run simulates, a sample of the company "
+                         "(default: the scenario's agents, else every customer)")
     compare.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
     compare.add_argument("--seed", type=_seed, default=0, help="root seed (default: 0)")
     _add_execution_options(compare)
@@ -121,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("experiment", help="experiment .toml path or shipped experiment name")
     sweep.add_argument("--replications", type=_positive_int, help="override replications")
-    sweep.add_argument("--customers", type=_positive_int, help="override customers per run")
+    sweep.add_argument("--customers", type=_positive_int,
+                       help="override the company's customers and prospects")
+    sweep.add_argument("--agents", type=_positive_int,
+                       help="override the customers each run simulates (a sample of the company)")
     sweep.add_argument("--months", type=_positive_int, help="override horizon")
     _add_execution_options(sweep)
 
@@ -141,8 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "≥ 2 lets the report remove simulation noise)")
     decide.add_argument("--policies", help="comma-separated policies (default: all)")
     decide.add_argument("--customers", type=_positive_int,
-                        help=f"customers per run (default: the scenario's, at most "
-                        f"{DECIDE_CUSTOMERS:,}); results are scaled to the scenario's size")
+                        help="the company's customers and prospects (default: the scenario's)")
+    decide.add_argument("--agents", type=_positive_int,
+                        help=f"customers each run simulates, a sample of the company (default: "
+                        f"the scenario's, at most {DECIDE_AGENTS:,})")
     decide.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
     decide.add_argument("--design", choices=("lhs", "saltelli"), default="lhs",
                         help="lhs: Latin hypercube, given-data sensitivity (default); "
@@ -186,7 +198,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="months per period of the table (default: 1)")
     cal.add_argument("--out", type=Path,
                      help="output JSON (default: results/calibrate/TABLE.json); the scenario "
-                     "fragment goes next to it as .toml")
+                     "fragment (or, with --scenario, the calibrated scenario) goes next to "
+                     "it as .toml")
+    cal.add_argument("--scenario",
+                     help="calibrate through the simulation of this scenario (shipped name or "
+                     ".toml path): fit each segment's churn_propensity so that its simulated "
+                     "retention under --policy reproduces the table")
+    cal.add_argument("--policy", help="with --scenario: the policy the table's customers had")
+    cal.add_argument("--segment-map", nargs="+", metavar="COHORT=SEGMENT", default=[],
+                     help="with --scenario: table cohort → scenario segment (cohorts named "
+                     "like a segment map to it by default)")
+    cal.add_argument("--seed", type=int, default=0,
+                     help="with --scenario: root seed of the simulations (default: 0)")
+    cal.add_argument("--customers", type=_positive_int,
+                     help="with --scenario: agents per simulated cohort (default: 10000)")
+    cal.add_argument("--quiet", action="store_true", help="no progress bar")
 
     explore = sub.add_parser(
         "explore", help="serve the live page: two policies side by side, sliders, step/play"
@@ -224,7 +250,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario and write its outputs."""
     scenario = load_scenario(args.scenario)
     model = EngagementModel(  # a FILE.py:ClassName policy is loaded by make_policy
-        scenario, args.policy, rng=args.seed, customers=args.customers, months=args.months
+        scenario, args.policy, rng=args.seed, customers=args.customers, months=args.months,
+        agents=args.agents,
     )
     out = args.out or Path("results") / "runs" / (
         f"{scenario.name}-{model.policy.name}-s{args.seed}"
@@ -294,8 +321,12 @@ def _timestamp() -> str:
 
 
 def _execute(experiment, args: argparse.Namespace, default_out: Path,
-             extra: dict | None = None) -> int:
-    """Run an experiment, build its report, and print where things are."""
+             extra: dict | None = None, then=None) -> int:
+    """Run an experiment, build its report, and print where things are.
+
+    ``then(out)``, if given, runs after the experiment and before the report (compare:
+    the plan of the segment winners).
+    """
     from sim.sweep.runner import sweep
 
     if args.resume and args.out is None:
@@ -313,6 +344,8 @@ def _execute(experiment, args: argparse.Namespace, default_out: Path,
         extra=extra,
     )
     print(f"{result.ran} runs in {result.seconds:.1f} s → {out}/runs.csv")
+    if then is not None:
+        then(out)
     report = _build_report(out)
     if report is not None:
         print(f"report: {report}")
@@ -345,6 +378,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "scenario": str(args.scenario),
         "replications": args.replications,
         "customers": args.customers or scenario.population.customers,
+        "agents": args.agents or scenario.population.agents
+        or args.customers or scenario.population.customers,
         "months": args.months or scenario.time.months,
         "seed": args.seed,
     }
@@ -355,7 +390,53 @@ def cmd_compare(args: argparse.Namespace) -> int:
     experiment = experiment_from_dict(raw, "engagesim compare", name="compare")
     scenario_name = experiment.scenario.name
     default_out = Path("results") / "compare" / f"{scenario_name}-s{args.seed}-{_timestamp()}"
-    return _execute(experiment, args, default_out)
+    return _execute(experiment, args, default_out,
+                    then=lambda out: _run_winners_plan(experiment, args, out))
+
+
+def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
+    """Run the plan of the segment winners as one more policy (compare only).
+
+    When the winners (by lifetime profit) differ across segments, the plan
+    ``plan:SEGMENT=WINNER,…`` runs once per replication with that replication's seed
+    (common random numbers), as run ids after the experiment's own, in the same folder.
+    A run already stored for this plan is not run again (``--resume``); a stored run of
+    another plan at the same id is replaced.
+
+    Returns:
+        The runs it ran.
+    """
+    from joblib import Parallel, delayed
+
+    from sim.analysis.report import winners_plan
+    from sim.engine.plan import plan_name
+    from sim.sweep.design import Run
+    from sim.sweep.runner import _task, record_of
+    from sim.sweep.store import ResultStore
+
+    store = ResultStore(out)
+    chosen = winners_plan(store.read_runs(), experiment.baseline)
+    if chosen is None or len(set(chosen.values())) == 1:
+        return 0
+    name = plan_name(chosen)
+    if name in experiment.policies:
+        return 0
+    runs = experiment.runs()
+    first = [run for run in runs if run.policy == experiment.policies[0]]
+    plan_runs = [Run(len(runs) + i, run.point, name, run.replication, run.seed, run.factors)
+                 for i, run in enumerate(first)]
+    done = {record["run_id"] for record in store.records()
+            if record["policy"] == name and not record.get("error")}
+    todo = [run for run in plan_runs if run.run_id not in done]
+    parallel = Parallel(n_jobs=args.jobs, return_as="generator_unordered")
+    for run, summary, series, error in parallel(
+        delayed(_task)(experiment.scenario, {}, run) for run in todo
+    ):
+        store.save(record_of(run, summary, error), series)
+    store.write_runs_csv([factor.path for factor in experiment.factors])
+    print(f"plan of the segment winners: {name} ({len(todo)} runs"
+          f"{', the rest done before' if len(todo) < len(plan_runs) else ''})")
+    return len(todo)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -366,6 +447,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         args.experiment,
         replications=args.replications,
         customers=args.customers,
+        agents=args.agents,
         months=args.months,
     )
     default_out = Path("results") / "sweeps" / f"{experiment.name}-{_timestamp()}"
@@ -388,7 +470,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
         samples=args.samples,
         replications=args.replications,
         policies=policies,
-        customers=args.customers or min(scenario.population.customers, DECIDE_CUSTOMERS),
+        customers=args.customers,
+        agents=args.agents,
         months=args.months,
         seed=args.seed,
         design=args.design,
@@ -397,13 +480,11 @@ def cmd_decide(args: argparse.Namespace) -> int:
     extra = {
         "kind": "decide",
         "assumptions": [assumption_record(u) for u in experiment.scenario.uncertainties],
-        "company_customers": scenario.population.customers,
         "fixed": {
             "horizon": f"{experiment.months} months",
             "annual discount rate": f"{economics.annual_discount_rate:.0%}",
-            "company size": f"{scenario.population.customers:,} customer agents "
-                            "(prospects and installed base)",
-            "customers per run": f"{experiment.customers:,}",
+            "company size": f"{experiment.customers:,} customers and prospects",
+            "customers simulated per run": f"{experiment.agents:,}",
             "gross margin": f"{economics.gross_margin:.0%}",
         },
     }
@@ -428,11 +509,18 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Fit the sBG churn model to a cohort table; write the JSON and a scenario fragment."""
+    """Fit churn to a cohort table: the sBG model, or (``--scenario``) the simulation."""
     from sim.theory.calibration import calibrate, write_outputs
 
     if not args.period_months > 0:
         raise InputError(None, "--period-months", f"expected > 0, got {args.period_months}")
+    if args.scenario is not None:
+        return _calibrate_simulation(args)
+    for flag, value in (("--policy", args.policy), ("--customers", args.customers),
+                        ("--segment-map", args.segment_map)):
+        if value:
+            raise InputError(None, flag, "only with --scenario (calibrating through the "
+                             "simulation)")
     result = calibrate(args.table, fit_periods=args.fit_periods, horizon=args.horizon)
     out = args.out or Path("results") / "calibrate" / f"{args.table.stem}.json"
     json_path, toml_path = write_outputs(result, out, period_months=args.period_months)
@@ -448,6 +536,66 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if seg.warning:
             print(f"  warning: {seg.warning}")
     print(f"fit:      {json_path}\nscenario: {toml_path} (paste into a scenario's [segments])")
+    return 0
+
+
+def _segment_map(pairs: Sequence[str]) -> dict[str, str]:
+    """``--segment-map COHORT=SEGMENT ...`` as a dict."""
+    out = {}
+    for pair in pairs:
+        cohort, sep, segment = pair.partition("=")
+        if not sep or not cohort.strip() or not segment.strip():
+            raise InputError(None, "--segment-map",
+                             f"expected TABLE_COHORT=SCENARIO_SEGMENT, got {pair!r}")
+        out[cohort.strip()] = segment.strip()
+    return out
+
+
+def _calibrate_simulation(args: argparse.Namespace) -> int:
+    """``engagesim calibrate TABLE --scenario S --policy P``: fit through the simulation."""
+    from sim.theory import simulated_calibration as simcal
+
+    for flag, value in (("--fit-periods", args.fit_periods), ("--horizon", args.horizon)):
+        if value is not None:
+            raise InputError(None, flag, "only for the sBG fit (without --scenario)")
+    if not args.policy:
+        raise InputError(None, "--policy", "required with --scenario: the policy the "
+                         "table's customers were under")
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="simulating", unit="run", file=sys.stderr)
+    try:
+        result = simcal.calibrate_to_simulation(
+            args.table, args.scenario, args.policy,
+            segment_map=_segment_map(args.segment_map), seed=args.seed,
+            agents=args.customers or simcal.DEFAULT_AGENTS, period_months=args.period_months,
+            progress=None if bar is None else lambda: bar.update(1),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    out = args.out or Path("results") / "calibrate" / f"{args.table.stem}.json"
+    json_path, toml_path = simcal.write_simulated_outputs(result, out)
+    print(f"{result.table} through {result.scenario} under policy {result.policy!r} "
+          f"(seed {result.seed}, {result.agents:,} agents per cohort)")
+    for fit in result.segments.values():
+        check = fit.check
+        mean = fit.alpha / (fit.alpha + fit.beta)
+        print(f"\n{fit.segment} (table cohort {fit.table_segment}, {fit.cohort_size:,} "
+              f"customers): churn_propensity Beta(alpha {fit.alpha:.4g}, beta {fit.beta:.4g}), "
+              f"mean {mean:.2%}/month; {fit.evaluations} runs")
+        print("  period   table  simulated      z")
+        for k, (t, s, z) in enumerate(zip(check.table, check.simulated, check.z, strict=True)):
+            print(f"  {k:>6}  {t:6.1%}  {s:9.1%}  {z:+5.2f}")
+        verdict = "within" if check.max_abs_z <= simcal.Z_LIMIT else "NOT within"
+        print(f"  max |z| {check.max_abs_z:.2f} on a fresh seed ({verdict} "
+              f"{simcal.Z_LIMIT:g} SE); {fit.fit.max_abs_z:.2f} on the fit's seed")
+    if result.skipped:
+        print(f"\nnot calibrated (no scenario segment): {', '.join(result.skipped)}")
+    print(f"\nfit:      {json_path}\nscenario: {toml_path} (engagesim run {toml_path} "
+          f"--policy {result.policy})")
     return 0
 
 
