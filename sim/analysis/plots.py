@@ -54,6 +54,7 @@ from sim.analysis.statistics import (
     winners,
 )
 from sim.engine.metrics import COST_COLUMNS
+from sim.engine.plan import is_plan, plan_entries
 from sim.engine.policy_files import is_policy_file
 from sim.formatting import money_short
 
@@ -89,10 +90,14 @@ VERDICT_MARK = {CERTAIN: "certain", LIKELY: "likely"}
 def label(name: str) -> str:
     """Display name of a policy or segment (``mid_market`` → ``mid market``).
 
-    A policy in a Python file (``path/to/file.py:ClassName``) shows as its class name.
+    A policy in a Python file (``path/to/file.py:ClassName``) shows as its class name;
+    a plan (``plan:enterprise=high_touch,smb=no_touch``) as ``plan: high touch / no
+    touch``, its policies in segment order (the report spells out the mapping).
     """
     if name == ALL:
         return "all customers"
+    if is_plan(name):
+        return "plan: " + " / ".join(label(policy) for _, policy in plan_entries(name))
     if is_policy_file(name):
         return str(name).rpartition(":")[2]
     return str(name).replace("_", " ")

@@ -54,6 +54,7 @@ from sim.analysis.statistics import (
     verdict_metric,
     winners,
 )
+from sim.engine.plan import is_plan, plan_entries, plan_name
 from sim.files import atomic_write_bytes
 from sim.formatting import markdown_table, number
 from sim.sweep.store import ResultStore
@@ -311,7 +312,9 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
     ok = runs[~failed_mask(runs)]
     lines = [f"# {manifest.get('experiment', 'experiment')}: which engagement policy "
              "maximises profit per customer?", "", _headline(manifest, runs), ""]
-    lines += _answer(runs, ok, factors, baseline)
+    singles = _single_policies(runs)
+    lines += _answer(singles, singles[~failed_mask(singles)], factors, baseline)
+    lines += _plan_section(runs, factors, baseline)
     lines += _assumptions(manifest, factors)
     if not ok.empty:
         lines += _comparison(ok, baseline)
@@ -391,6 +394,98 @@ def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
     if sweep:
         lines += _winners_by_point(runs, factors, baseline)
     return lines
+
+
+# -- the plan of the segment winners -------------------------------------------------------
+def _single_policies(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs of single policies, without plans.
+
+    Plans are left out of the answer: in each segment a plan is the policy it chose
+    there, so it would only tie with it.
+    """
+    if runs.empty:
+        return runs
+    return runs[~runs["policy"].map(is_plan)]
+
+
+def winners_plan(runs: pd.DataFrame, baseline: str | None = None) -> dict[str, str] | None:
+    """Each segment's winner among the single policies (by :func:`verdict_metric`).
+
+    A segment without a winner (no converted customers in any run) gets the winner over
+    all customers.
+
+    Args:
+        runs: A ``runs.csv`` table of one design point.
+        baseline: The baseline policy (only passed on to :func:`winners`).
+
+    Returns:
+        Segment → winning policy, in the table's segment order; ``None`` when there are
+        no segments or no winner at all.
+    """
+    singles = _single_policies(runs)
+    segments = segment_names(singles) if not singles.empty else []
+    if not segments:
+        return None
+    table = winners(singles, baseline, by_point=False, factors=[], level=LEVEL,
+                    metric=verdict_metric(singles))
+    if table.empty:
+        return None
+    won = dict(zip(table["segment"], table["winner"], strict=True))
+    if ALL not in won:
+        return None
+    return {segment: won.get(segment, won[ALL]) for segment in segments}
+
+
+def _plan_section(runs: pd.DataFrame, factors: Sequence[str],
+                  baseline: str | None) -> list[str]:
+    """*One plan for every segment*: the winners combined, beside the best single policy.
+
+    Only for one design point (``engagesim compare``) with segments and two or more
+    single policies. When one policy wins every segment, the plan is that policy.
+    """
+    singles = _single_policies(runs)
+    if factors or runs.empty or runs["point"].nunique() > 1 or len(policies_of(singles)) < 2:
+        return []
+    chosen = winners_plan(runs, baseline)
+    if chosen is None:
+        return []
+    head = ["## One plan for every segment", ""]
+    distinct = list(dict.fromkeys(chosen.values()))
+    if len(distinct) == 1:
+        return [*head, f"One policy wins every segment, so the plan of the winners is "
+                f"**{label(distinct[0])}** itself: nothing more was run.", ""]
+    name = plan_name(chosen)
+    mapping = ", ".join(f"{label(s)} → **{label(p)}**" for s, p in chosen.items())
+    lines = [*head, f"The winner of each segment, combined into one plan ({mapping}: "
+             f"`{name}`), run as a policy of its own on the same seeds as the others "
+             "(common random numbers). Each chosen policy serves only its segments with "
+             "its own CSM teams; the platform is paid once (the largest chosen). Plans "
+             "are left out of the answer above.", ""]
+    ok = runs[~failed_mask(runs)]
+    plan = next((p for p in policies_of(ok) if is_plan(p)
+                 and dict(plan_entries(p)) == chosen), None)
+    if plan is None:
+        return [*lines, "This plan has not been run in this folder (`engagesim compare` "
+                "runs it).", ""]
+    best = winners(singles, baseline, by_point=False, factors=[], level=LEVEL,
+                   metric=verdict_metric(singles))
+    best = str(best.loc[best["segment"] == ALL, "winner"].iloc[0])
+    metrics = [m for m in (verdict_metric(runs), _retention_metric(runs)) if m and m in ok]
+    rows = [[name_, *(_mean_pm(ok.loc[ok["policy"] == p, m], m) for m in metrics)]
+            for name_, p in (("the plan", plan), (f"{label(best)} (best single policy)", best))]
+    pair = ok[ok["policy"].isin([plan, best])]
+    diff = paired_differences(pair, best, metrics, by_point=False, factors=[], level=LEVEL)
+    cells = ["plan − best single"]
+    for metric in metrics:
+        row = diff[diff["metric"] == metric].iloc[0]
+        fmt = outcomes.formatter(metric, difference=True)
+        better = f"better in {row['share_better']:.0%}" if row["n"] else "no pairs"
+        cells.append(f"{fmt(row['diff_mean'], signed=True)} "
+                     f"({_ci(row['diff_ci_low'], row['diff_ci_high'], fmt)}; {better})")
+    rows.append(cells)
+    return [*lines, "All customers, mean ± 95 % CI half-width over runs; the last row is "
+            "the paired difference over the same seeds.", "",
+            *markdown_table(["", *map(outcomes.label, metrics)], rows), ""]
 
 
 def _horizon_check(runs: pd.DataFrame, table: pd.DataFrame, baseline: str | None,

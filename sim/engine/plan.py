@@ -63,6 +63,24 @@ def plan_name(assignment: Mapping[str, str]) -> str:
     return PREFIX + ",".join(f"{segment}={policy}" for segment, policy in assignment.items())
 
 
+def plan_entries(name: str) -> list[tuple[str, str]]:
+    """The ``(segment, policy)`` entries of a plan's name, as written (no checks).
+
+    An entry without ``=`` gives an empty policy; a name that is not a plan gives no
+    entries.
+
+    >>> plan_entries("plan:enterprise=high_touch, smb=no_touch")
+    [('enterprise', 'high_touch'), ('smb', 'no_touch')]
+    """
+    if not is_plan(name) or not name[len(PREFIX):].strip():
+        return []
+    entries = []
+    for entry in name[len(PREFIX):].split(","):
+        segment, _, policy = entry.partition("=")
+        entries.append((segment.strip(), policy.strip()))
+    return entries
+
+
 def parse_plan(scenario: Scenario, name: str) -> dict[str, str]:
     """The segment → policy mapping of a plan, in the scenario's segment order.
 
@@ -81,13 +99,11 @@ def parse_plan(scenario: Scenario, name: str) -> dict[str, str]:
     segments = list(scenario.segment_names)
     choices = [*scenario.policies, *([] if NONE in scenario.policies else [NONE])]
     example = plan_name({s: "POLICY" for s in segments})
-    body = name[len(PREFIX):] if is_plan(name) else ""
     found: dict[str, str] = {}
-    for entry in body.split(","):
-        segment, equals, policy = (part.strip() for part in entry.partition("="))
-        if not (segment and equals and policy):
+    for segment, policy in plan_entries(name) or [("", "")]:
+        if not (segment and policy):
             raise InputError(*where, f"plan {name!r}: expected {example}, "
-                             f"got the entry {entry.strip()!r}")
+                             f"got the entry {segment!r}")
         if segment not in segments:
             raise InputError(*where, f"plan {name!r}: no segment named {segment!r}"
                              + suggest(segment, segments) + f"; segments: {', '.join(segments)}")

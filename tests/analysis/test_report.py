@@ -13,6 +13,7 @@ from sim.analysis.report import (
     build_report,
     render,
     sensitivity_table,
+    winners_plan,
 )
 from sim.analysis.statistics import SUMMARY_COLUMNS
 from sim.sweep.design import Factor, experiment_from_dict
@@ -279,3 +280,102 @@ def test_indices_of_a_mostly_noisy_outcome_read_noisy():
     profit = section.split("### Profit per customer")[1].split("###")[0]
     assert "| `a.x1` | *noisy* | – |" in profit  # b: all noise
     assert table["first"].notna().any()  # the values stay in sensitivity.csv
+
+
+# -- the plan of the segment winners -----------------------------------------------------
+PLAN_SEGMENTS = ("big", "small")
+
+
+def plan_runs(values, replications=4, seed=0):
+    """A synthetic ``runs.csv`` of one design point: ``values[policy][segment]`` is the
+    mean lifetime profit per customer (all customers: the mean of the segments), with
+    replication noise shared by the policies of a replication (common random numbers)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, 1.0, (replications, len(PLAN_SEGMENTS)))
+    rows = []
+    for policy, by_segment in values.items():
+        for r in range(replications):
+            row = {"run_id": len(rows), "point": 0, "policy": policy, "replication": r,
+                   "seed": 100 + r, "retention_12": 0.8 + 0.01 * r}
+            for k, segment in enumerate(PLAN_SEGMENTS):
+                row[f"segments_{segment}_profit_per_customer"] = by_segment[segment]
+                row[f"segments_{segment}_profit_lifetime_per_customer"] = (
+                    by_segment[segment] + noise[r, k])
+            row["profit_lifetime_per_customer"] = np.mean(
+                [row[f"segments_{s}_profit_lifetime_per_customer"] for s in PLAN_SEGMENTS])
+            row["profit_per_customer"] = row["profit_lifetime_per_customer"]
+            row["error"] = ""
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plan_section(text):
+    assert "## One plan for every segment\n" in text
+    return text.split("## One plan for every segment\n")[1].split("\n## ")[0]
+
+
+def test_winners_plan_takes_each_segments_winner_among_single_policies():
+    runs = plan_runs({"csm": {"big": 100.0, "small": 10.0},
+                      "auto": {"big": 80.0, "small": 20.0},
+                      "plan:big=auto,small=csm": {"big": 200.0, "small": 200.0}})
+    assert winners_plan(runs) == {"big": "csm", "small": "auto"}
+
+
+def test_plan_section_when_one_policy_wins_every_segment_runs_nothing():
+    runs = plan_runs({"csm": {"big": 100.0, "small": 30.0},
+                      "auto": {"big": 80.0, "small": 20.0}})
+    text = render({"experiment": "compare", "policies": ["csm", "auto"]}, runs, [], "auto", [])
+    section = plan_section(text)
+    assert "the plan of the winners is **csm** itself: nothing more was run" in section
+
+
+def test_plan_section_gives_the_paired_difference_from_the_best_single_policy():
+    plan = "plan:big=csm,small=auto"
+    values = {"csm": {"big": 100.0, "small": 10.0}, "auto": {"big": 80.0, "small": 20.0},
+              plan: {"big": 100.0, "small": 20.0}}
+    runs = plan_runs(values)
+    text = render({"experiment": "compare", "policies": ["csm", "auto"]}, runs, [], "auto", [])
+    section = plan_section(text)
+    assert f"big → **csm**, small → **auto**: `{plan}`" in section
+    assert "| csm (best single policy) |" in section  # all customers: csm 55 vs auto 50
+    # the noise is common to both, so the paired difference is exactly (100+20)/2 − 55 = 5
+    assert "| plan − best single | +5.00 (95 % CI +5.00 to +5.00; better in 100%)" in section
+    # the plan is left out of the answer (it would win every segment otherwise)
+    assert "plan" not in answer_section(text).split("*Lifetime*")[0]
+    assert label(plan) == "plan: csm / auto"
+
+
+def test_plan_section_says_when_the_plan_was_not_run():
+    runs = plan_runs({"csm": {"big": 100.0, "small": 10.0}, "auto": {"big": 80.0, "small": 20.0}})
+    text = render({"experiment": "compare", "policies": ["csm", "auto"]}, runs, [], "auto", [])
+    assert "has not been run in this folder" in plan_section(text)
+
+
+def test_compare_runs_the_plan_of_the_winners_on_the_same_seeds_and_resumes(tmp_path, capsys):
+    from sim.cli import main
+
+    out = tmp_path / "c"
+    args = ["compare", "--customers", "1000", "--months", "12", "--replications", "2",
+            "--jobs", "1", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    runs = pd.read_csv(out / "runs.csv")
+    singles = runs[~runs["policy"].str.startswith("plan:")]
+    chosen = winners_plan(singles)
+    assert len(set(chosen.values())) > 1  # this scenario's segments have different winners
+    plan = runs[runs["policy"].str.startswith("plan:")]
+    assert list(plan["run_id"]) == [len(singles), len(singles) + 1]
+    assert dict(zip(plan["replication"], plan["seed"], strict=True)) == dict(
+        zip(singles["replication"], singles["seed"], strict=True))
+    assert plan["policy"].iloc[0] == "plan:" + ",".join(f"{s}={p}" for s, p in chosen.items())
+    text = (out / "report.md").read_text()
+    assert "| plan − best single |" in plan_section(text)
+    before = {p.name: p.read_bytes() for p in (out / "rows").iterdir()}
+    report, summary = text, (out / "summary.csv").read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    assert "(0 runs, the rest done before)" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (out / "rows").iterdir()} == before
+    assert main(["report", str(out)]) == 0
+    assert (out / "summary.csv").read_bytes() == summary
+    rebuilt = (out / "report.md").read_text()
+    assert rebuilt.replace(" --resume", "") == report
