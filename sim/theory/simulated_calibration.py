@@ -86,7 +86,7 @@ from scipy.sparse import csgraph
 
 from sim.engine import segments as segments_module
 from sim.engine.metrics import RiskTable
-from sim.engine.model import EngagementModel
+from sim.engine.model import EngagementModel, make_policy
 from sim.engine.scenario import Scenario, from_dict, load_scenario, resolve
 from sim.files import atomic_write_text, json_text
 from sim.schema import InputError
@@ -302,6 +302,35 @@ def simulate_retention(
     retention = curve[steps] / start
     se = np.array([table.greenwood_se(k) for k in steps]) / start
     return SimulatedRetention(retention, se, observed)
+
+
+def simulate_table(
+    cohort_run: Cohort, alpha: float, beta: float, seed: np.random.SeedSequence | int
+) -> np.ndarray:
+    """A cohort table drawn from the simulation: alive counts at the table's periods.
+
+    Only the customers observed for all the periods count (those who converted early
+    enough), so the counts are those of one uncensored cohort: at period ``k``, how many
+    of them are still customers (from the first step they can churn, as
+    :func:`simulate_retention` reads it). What tests and the validation calibrate to.
+
+    Args:
+        cohort_run: The segment's cohort run (:func:`cohort`).
+        alpha: α of the segment's churn propensity.
+        beta: β of it.
+        seed: The run's seed.
+
+    Returns:
+        An ``int64`` array of alive counts at periods 0..K.
+    """
+    model = EngagementModel(cohort_run.scenario(alpha, beta), cohort_run.policy,
+                            rng=np.random.default_rng(seed)).run()
+    conv, churn = model.converted_step, model.churn_step
+    first = 1 if cohort_run.new_only else 0
+    start = conv + cohort_run.lag
+    whole = (conv >= first) & (start + cohort_run.reads[-1] <= model.steps)
+    lifetime = np.where(churn >= 0, churn - start, np.iinfo(np.int32).max)[whole]
+    return np.array([np.count_nonzero(lifetime > k) for k in cohort_run.reads], np.int64)
 
 
 # ----------------------------------------------------------------------------------
@@ -642,7 +671,7 @@ def calibrate_to_simulation(
             cannot reproduce (the message names the segment and the best it did).
     """
     spec = load_scenario(scenario)
-    EngagementModel(spec, policy, rng=0, customers=1, months=1)  # the policy exists
+    make_policy(spec, policy)  # an unknown policy fails here, before any simulation
     cohorts, _ = read_table(table)
     mapping = segment_mapping(list(cohorts), spec, segment_map, str(table))
     seeds = np.random.SeedSequence(seed).spawn(len(mapping))
