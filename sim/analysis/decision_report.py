@@ -95,6 +95,18 @@ class ScopeAnswer:
         return [index.name for index in sorted(self.drivers, key=key)]
 
 
+def company_scale(manifest: Mapping[str, Any]) -> float:
+    """Company customers each simulated customer stands for (``customers / agents``).
+
+    Folders written before the company and its sample were separate recorded the
+    sample as ``customers`` and the company as ``company_customers``.
+    """
+    if "agents" in manifest:
+        return float(manifest["customers"]) / float(manifest["agents"])
+    return float(manifest.get("company_customers", manifest.get("customers", 1))) / float(
+        manifest.get("customers", 1))
+
+
 def assumptions_of(manifest: Mapping[str, Any]) -> list[Uncertainty]:
     """The uncertain assumptions a decide folder's manifest records."""
     out = []
@@ -196,8 +208,7 @@ def build_decision_report(root: str | Path) -> Path:
     runs = store.read_runs()
     assumptions = assumptions_of(manifest)
     ok = runs[~failed_mask(runs)]
-    scale = float(manifest.get("company_customers", manifest.get("customers", 1))) / float(
-        manifest.get("customers", 1))
+    scale = company_scale(manifest)
     segments = segment_names(ok)
     scopes = [COMPANY, *(segments if len(segments) > 1 else [])]
     answers = {scope: answer_scope(ok, scope, scale, manifest, assumptions, i)
@@ -521,12 +532,13 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame,
         f"{runs['point'].nunique()} assumption samples (scipy.stats.qmc; root seed "
         f"{manifest.get('root_seed', '?')}); every policy ran "
         f"{manifest.get('replications', '?')} times at every sample with "
-        f"{manifest.get('customers', '?')} customers over {manifest.get('months', '?')} "
+        f"{manifest.get('agents', '?')} customers over {manifest.get('months', '?')} "
         "months, all policies of a (sample, replication) on the same seed (common random "
         "numbers).",
-        f"- **Company scale**: values are scaled from the simulated "
-        f"{manifest.get('customers', '?')} customers to the scenario's "
-        f"{manifest.get('company_customers', '?')}.",
+        f"- **Company scale**: each run simulates {manifest.get('agents', '?')} customers, "
+        f"a sample of the company's {manifest.get('customers', '?')}; fixed and staff costs "
+        "are the company's, shared by its customers, and totals are scaled by "
+        f"{company_scale(manifest):g} company customers per simulated one.",
         "- **Simulation noise**: each value is a mean over replications. The EVPI is "
         "corrected for the upward bias noise gives a maximum, estimated by a parametric "
         "bootstrap from the replications' covariance; every expected regret has the same "

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from sim.engine.metrics import RETENTION_MONTHS
+from sim.engine.metrics import COST_COLUMNS, RETENTION_MONTHS
 from sim.formatting import number, percent, points
 
 MONEY, SHARE, COUNT, MONTHS, RATIO, SCORE = "money", "share", "count", "months", "ratio", "score"
@@ -42,7 +42,7 @@ _AXIS_UNIT = {MONEY: "currency", SHARE: "%"}
 SEGMENT_PREFIX = "segments_"
 """Prefix of the per-segment columns: ``segments_<segment>_<outcome>``."""
 
-SETTING_COLUMNS = ("customers", "months")
+SETTING_COLUMNS = ("customers", "agents", "months")
 """Summary columns that restate the run's settings: not outcomes."""
 
 
@@ -129,10 +129,12 @@ _REGISTRY = (
             axis="lifetime cost to serve per customer"),
     Outcome("profit_lifetime_per_customer", "lifetime profit / customer", MONEY,
             axis="lifetime profit per customer"),
-    # totals over the horizon (undiscounted)
+    # the company's totals over the horizon (undiscounted; the sample × its weight)
     Outcome("revenue_total", "revenue total", MONEY, axis="revenue"),
     Outcome("cost_total", "cost total", MONEY, False, axis="cost"),
     Outcome("profit_total", "profit total", MONEY, axis="profit"),
+    *(Outcome(f"{column}_total", f"{column[5:]} cost total", MONEY, False,
+              axis=f"{column[5:]} cost") for column in COST_COLUMNS),
     # acquisition economics of the customers acquired during the run
     Outcome("payback_months", "payback months", MONTHS, False, axis="payback"),
     Outcome("cac", "CAC", MONEY, False, axis="acquisition cost per new customer"),
@@ -144,6 +146,7 @@ _REGISTRY = (
     # customer success managers
     Outcome("csm_utilisation", "CSM utilisation", SHARE),
     Outcome("csm_headcount_mean", "CSM headcount", COUNT, axis="mean CSM headcount"),
+    Outcome("csm_headcount_peak", "CSMs to hire", COUNT, False, axis="peak CSM headcount"),
     # customer counts at the end of the run
     Outcome("converted", "converted", COUNT, axis="customers ever converted"),
     Outcome("new_customers", "new customers", COUNT),

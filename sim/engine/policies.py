@@ -23,7 +23,7 @@ The policy contract (what a custom policy may rely on and must honour):
 
 * **What it receives.** :meth:`Policy.setup` (once, after the population exists) and
   :meth:`Policy.engage` (every step) receive a :class:`~sim.engine.view.PolicyView`,
-  not the model: ``n``, ``steps_per_month``, ``step``, ``stage``/``stage_names``,
+  not the model: ``n``, ``weight``, ``steps_per_month``, ``step``, ``stage``/``stage_names``,
   ``segment``/``segment_names``, ``active``, ``traits``, ``health``,
   ``monthly_revenue``, ``engagement``, ``satisfaction``, ``onboarding``,
   ``steps_in_stage``, ``tenure_months``. The arrays are read-only views of the model's
@@ -36,6 +36,10 @@ The policy contract (what a custom policy may rely on and must honour):
   ``costs_by_type`` uses only the keys of :data:`COST_TYPES`; anything else is refused
   with a :class:`PolicyError` naming the policy. :meth:`Engagement.from_touches` builds
   one from touches *per month* and handles the step length.
+* **Company costs.** The run simulates a sample of the company: each customer row
+  stands for ``view.weight`` company customers. A cost the company pays whatever its
+  size (a platform, a team) is allocated to the sample as ``cost / view.weight`` (as
+  :meth:`Engagement.from_touches` and the teams do); per-customer costs are not scaled.
 
 See README "6. Write your own policy".
 """
@@ -158,8 +162,9 @@ class Engagement:
         ``touches_per_month / spm`` touches this step, a monthly dose of
         ``touches_per_month × effect × fit`` and the response ``1 − exp(−dose)``;
         touches cost ``cost_per_touch`` each (type ``touch``) and the fixed cost
-        ``fixed_cost_per_month / spm`` per step (type ``fixed``) is shared evenly by
-        the active customers.
+        ``fixed_cost_per_month / spm`` per step (type ``fixed``) is the company's: the
+        simulated customers carry ``1 / view.weight`` of it, shared evenly by the active
+        ones.
 
         Args:
             view: The view the policy was given.
@@ -185,7 +190,7 @@ class Engagement:
         cost = touches * cost_per_touch
         by_type = dict.fromkeys(COST_TYPES, 0.0)
         by_type["touch"] = float(cost.sum())
-        fixed = fixed_cost_per_month / spm
+        fixed = fixed_cost_per_month / spm / view.weight  # the simulated customers' share
         by_type["fixed"] = fixed
         allocate(fixed, np.zeros(0), np.flatnonzero(view.active), cost)
         return cls(response=-np.expm1(-dose), touches=touches, cost=cost, costs_by_type=by_type)
@@ -313,7 +318,8 @@ class ProgramPolicy(Policy):
         """
         view = PolicyView.of(view)
         self.teams = {
-            name: Team(team, view.n, view.steps_per_month) for name, team in self.spec.teams.items()
+            name: Team(team, view.n, view.steps_per_month, view.weight)
+            for name, team in self.spec.teams.items()
         }
         self._set_up = {p.name: np.zeros(view.n, dtype=bool) for p in self.spec.programs}
         n_stages = len(view.stage_names)
@@ -371,7 +377,7 @@ class ProgramPolicy(Policy):
             full_share, full_quality = np.zeros(n), np.zeros(n)
             full_share[rows], full_quality[rows] = share, quality
             served[team_name] = (full_share, full_quality)
-            staff_cost = team.cost_per_step
+            staff_cost = team.sample_cost_per_step
             by_type["staff"] += staff_cost
             allocate(staff_cost, hours * full_share, covered, cost)
 
@@ -400,7 +406,7 @@ class ProgramPolicy(Policy):
             else:
                 self._set_up[p.name][asking] = True
 
-        fixed = self.spec.fixed_cost_per_month / spm
+        fixed = self.spec.fixed_cost_per_month / spm / view.weight  # the sample's share
         by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), np.flatnonzero(view.active), cost)
         return Engagement(

@@ -31,6 +31,7 @@ from sim.engine.continuation import remaining_steps
 from sim.engine.economics import Booking, payback_months
 from sim.engine.lifecycle import Moves
 from sim.engine.metrics import (
+    COST_COLUMNS,
     STEP_METRICS,
     engagement_index,
     mean_or_nan,
@@ -124,7 +125,7 @@ def step_record(
         profit=float(booked.margin.sum()) - cost_total,
         engagement_index=engagement_index(n_active, ever, visits_pm),
         visits_per_active=visits_pm,
-        nps=nps(recommend_scores(satisfaction)),
+        nps=nps(recommend_scores(satisfaction, tables.referral_weight[model.stage[act]])),
         satisfaction_mean=mean_or_nan(satisfaction),
         engagement_mean=mean_or_nan(model.engagement[act]),
         touches=float(engaged.touches.sum()),
@@ -225,7 +226,8 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "scenario": model.spec.name,
         "policy": model.policy.name,
         "seed": seed,
-        "customers": model.n,
+        "customers": model.spec.population.customers,
+        "agents": model.n,
         "months": model.spec.time.months,
         "step": model.spec.time.step,
         "retention": retention(
@@ -236,9 +238,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "active": int(np.count_nonzero(model.active)),
         "churned": int(np.count_nonzero(model.stage_tables.churned[model.stage])),
         **customer_values(model, profit, life, conv),
-        "revenue_total": float(model.revenue_cum.sum()),
-        "cost_total": float(ts["cost_total"].sum()),
-        "profit_total": float(ts["profit"].sum()),
+        **company_totals(model, ts),
         "cac": cac,
         "ltv_to_cac": ltv_new / cac if n_new and cac > 0 else math.nan,
         "payback_months": payback if n_new else math.nan,
@@ -247,10 +247,38 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "engagement_index": float(ts["engagement_index"].iloc[-1]) if len(ts) else 0.0,
         "csm_utilisation": used / available if available > 0 else math.nan,
         "csm_headcount_mean": float(ts["csm_headcount"].mean()) if len(ts) else 0.0,
+        "csm_headcount_peak": int(ts["csm_headcount"].max()) if len(ts) else 0,
         "referrals": int(model.referrals.sum()),
         "segments": segment_summary(model, profit, life),
         "version": version,
     }
+    return out
+
+
+def company_totals(model: EngagementModel, ts: pd.DataFrame) -> dict[str, float]:
+    """The company's revenue, cost by type and profit over the horizon (undiscounted).
+
+    The run's customers are a sample of the company, each standing for
+    ``model.weight`` of its customers, and carry that share of the company's fixed and
+    staff costs (:mod:`sim.engine.policies`), so the sample's sums × weight are the
+    company's totals.
+
+    Args:
+        model: The model.
+        ts: Its :func:`timeseries` (the sample's sums per step).
+
+    Returns:
+        ``revenue_total``, ``cost_total``, ``profit_total`` and ``cost_<type>_total``
+        for each cost column, in the company's currency.
+    """
+    w = model.weight
+    out = {
+        "revenue_total": float(model.revenue_cum.sum()) * w,
+        "cost_total": float(ts["cost_total"].sum()) * w,
+        "profit_total": float(ts["profit"].sum()) * w,
+    }
+    for column in COST_COLUMNS:
+        out[f"{column}_total"] = float(ts[column].sum()) * w
     return out
 
 

@@ -61,6 +61,7 @@ class PolicyView:
 
     Attributes:
         n: Number of customers.
+        weight: Company customers each row stands for (1 when all are simulated).
         steps_per_month: Steps per month (1 for monthly steps, 52/12 for weekly).
         step: The step being simulated (1 for the first; 0 during ``setup``).
         stage_names: Lifecycle stage names; ``stage`` holds indices into it.
@@ -117,6 +118,17 @@ class PolicyView:
     def n(self) -> int:
         """Number of customers."""
         return int(self._source.n)
+
+    @property
+    def weight(self) -> float:
+        """Company customers each customer row stands for (``customers / agents``).
+
+        A run simulates a sample of the company; costs that belong to the company (a
+        platform, a team of CSMs) are shared by its customers, so a policy allocating
+        such a cost to the sample allocates ``cost / weight``. 1 when every customer is
+        simulated.
+        """
+        return float(getattr(self._source, "weight", 1.0))
 
     @property
     def steps_per_month(self) -> float:

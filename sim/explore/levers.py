@@ -42,7 +42,8 @@ class Levers:
         marketing_scale: Multiplier of marketing spend (and of the awareness hazard).
         referral_scale: Multiplier of every edge's word-of-mouth strength.
         segment_weights: Segment name → relative weight (missing: the scenario's share).
-        customers: Number of customers (``None``: the scenario's).
+        customers: Customers simulated, a sample of the company whose fixed costs and
+            teams stay the company's (``None``: the scenario's).
         months: Horizon in months (``None``: the scenario's).
     """
 
@@ -84,11 +85,17 @@ def overrides(scenario: Scenario, levers: Levers) -> dict[str, Any]:
             raise ValueError(f"{name} must be ≥ 0, got {getattr(levers, name)}")
     raw = scenario.raw
     out: dict[str, Any] = {}
+    tables = [(f"teams.{t}", team) for t, team in raw.get("teams", {}).items()]
     for pname, policy in raw.get("policies", {}).items():
-        for tname, team in policy.get("teams", {}).items():
-            if levers.book_scale != 1.0:
-                key = f"policies.{pname}.teams.{tname}.accounts_per_csm"
-                out[key] = max(1.0, float(team["accounts_per_csm"]) * levers.book_scale)
+        teams = policy.get("teams", {})
+        tables += [(f"policies.{pname}.teams.{t}", team)
+                   for t, team in (teams.items() if isinstance(teams, dict) else ())]
+    for key, team in tables:  # the top-level team defaults and a policy's own books
+        if levers.book_scale != 1.0 and "accounts_per_csm" in team:
+            out[f"{key}.accounts_per_csm"] = max(
+                1.0, float(team["accounts_per_csm"]) * levers.book_scale
+            )
+    for pname, policy in raw.get("policies", {}).items():
         for gname, program in policy.get("programs", {}).items():
             key = f"policies.{pname}.programs.{gname}"
             if levers.cadence_scale != 1.0:
@@ -115,7 +122,7 @@ def overrides(scenario: Scenario, levers: Levers) -> dict[str, Any]:
                 )
     out.update(_segment_shares(scenario, levers.segment_weights))
     if levers.customers is not None:
-        out["population.customers"] = int(levers.customers)
+        out["population.agents"] = int(levers.customers)  # the sample; the company stays
     if levers.months is not None:
         out["time.months"] = int(levers.months)
     return out

@@ -257,7 +257,7 @@ def model_params(scenario: Scenario) -> dict[str, Any]:
         ``PairedModel`` keyword → a fixed value or a Mesa user-input dict.
     """
     names = list(scenario.policies)
-    customers = min(scenario.population.customers, PAGE_CUSTOMERS)
+    customers = min(scenario.population.n_agents, PAGE_CUSTOMERS)
     params: dict[str, Any] = {
         "source": scenario,
         "policy": {

@@ -105,7 +105,8 @@ class Experiment:
         name: The experiment's name (the file's stem).
         description: Free text from the file.
         source: Where it was read from (a path, or a description of the caller).
-        scenario: The scenario, with the experiment's months and customers applied.
+        scenario: The scenario, with the experiment's months, customers and agents
+            applied.
         policies: The policies compared (the levers).
         baseline: The policy the others are compared with.
         factors: The scenario parameters varied (the uncertainties).
@@ -114,9 +115,11 @@ class Experiment:
             of a ``saltelli`` design (which has ``n·(d + 2)`` points).
         replications: Runs per policy and design point.
         months: Horizon of every run.
-        customers: Customers of every run.
+        customers: The company's customers and prospects (``population.customers``).
         seed: The root seed.
         raw: The file's table, for hashing.
+        agents: Customers every run simulates, a sample of the company
+            (``population.agents``; each stands for ``customers / agents``).
     """
 
     name: str
@@ -133,6 +136,7 @@ class Experiment:
     customers: int
     seed: int
     raw: Mapping[str, Any]
+    agents: int = 0
 
     def points(self) -> list[dict[str, Any]]:
         """Factor values of every design point (``[{}]`` when nothing varies)."""
@@ -297,10 +301,13 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
     except InputError as exc:
         raise table.error("scenario", exc.problem) from None
     months = table.integer("months", 36, low=1)
-    customers = table.integer("customers", 5000, low=1)
-    scenario = load_scenario(
-        found, overrides={"time.months": months, "population.customers": customers}
-    )
+    population = load_scenario(found).population
+    customers = table.integer("customers", population.customers, low=1)
+    default_agents = population.agents or customers
+    agents = table.integer("agents", min(default_agents, EXPERIMENT_AGENTS), low=1)
+    scenario = load_scenario(found, overrides={
+        "time.months": months, "population.customers": customers, "population.agents": agents,
+    })
     policies = table.strings("policies", tuple(scenario.policies))
     for policy in policies:
         if is_plan(policy):
@@ -350,9 +357,14 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
         customers=customers,
         seed=seed,
         raw=dict(raw),
+        agents=agents,
     )
     _check_points(experiment, file, "factors")
     return experiment
+
+
+EXPERIMENT_AGENTS = 5000
+"""Most customers an experiment's run simulates unless the file says ``agents``."""
 
 
 def _check_points(experiment: Experiment, file: str, key: str) -> None:
@@ -370,8 +382,8 @@ DECIDE_SAMPLES = 128
 """Default assumption samples of ``engagesim decide``."""
 DECIDE_REPLICATIONS = 3
 """Default runs per policy and sample (≥ 2 lets the report remove simulation noise)."""
-DECIDE_CUSTOMERS = 5000
-"""Most customers per run by default (results are scaled to the scenario's size)."""
+DECIDE_AGENTS = 5000
+"""Most customers a ``decide`` run simulates by default (a sample of the company)."""
 
 NO_UNCERTAINTIES_EXAMPLE = """[uncertainties."policies.high_touch.programs.check_ins.effect"]
 dist = "triangular"     # uniform | triangular | beta | lognormal | normal
@@ -392,6 +404,7 @@ def decision_experiment(
     replications: int,
     policies: tuple[str, ...] | None = None,
     customers: int | None = None,
+    agents: int | None = None,
     months: int | None = None,
     seed: int = 0,
     design: str = "lhs",
@@ -409,7 +422,9 @@ def decision_experiment(
             two: ``samples·(d + 2)`` points).
         replications: Runs per policy and sample.
         policies: Policies compared (default: every policy of the scenario).
-        customers: Customers per run (default: the scenario's).
+        customers: The company's customers (default: the scenario's).
+        agents: Customers each run simulates (default: the scenario's, at most
+            :data:`DECIDE_AGENTS`).
         months: Horizon (default: the scenario's).
         seed: Root seed.
         design: ``lhs`` or ``saltelli``.
@@ -430,6 +445,7 @@ def decision_experiment(
         "scenario": scenario.source,
         "replications": replications,
         "customers": customers or scenario.population.customers,
+        "agents": agents or min(scenario.population.n_agents, DECIDE_AGENTS),
         "months": months or scenario.time.months,
         "seed": seed,
         "design": {"kind": design, "samples": samples},

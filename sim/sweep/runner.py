@@ -245,6 +245,7 @@ def sweep(
         "samples": experiment.samples,
         "replications": experiment.replications,
         "customers": experiment.customers,
+        "agents": experiment.agents,
         "months": experiment.months,
         "command": command,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -193,7 +193,7 @@ def _policy_reasons(
 def segment_sizes(scenario: Scenario) -> np.ndarray:
     """Customers per segment, exactly as the simulation assigns them."""
     shares = np.array([s.share for s in scenario.segments])
-    return segment_counts(shares, scenario.population.customers)
+    return segment_counts(shares, scenario.population.n_agents)
 
 
 def _capacity_reason(
