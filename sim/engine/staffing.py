@@ -88,15 +88,24 @@ def water_fill(load: np.ndarray, m: int) -> np.ndarray:
 class Team:
     """The live state of one CSM team during a run.
 
+    The team is the company's: when each simulated customer stands for ``weight``
+    company accounts, the team covers ``weight ×`` the simulated accounts (headcount
+    ``ceil(weight · accounts / book)``), and in the sample each CSM has ``1 / weight`` of
+    its hours (the sample's share of its book); :attr:`cost_per_step` is the company's
+    staff cost, :attr:`sample_cost_per_step` the part the simulated customers carry.
+
     Args:
         spec: The team's description.
         n_customers: Population size (for the account → CSM assignment array).
         steps_per_month: Step length (1 for months, 52/12 for weeks).
+        weight: Company accounts each simulated customer stands for.
     """
 
-    def __init__(self, spec: TeamSpec, n_customers: int, steps_per_month: float):
+    def __init__(self, spec: TeamSpec, n_customers: int, steps_per_month: float,
+                 weight: float = 1.0):
         self.spec = spec
         self.steps_per_month = steps_per_month
+        self.weight = weight
         self.headcount = 0
         self.assigned = np.full(n_customers, -1, dtype=np.int32) if spec.name == "named" else None
         self.book = np.zeros(0, dtype=np.int64)
@@ -105,13 +114,18 @@ class Team:
 
     @property
     def hours_per_step(self) -> float:
-        """Hours one CSM has in one step."""
-        return self.spec.hours_per_month / self.steps_per_month
+        """Hours one CSM has in one step for the simulated customers (all its hours / weight)."""
+        return self.spec.hours_per_month / self.steps_per_month / self.weight
 
     @property
     def cost_per_step(self) -> float:
-        """Staff cost of the whole team for one step."""
+        """Staff cost of the whole (company's) team for one step."""
         return self.headcount * self.spec.monthly_cost / self.steps_per_month
+
+    @property
+    def sample_cost_per_step(self) -> float:
+        """The simulated customers' share of the staff cost of one step (cost / weight)."""
+        return self.cost_per_step / self.weight
 
     def staff(self, covered: np.ndarray, priority: np.ndarray) -> None:
         """Size the team for ``covered`` accounts and (named teams) assign them.
@@ -122,7 +136,9 @@ class Team:
         """
         spec = self.spec
         if spec.headcount is None:
-            self.headcount = int(np.ceil(covered.size / spec.accounts_per_csm))
+            # rounded so that float noise in weight · accounts cannot hire one CSM more
+            accounts = round(covered.size * self.weight, 9)
+            self.headcount = int(np.ceil(accounts / spec.accounts_per_csm))
         else:
             self.headcount = spec.headcount
         h = self.headcount
