@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis import outcomes, plots
+from sim.analysis.company import company_section
 from sim.analysis.plots import label
 from sim.analysis.sensitivity import given_data_indices, noise_variance, saltelli_indices
 from sim.analysis.statistics import (
@@ -315,6 +316,7 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
     singles = _single_policies(runs)
     lines += _answer(singles, singles[~failed_mask(singles)], factors, baseline)
     lines += _plan_section(runs, factors, baseline)
+    lines += company_section(manifest, ok, factors)
     lines += _assumptions(manifest, factors)
     if not ok.empty:
         lines += _comparison(ok, baseline)
@@ -348,7 +350,10 @@ def _headline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str:
     return (f"*Scenario `{manifest.get('scenario', '?')}` · "
             f"{len(manifest.get('policies', []))} policies · {design} · "
             f"{_plural(manifest.get('replications', '?'), 'replication')} · "
-            f"{number(manifest.get('customers', math.nan))} customers · "
+            f"{number(manifest.get('customers', math.nan))} customers"
+            + (f" ({number(manifest['agents'])} simulated)"
+               if manifest.get("agents") not in (None, manifest.get("customers")) else "")
+            + " · "
             f"{manifest.get('months', '?')} months*")
 
 
