@@ -6,12 +6,16 @@ logit-linear in the customer's state and in what the policy did this step::
 
     p = sigmoid(logit(base) + log(odds) + Σ_k β_k · x_k)
 
-with independent extra causes (word of mouth) combined as ``1 − (1 − p)(1 − q·pressure)``.
-The competing exits from a stage are drawn once per step as competing risks: each edge
-probability becomes a rate ``λ = −ln(1 − p)``, the stage is left with probability
-``1 − exp(−Σλ)`` and the exit taken is chosen in proportion to the rates. A single
-exit is therefore drawn with exactly its own probability, several exits can never sum
-past one, and weekly steps rescale rates exactly (``λ_week = λ_month · 12/52``).
+and becomes a monthly rate ``λ = −ln(1 − p)``; word of mouth adds the rate
+``q · pressure`` per month on top (``q`` the edge's ``referral``), so a prospect with
+advertising rate ``p`` on a fully mixed network has exactly Bass's hazard ``p + q·F``
+(:mod:`sim.theory.bass`). The competing exits from a stage are drawn once per step as
+competing risks: the stage is left with probability ``1 − exp(−Σλ·Δ)`` for a step of
+``Δ`` months and the exit taken is chosen in proportion to the rates. A single exit is
+therefore drawn with exactly its own probability, several exits can never sum past
+one, and weekly steps rescale rates exactly (``λ_week = λ_month · 12/52``). The
+pressure a step uses is predicted for the middle of the step
+(:func:`sim.engine.network.midstep_pressure`).
 
 The step's phases that own these rules: :func:`transitions` draws every customer's
 exit (and which exits were word of mouth), :func:`sort_moves` says what the moves
@@ -80,8 +84,9 @@ class Edge:
         odds: Odds multiplier applied to the base (e.g. loyal customers churn at half
             the odds).
         drivers: ``(driver name, coefficient on the logit scale)`` pairs.
-        referral: Word-of-mouth strength ``q``: an independent extra probability
-            ``q × referral pressure`` from the customer's network.
+        referral: Word-of-mouth strength ``q``: an extra rate ``q × referral
+            pressure`` per month, added to the edge's rate (Bass's imitation
+            coefficient on a fully mixed network).
     """
 
     source: int
@@ -221,7 +226,10 @@ def edge_rate(
     base_logit: dict[str, np.ndarray | float],
     pressure: np.ndarray | None,
 ) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """Monthly hazard rate ``λ = −ln(1 − p)`` of ``edge`` for the customers ``rows``.
+    """Monthly hazard rate of ``edge`` for the customers ``rows``.
+
+    The rate is ``λ = −ln(1 − p) + q · pressure``: the logit-linear probability ``p`` as
+    a rate plus word of mouth, an additive rate (Bass's ``q·F`` on a mixed network).
 
     Args:
         edge: The edge.
@@ -247,7 +255,7 @@ def edge_rate(
     # λ = −ln(1 − sigmoid(z)) = softplus(z), computed stably (faster than logaddexp)
     rate = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
     if edge.referral > 0.0 and pressure is not None:
-        referral_rate = -np.log1p(-np.minimum(edge.referral * pressure[rows], _P_MAX))
+        referral_rate = edge.referral * pressure[rows]
         return rate + referral_rate, referral_rate
     return rate, 0.0
 

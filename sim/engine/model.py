@@ -9,7 +9,8 @@ written once, over whole arrays, in the module named after it:
    (:mod:`sim.engine.policies`);
 2. respond — onboarding, engagement and satisfaction move
    (:func:`sim.engine.dynamics.respond`); the hazards use the mid-step state;
-3. word of mouth — the pressure on every customer (:func:`sim.engine.network.pressure`);
+3. word of mouth — the pressure on every customer (:func:`sim.engine.network.pressure`),
+   predicted for the middle of the step (:func:`sim.engine.network.midstep_pressure`);
 4. transitions — every customer takes at most one lifecycle edge, by competing risks
    (:func:`sim.engine.lifecycle.transitions`); word-of-mouth moves are credited to a
    recommending neighbour (:func:`sim.engine.network.credit_referrers`);
@@ -203,6 +204,7 @@ class EngagementModel(mesa.Model):
             scenario.economics.annual_discount_rate, self.steps_per_month, self.horizon + 1
         )
         self._wom = self.stage_tables.word_of_mouth and scenario.network.kind != "none"
+        self._pressure_before: np.ndarray | None = None  # the last step's pressure
 
     # ------------------------------------------------------------------------------
     # derived views
@@ -296,9 +298,11 @@ class EngagementModel(mesa.Model):
         self.onboarding, self.engagement, self.satisfaction = after
         self.mid_step = dyn.midpoint(before, after)
 
-        # 3. word of mouth
+        # 3. word of mouth: the pressure predicted for mid-step from its last change
         weight = self._referral_weight() if self._wom else None
-        pressure = None if weight is None else net.pressure(self.network, weight)
+        now = None if weight is None else net.pressure(self.network, weight)
+        pressure = None if now is None else net.midstep_pressure(now, self._pressure_before)
+        self._pressure_before = now
 
         # 4. transitions (and who gets the credit for a referral)
         moved_to, referred = lifecycle.transitions(

@@ -11,7 +11,10 @@ theory of :mod:`sim.theory.bass`:
   (:func:`sim.theory.bass.bass_discrete`) at every step, in linear-noise standard
   errors (:func:`recursion_z`);
 * :func:`closed_form_bass_check` — weekly runs against the Bass closed form within the
-  derived model error plus sampling error;
+  derived step error plus sampling error;
+* :func:`step_error_check` — the recursion itself (no runs) against the closed form on
+  the grid of :func:`sim.theory.bass.step_error`: weekly steps within
+  :data:`WEEKLY_STEP_ERROR`, and the monthly step error stated;
 * :func:`spread_check` — the spread over seeds against the linear-noise variance (which
   validates the standard errors of the other checks);
 * :func:`sparse_check` — a sparse small-world network (:data:`SPARSE_NETWORK`) falls
@@ -23,6 +26,11 @@ Typical use::
 
     runs = bass_runs(0.03, 0.38, "month", 20_000, seeds=range(6))
     recursion_check(0.03, 0.38, {"month": recursion_z(runs, 0.03, 0.38, "month", 20_000)})
+
+``.venv/bin/python -m sim.validation.diffusion`` prints the step errors
+(:func:`sim.theory.bass.explain_steps`) and re-measures the sparse-network numbers quoted
+in :data:`sim.theory.bass.SPARSE_EXPLANATION` (:func:`sparse_measurements`; a few
+minutes).
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ import numpy as np
 from sim.engine.model import EngagementModel
 from sim.engine.scenario import STEP_UNITS, load_scenario
 from sim.theory.bass import (
+    GRID_MONTHS,
+    GRID_P,
+    GRID_Q,
     PAIRS,
     SCENARIO,
     NetworkArg,
@@ -44,6 +55,8 @@ from sim.theory.bass import (
     bass_discrete,
     bass_scenario_overrides,
     bass_variance,
+    explain_steps,
+    step_error,
 )
 from sim.validation.checks import Check, K, chi2_z, make_check, step_label
 
@@ -54,6 +67,8 @@ BASS_MONTHS = 36
 SPARSE_MONTHS = 24
 #: The sparse network compared with the fully mixed one.
 SPARSE_NETWORK: dict[str, Any] = {"kind": "small_world", "degree": 6, "rewire": 0.05}
+#: Largest step error weekly steps may have on the (p, q) grid (engagesim issue 11).
+WEEKLY_STEP_ERROR = 0.02
 
 
 # ----------------------------------------------------------------------------------
@@ -292,8 +307,8 @@ def closed_form_bass_check(p: float, q: float, weekly: np.ndarray, monthly: np.n
                            customers: int) -> Check:
     """Weekly simulation against the Bass closed form within the derived tolerance.
 
-    The tolerance is the deterministic model error (largest ``|recursion − closed
-    form|``: discretisation and the O(q²) imitation rate, :mod:`sim.theory.bass`) plus
+    The tolerance is the deterministic step error (largest ``|recursion − closed
+    form|`` of this pair, ``O(Δ²)``: :mod:`sim.theory.bass`) plus
     :data:`~sim.validation.checks.K` standard errors of the mean over runs plus one
     agent.
 
@@ -318,10 +333,42 @@ def closed_form_bass_check(p: float, q: float, weekly: np.ndarray, monthly: np.n
     deviation, model_error, se = dev["week"]
     tolerance = model_error + K * se + 1.0 / customers
     detail = (f"weekly |sim − closed form| ≤ {100 * deviation:.2f} pp (monthly "
-              f"{100 * dev['month'][0]:.2f} pp); tolerance = model error "
-              f"{100 * model_error:.2f} pp + 4 SE {100 * K * se:.2f} pp + 1 agent")
+              f"{100 * dev['month'][0]:.2f} pp, step error {100 * dev['month'][1]:.2f} pp); "
+              f"tolerance = step error {100 * model_error:.2f} pp + 4 SE "
+              f"{100 * K * se:.2f} pp + 1 agent")
     return make_check(f"closed form (weekly), p = {p:g}, q = {q:g}", GROUP, deviation,
                       tolerance, "share", detail)
+
+
+def step_error_check() -> Check:
+    """The recursion against the Bass closed form on the whole (p, q) grid, no runs.
+
+    Weekly steps must stay within :data:`WEEKLY_STEP_ERROR` of the closed form for every
+    ``(p, q)`` of :data:`sim.theory.bass.GRID_P` × :data:`sim.theory.bass.GRID_Q`
+    (:func:`sim.theory.bass.step_error`); the detail states the monthly step error,
+    which no tolerance bounds (monthly steps are too coarse for fast imitation), and
+    the first-order error of the pressure at the start of the step for comparison.
+    The simulation follows the recursion within sampling error (:func:`recursion_check`),
+    so this is how far the runs are from the closed form because of the step alone.
+
+    Returns:
+        A check in shares of the population.
+    """
+    week, month = step_error(STEP_UNITS["week"]), step_error(STEP_UNITS["month"])
+    start = step_error(STEP_UNITS["week"], scheme="start")
+    detail = (f"max |recursion − closed form| for p = {_grid_words()}: weekly "
+              f"{100 * week.error:.2f} pp (p = {week.p:g}, q = {week.q:g}, month "
+              f"{week.month:.1f}); monthly {100 * month.error:.2f} pp (p = {month.p:g}, "
+              f"q = {month.q:g}); pressure at the step's start would give weekly "
+              f"{100 * start.error:.2f} pp")
+    return make_check("step error on the (p, q) grid (weekly)", GROUP, week.error,
+                      WEEKLY_STEP_ERROR, "share", detail)
+
+
+def _grid_words() -> str:
+    """The step-error grid in words (for check details)."""
+    return (f"{GRID_P[0]:g}…{GRID_P[-1]:g}, q = {GRID_Q[0]:g}…{GRID_Q[-1]:g} over "
+            f"{GRID_MONTHS} months")
 
 
 def spread_check(runs: dict[tuple[float, float, str], np.ndarray], customers: int) -> Check:
@@ -415,3 +462,63 @@ def sparse_check(runs: SparseRuns) -> Check:
               f"{100 * gap[middle].min():.1f} pp")
     return make_check("sparse network lags mixed", GROUP, float(z.min()), K, "SE", detail,
                       bound="min")
+
+
+# ----------------------------------------------------------------------------------
+# the measurements quoted in sim.theory.bass.SPARSE_EXPLANATION
+
+#: Networks of :func:`sparse_measurements`: ``(label, network)``.
+MEASURED_NETWORKS: tuple[tuple[str, NetworkArg], ...] = (
+    ("mixed", "mixed"),
+    *((f"degree 6, rewire {r:g}", {"kind": "small_world", "degree": 6, "rewire": r})
+      for r in (0.0, 0.05, 0.1, 1.0)),
+    *((f"degree {d}, rewire 1", {"kind": "small_world", "degree": d, "rewire": 1.0})
+      for d in (20, 60)),
+)
+
+
+def sparse_measurements(customers: int = 20_000, seeds: Iterable[int] = range(4),
+                        months: int = SPARSE_MONTHS) -> str:
+    """Measure what :data:`sim.theory.bass.SPARSE_EXPLANATION` quotes.
+
+    Weekly runs of the first pair of :data:`~sim.theory.bass.PAIRS` on each of
+    :data:`MEASURED_NETWORKS`, the same seeds on each.
+
+    Args:
+        customers: Agents per run.
+        seeds: One run per seed and network.
+        months: Horizon in months.
+
+    Returns:
+        One line per network: the largest shortfall below the mixed curve (with the
+        standard error of the mean gap there), the mean pressure on the prospects over
+        the adopted share while 25-75 % have adopted, and the month 95 % is reached.
+    """
+    p, q = PAIRS[0]
+    seeds = list(seeds)
+    curves = {label: [simulate_diffusion(p, q, customers=customers, months=months,
+                                         step="week", network=network, seed=s)
+                      for s in seeds]
+              for label, network in MEASURED_NETWORKS}
+    mixed = np.array([r.adopted for r in curves["mixed"]])
+    lines = [f"p = {p:g}, q = {q:g}, {customers:,} agents, weekly steps, {len(seeds)} seeds, "
+             f"{months} months:"]
+    for label, runs in curves.items():
+        adopted = np.array([r.adopted for r in runs])
+        pressure = np.array([r.pressure for r in runs])
+        mean = adopted.mean(axis=0)
+        gap = mixed - adopted
+        k = int(np.argmax(gap.mean(axis=0)))
+        se = gap[:, k].std(ddof=1) / math.sqrt(len(seeds))
+        middle = (mean >= 0.25) & (mean <= 0.75)
+        ratio = float(np.nanmean(pressure.mean(axis=0)[middle] / mean[middle]))
+        reached = np.flatnonzero(mean >= 0.95)
+        when = f"{runs[0].months[reached[0]]:.1f}" if reached.size else f"> {months}"
+        lines.append(f"  {label:22s} shortfall {100 * gap.mean(axis=0)[k]:5.1f} pp "
+                     f"(SE {100 * se:.1f}), pressure/F {ratio:.2f}, 95 % at month {when}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(explain_steps())
+    print(sparse_measurements())

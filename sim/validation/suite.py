@@ -26,8 +26,9 @@ runs. The parts live in their own modules:
   and tenure) and ``m·r/(1 + d − r)`` against the chain's ``clv_infinite``.
 * ``bass`` — :mod:`sim.validation.diffusion`: the fully mixed diffusion against the
   exact discrete recursion at every step, weekly runs against the Bass closed form,
-  the spread over seeds against the linear-noise variance, and a sparse small-world
-  network below the mixed curve.
+  the spread over seeds against the linear-noise variance, the step error of the
+  recursion on a (p, q) grid (weekly within 2 pp; monthly stated), and a sparse
+  small-world network below the mixed curve.
 * ``calibration`` — :mod:`sim.validation.calibration`: synthetic sBG cohorts with known
   (α, β) fitted and forecast, the fit's standard errors, and a simulated segment with
   the fitted Beta churn propensity.
@@ -235,6 +236,7 @@ def _bass_group(sizes: Sizes, figures: Path, emit: Callable[[Check], Check]
         checks.append(emit(diffusion.closed_form_bass_check(
             p, q, runs[p, q, "week"], runs[p, q, "month"], n)))
     checks.append(emit(diffusion.spread_check(runs, n)))
+    checks.append(emit(diffusion.step_error_check()))
     sparse = diffusion.sparse_runs(sizes.sparse_customers,
                                    [SEEDS["sparse"] + i for i in range(sizes.sparse_seeds)])
     checks.append(emit(diffusion.sparse_check(sparse)))

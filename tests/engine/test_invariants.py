@@ -306,7 +306,7 @@ def test_edge_rate_is_a_probability(case):
     assert (referral_rate >= 0).all() and (referral_rate <= rate + 1e-12).all()
     p = -np.expm1(-rate)
     assert in_unit_interval(p)
-    # p = 1 − (1 − sigmoid(z)) · (1 − q · pressure)
+    # word of mouth adds the rate q · pressure: p = 1 − (1 − sigmoid(z)) · e^{−q · pressure}
     if edge.base_source is None:
         z = np.full(rows.size, math.log(edge.base / (1 - edge.base)))
     else:
@@ -315,7 +315,7 @@ def test_edge_rate_is_a_probability(case):
     for name, beta in edge.drivers:
         z += beta * drivers[name][rows]
     word = edge.referral * pressure[rows] if edge.referral and pressure is not None else 0.0
-    expected = 1.0 - (1.0 - _sigmoid(z)) * (1.0 - word)
+    expected = 1.0 - (1.0 - _sigmoid(z)) * np.exp(-word)
     np.testing.assert_allclose(p, expected, rtol=1e-6, atol=1e-9)
 
 

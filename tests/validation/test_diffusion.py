@@ -50,3 +50,9 @@ def test_a_wrong_theory_curve_fails_the_bass_recursion_check():
                                                         expected=wrong_curve)})
     assert not wrong.passed and wrong.measured > K
     assert verdict([right, wrong]).startswith("1 of 2 checks FAILED: bass · recursion")
+    # the engine takes the pressure predicted for mid-step: the start-of-step recursion
+    # (first order, what the engine did before) is rejected too
+    start_curve = bass_discrete(p, q, steps, scheme="start")
+    start = recursion_check(p, q, {"month": recursion_z(runs, p, q, "month", customers,
+                                                        expected=start_curve)})
+    assert not start.passed and start.measured > K
