@@ -278,7 +278,7 @@ def model_params(scenario: Scenario) -> dict[str, Any]:
             "min": 200,
             "max": 20000,
             "step": 200,
-            "label": "Customers",
+            "label": "Customers simulated",
         },
         "months": {
             "type": "SliderInt",

@@ -79,7 +79,7 @@ def test_step_advances_both_runs_and_updates_the_charts(rendered):
 
 def test_sliders_apply_on_reset(rendered):
     sliders = {w.label: w for w in rendered.find(v.Slider).widgets}
-    sliders["Customers"].v_model = 400
+    sliders["Customers simulated"].v_model = 400
     sliders["Months"].v_model = 12
     selects = {w.label: w for w in rendered.find(v.Select).widgets}
     selects["Policy B (side by side)"].v_model = "(none)"
