@@ -55,11 +55,10 @@ the grid :data:`GRID_P` × :data:`GRID_Q` (``p`` = 0.005 … 0.05, ``q`` = 0.1 �
 weekly steps at most 0.81 percentage points (0.21 for ``p = 0.03, q = 0.38``), monthly
 steps at most 11.1 pp (3.3 for ``(0.03, 0.38)``), both worst at ``p = 0.005, q = 0.6``
 around month 8; with the pressure at the start of the step 7.1 pp weekly (2.5) and
-26.8 pp monthly (10.3). Weekly
-steps are therefore what the Bass checks compare with the closed form; monthly steps
-follow the recursion as closely, but the recursion itself is that far from the
-closed form when imitation is fast (``q·Δ`` = 0.6 in a month). ``tests/theory/test_bass.py``
-checks all of this against real runs.
+26.8 pp monthly (10.3). Weekly steps are therefore what the Bass checks compare with
+the closed form; monthly steps follow the recursion as closely, but the recursion
+itself is that far from the closed form when imitation is fast (``q·Δ`` = 0.6 in a
+month). ``tests/theory/test_bass.py`` checks all of this against real runs.
 
 Sparse networks: see :func:`explain_sparse`.
 
