@@ -45,12 +45,18 @@ def _candidates(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         if "touch" in edge.get("drivers", {}):
             yield (f"lifecycle.edges[{i}].drivers.touch",
                    f"touch effect on {edge['from']} → {edge['to']} (logit)")
+    for team in raw.get("teams", {}):  # the team defaults every policy inherits
+        yield f"teams.{team}.accounts_per_csm", f"{team} CSM book size"
+        yield f"teams.{team}.annual_cost", f"{team} CSM cost per year"
+        yield f"teams.{team}.monthly_cost", f"{team} CSM cost per month"
     for name, policy in raw.get("policies", {}).items():
         base = f"policies.{name}"
         if "fixed_cost_per_month" in policy:
             yield f"{base}.fixed_cost_per_month", f"{name}: platform cost per month"
-        for team in policy.get("teams", {}):
+        teams = policy.get("teams", {})
+        for team in teams if isinstance(teams, dict) else ():  # a policy's own values
             yield f"{base}.teams.{team}.accounts_per_csm", f"{name}: {team} CSM book size"
+            yield f"{base}.teams.{team}.annual_cost", f"{name}: {team} CSM cost per year"
             yield f"{base}.teams.{team}.monthly_cost", f"{name}: {team} CSM cost per month"
         for program in policy.get("programs", {}):
             yield f"{base}.programs.{program}.effect", f"{name}: {program} effect per touch"

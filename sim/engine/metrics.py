@@ -5,7 +5,12 @@ Definitions (also in the README):
 * **Engagement index** = (active customers / all customers ever acquired) × mean visits
   per active customer per month; 500 active of 1000 at 4 visits a month gives 2.0.
 * **NPS** = % promoters (score 9–10) − % detractors (0–6) on −100..100, where each
-  active customer's would-recommend score is its satisfaction on a 0–10 scale, rounded.
+  active customer's would-recommend score is ``round(10 · (s + w · (1 − s)))``: its
+  satisfaction ``s`` lifted toward 10 by how strongly customers of its stage recommend
+  us (the stage's ``referral_weight`` ``w``). An advocate (``w = 1``) scores 10, a
+  promoter by definition; a customer of a stage that does not recommend (``w = 0``)
+  scores its satisfaction on the 0–10 scale, so a satisfied but silent customer
+  (``s`` 0.65–0.84) is a passive and a dissatisfied one (``s < 0.65``) a detractor.
 * **Retention at month m** = share of converted customers still customers ``m`` months
   after conversion, estimated with Kaplan–Meier (later cohorts are observed for
   fewer months: each customer counts for as long as it is observed).
@@ -64,9 +69,22 @@ def nps(scores: np.ndarray) -> float:
     return 100.0 * (promoters - detractors) / scores.size
 
 
-def recommend_scores(satisfaction: np.ndarray) -> np.ndarray:
-    """Would-recommend scores 0–10 from satisfaction in [0, 1]."""
-    return np.rint(10.0 * np.asarray(satisfaction)).astype(np.int64)
+def recommend_scores(
+    satisfaction: np.ndarray, referral_weight: np.ndarray | float = 0.0
+) -> np.ndarray:
+    """Would-recommend scores 0–10 of customers (see the module's NPS definition).
+
+    Args:
+        satisfaction: Each customer's satisfaction in [0, 1].
+        referral_weight: The ``referral_weight`` of each customer's stage in [0, 1]
+            (0: the score is the satisfaction on the 0–10 scale; 1: the score is 10).
+
+    Returns:
+        Integer scores, ``round(10 · (s + w · (1 − s)))``.
+    """
+    s = np.asarray(satisfaction, dtype=float)
+    lifted = s + np.asarray(referral_weight, dtype=float) * (1.0 - s)
+    return np.rint(10.0 * lifted).astype(np.int64)
 
 
 def engagement_index(active: int, total: int, visits_per_active: float) -> float:

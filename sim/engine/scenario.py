@@ -23,7 +23,16 @@ from sim.engine.lifecycle import BASE_SOURCES, DRIVERS, STAGE_KINDS, Edge, Lifec
 from sim.engine.network import NETWORK_KINDS, NetworkSpec
 from sim.engine.paths import apply_overrides
 from sim.engine.policies import CHANNEL_TEAM, CHANNELS, PolicySpec, ProgramSpec
-from sim.engine.segments import DISTRIBUTIONS, TRAITS, UNIT_TRAITS, Distribution, Segment
+from sim.engine.segments import (
+    ANNUAL_FORMS,
+    DISTRIBUTIONS,
+    TRAITS,
+    UNIT_TRAITS,
+    Distribution,
+    Segment,
+    beta_from_moments,
+    monthly_churn,
+)
 from sim.engine.staffing import PRIORITIES, TeamSpec
 from sim.engine.uncertainties import Uncertainty, parse_uncertainties
 from sim.schema import InputError, Table, read_text, suggest
@@ -61,14 +70,33 @@ class TimeSpec:
 class PopulationSpec:
     """Who exists at the start.
 
+    The company and the sample that represents it are separate: ``customers`` is the
+    company's size (its customer base and prospect pool), ``agents`` how many customers
+    a run simulates. Each agent stands for ``weight = customers / agents`` of the
+    company's customers, so fixed costs, CSM headcount and company totals are those of
+    the company whatever the sample size (:attr:`weight`).
+
     Attributes:
-        customers: Number of customer agents (prospects and customers).
+        customers: The company's customers and prospects (what totals are scaled to).
         initial_stages: ``(stage index, share)`` pairs: where agents start. Prospect
             stages give a run from prospects, customer stages an installed base.
+        agents: Customer agents a run simulates (default: ``customers``, one agent per
+            customer).
     """
 
     customers: int
     initial_stages: tuple[tuple[int, float], ...]
+    agents: int | None = None
+
+    @property
+    def n_agents(self) -> int:
+        """Customer agents a run simulates."""
+        return self.customers if self.agents is None else self.agents
+
+    @property
+    def weight(self) -> float:
+        """Company customers each agent stands for (``customers / agents``)."""
+        return self.customers / self.n_agents
 
 
 @dataclass(frozen=True)
@@ -203,7 +231,8 @@ def from_dict(
     network = _network(root.table("network", {}))
     marketing = _marketing(root.table("marketing", {}))
     economics = _economics(root.table("economics", {}))
-    policies = _policies(root.table("policies"), lifecycle, segments)
+    team_defaults = _team_defaults(root.table("teams", {}))
+    policies = _policies(root.table("policies"), lifecycle, segments, team_defaults)
     uncertain = root.table("uncertainties", {})
     root.finish()  # a misspelt section first: the uncertainties' paths may run into it
     uncertainties = parse_uncertainties(uncertain, data)
@@ -240,6 +269,8 @@ def _time(t: Table) -> TimeSpec:
 
 def _distribution(t: Table, unit: bool) -> Distribution:
     kind = t.string("dist", choices=DISTRIBUTIONS)
+    if kind == "beta" and ("mean" in t or "sd" in t):
+        return _beta_from_moments(t)
     params = []
     for p in DISTRIBUTIONS[kind]:
         if kind == "beta":
@@ -266,16 +297,58 @@ def _distribution(t: Table, unit: bool) -> Distribution:
     return Distribution(kind, tuple(params))
 
 
+def _beta_from_moments(t: Table) -> Distribution:
+    """A Beta given by its ``mean`` and ``sd`` instead of ``alpha`` and ``beta``."""
+    for name in ("alpha", "beta"):
+        if name in t:
+            raise t.error(name, "give a Beta either as alpha and beta or as mean and sd, "
+                          "not both")
+    mean = t.number("mean", low=0.0, high=1.0, low_open=True,
+                    what="a mean in (0, 1)", what_states_bounds=True)
+    sd = t.positive("sd")
+    try:
+        params = beta_from_moments(mean, sd)
+    except ValueError as exc:
+        raise t.error("sd", str(exc)) from None
+    t.finish()
+    return Distribution("beta", params)
+
+
+def _trait(s: Table, trait: str) -> Distribution:
+    """A trait's distribution, stated per month or (:data:`ANNUAL_FORMS`) per year."""
+    unit = trait in UNIT_TRAITS
+    annual = ANNUAL_FORMS.get(trait)
+    if annual is None or annual not in s:
+        if annual is not None and trait not in s:
+            try:  # names a misspelt key ("found 'anual_churn'")
+                s.raw(annual)
+            except InputError as exc:
+                raise InputError(exc.file, exc.key,
+                                 f"{exc.problem}; or {trait} (per month)") from None
+        return _distribution(s.table(trait), unit=unit)
+    if trait in s:
+        raise s.error(annual, f"give either {trait} (per month) or {annual} (per year), "
+                      "not both")
+    dist = _distribution(s.table(annual), unit=unit)
+    if trait == "churn_propensity":
+        if dist.kind == "fixed":  # converted once: the value stays a fixed one
+            return Distribution("fixed", (float(monthly_churn(dist.params[0])),))
+        return Distribution(dist.kind, dist.params, annual_churn=True)
+    if dist.kind == "beta":
+        raise s.error(f"{annual}.dist", "an annual amount is converted to a monthly one by "
+                      "dividing it by 12: use \"lognormal\", \"normal\", \"uniform\" or "
+                      "\"fixed\", not \"beta\"")
+    return Distribution(dist.kind, tuple(v / 12.0 for v in dist.params))
+
+
 def _segments(t: Table) -> tuple[Segment, ...]:
     segments = []
     for name in list(t.keys()):
         s = t.table(name)
         share = s.share("share")
         cac = s.cost("acquisition_cost", 0.0)
-        traits = {}
-        for trait in TRAITS:
-            traits[trait] = _distribution(s.table(trait), unit=trait in UNIT_TRAITS)
-        s.finish()
+        traits = {trait: _trait(s, trait) for trait in TRAITS}
+        s.finish(("share", "acquisition_cost", *TRAITS, *ANNUAL_FORMS.values()))
         segments.append(Segment(name, share, cac, traits))
     if not segments:
         raise t.error("", "define at least one segment")
@@ -357,6 +430,7 @@ def _lifecycle(t: Table) -> Lifecycle:
 
 def _population(t: Table, lifecycle: Lifecycle) -> PopulationSpec:
     customers = t.integer("customers", low=1)
+    agents = t.integer("agents", low=1) if "agents" in t else None
     init = t.table("initial_stages")
     pairs = []
     for name in list(init.keys()):
@@ -370,7 +444,7 @@ def _population(t: Table, lifecycle: Lifecycle) -> PopulationSpec:
     if abs(total - 1.0) > SHARE_TOLERANCE:
         raise init.error("", f"initial stage shares must sum to 1, they sum to {total:g}")
     t.finish()
-    return PopulationSpec(customers, tuple(pairs))
+    return PopulationSpec(customers, tuple(pairs), agents)
 
 
 def _dynamics(t: Table) -> DynamicsSpec:
@@ -429,20 +503,92 @@ def _economics(t: Table) -> EconomicsSpec:
     return spec
 
 
+#: The keys a CSM team table may set (the cost as ``annual_cost`` or ``monthly_cost``).
+TEAM_COSTS = ("annual_cost", "monthly_cost")
+
+
 def _team(t: Table, name: str) -> TeamSpec:
     headcount_raw = t.raw("headcount", "auto")
     headcount = None if headcount_raw == "auto" else t.integer("headcount", low=0)
+    given = [k for k in TEAM_COSTS if k in t]
+    if len(given) > 1:
+        raise t.error("annual_cost", "give the loaded cost of a CSM either as annual_cost "
+                      "(per year) or as monthly_cost (per month), not both")
+    if not given:
+        raise t.error("monthly_cost", "required key is missing: give the fully loaded cost "
+                      "of one CSM as annual_cost (per year) or monthly_cost (per month)")
+    monthly_cost = t.cost(given[0]) / (12.0 if given[0] == "annual_cost" else 1.0)
     spec = TeamSpec(
         name=name,
         accounts_per_csm=t.positive("accounts_per_csm"),
         headcount=headcount,
-        monthly_cost=t.cost("monthly_cost"),
+        monthly_cost=monthly_cost,
         hours_per_month=t.positive("hours_per_month", 120.0),
         priority=t.string("priority", "lowest_health", choices=PRIORITIES),
         overload_penalty=t.nonneg("overload_penalty", 0.5),
     )
     t.finish()
     return spec
+
+
+def _team_kind(t: Table, name: str) -> None:
+    if name not in CHANNEL_TEAM.values():
+        raise t.error(name, "unknown team" + suggest(name, CHANNEL_TEAM.values())
+                      + "; teams are 'named' and 'pooled'")
+
+
+def _team_defaults(t: Table) -> dict[str, dict[str, Any]]:
+    """The top-level ``[teams.named]`` / ``[teams.pooled]`` tables, each validated whole.
+
+    Every policy whose programs use a team of that kind inherits it; a policy's own
+    ``[policies.X.teams.KIND]`` table overrides single keys.
+    """
+    defaults = {}
+    for name in list(t.keys()):
+        _team_kind(t, name)
+        _team(t.table(name), name)
+        defaults[name] = t.data[name]
+    t.finish()
+    return defaults
+
+
+def _policy_teams(
+    p: Table, name: str, defaults: Mapping[str, Mapping[str, Any]], needed: set[str]
+) -> dict[str, TeamSpec]:
+    """A policy's teams: its own tables over the top-level defaults, plus those it needs.
+
+    ``teams`` is a table of team tables (each complete, or overriding single keys of the
+    top-level table of its kind), or a list of team kinds that use the defaults as they
+    are. A team its programs need comes from the defaults when the policy does not name it.
+    """
+    raw = p.raw("teams", {})
+    if isinstance(raw, list):
+        if not all(isinstance(k, str) for k in raw):
+            raise p.error("teams", f"expected a list of team kinds or a table, got {raw!r}")
+        listed = {k: {} for k in raw}
+    elif isinstance(raw, dict):
+        listed = None
+    else:
+        raise p.error("teams", f"expected a table of teams or a list of team kinds, got {raw!r}")
+    teams_t = Table(listed if listed is not None else raw, p.file, p.key("teams"))
+    teams = {}
+    for team_name in list(teams_t.keys()):
+        _team_kind(teams_t, team_name)
+        if listed is not None and team_name not in defaults:
+            raise teams_t.error(team_name, f"policy {name!r} lists team {team_name!r} but "
+                                f"there is no top-level [teams.{team_name}] table to use")
+        own = listed[team_name] if listed is not None else teams_t.table(team_name).data
+        merged = dict(defaults.get(team_name, {}))
+        if any(k in own for k in TEAM_COSTS):  # the policy's cost replaces the default's
+            for k in TEAM_COSTS:
+                merged.pop(k, None)
+        merged.update(own)
+        teams[team_name] = _team(Table(merged, p.file, teams_t.key(team_name)), team_name)
+    for team_name in sorted(needed - set(teams)):
+        if team_name in defaults:
+            teams[team_name] = _team(Table(dict(defaults[team_name]), p.file,
+                                           f"teams.{team_name}"), team_name)
+    return teams
 
 
 def _program(
@@ -477,25 +623,20 @@ def _program(
 
 
 def _policies(
-    t: Table, lifecycle: Lifecycle, segments: tuple[Segment, ...]
+    t: Table,
+    lifecycle: Lifecycle,
+    segments: tuple[Segment, ...],
+    team_defaults: Mapping[str, Mapping[str, Any]],
 ) -> Mapping[str, PolicySpec]:
     policies = {}
     for name in list(t.keys()):
         p = t.table(name)
-        teams_t = p.table("teams", {})
-        teams = {}
-        for team_name in list(teams_t.keys()):
-            if team_name not in CHANNEL_TEAM.values():
-                raise teams_t.error(
-                    team_name, "unknown team" + suggest(team_name, CHANNEL_TEAM.values())
-                    + "; teams are 'named' and 'pooled'"
-                )
-            teams[team_name] = _team(teams_t.table(team_name), team_name)
-        teams_t.finish()
         progs_t = p.table("programs", {})
         programs = tuple(
             _program(progs_t.table(k), k, lifecycle, segments) for k in list(progs_t.keys())
         )
+        needed = {CHANNEL_TEAM[g.channel] for g in programs if g.channel in CHANNEL_TEAM}
+        teams = _policy_teams(p, name, team_defaults, needed)
         for prog in programs:
             team = CHANNEL_TEAM.get(prog.channel)
             if team is None:
@@ -505,7 +646,8 @@ def _policies(
                 raise p.error(
                     key,
                     f"a {prog.channel!r} program needs CSMs, but policy {name!r} has no "
-                    f"[policies.{name}.teams.{team}] table",
+                    f"[policies.{name}.teams.{team}] table and there is no top-level "
+                    f"[teams.{team}] table",
                 )
             if teams[team].headcount == 0:
                 raise p.error(

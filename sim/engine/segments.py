@@ -3,6 +3,18 @@
 Every customer draws its traits from its segment's distributions, so customers within
 a segment differ. A Beta-distributed churn propensity, for instance, produces the
 decaying aggregate churn rate seen in real cohorts (the best customers stay longest).
+
+Two traits can be stated in the units a business uses (:data:`ANNUAL_FORMS`):
+
+* ``annual_churn`` instead of ``churn_propensity``: each customer draws ``a``, its
+  probability of churning within a year (as a middling customer on a churn edge with
+  ``odds = 1`` and no drivers), and its monthly propensity is
+  ``m = 1 − (1 − a)^(1/12)`` (:func:`monthly_churn`), applied per draw, so that twelve
+  months of survival at ``m`` are exactly ``1 − a``. A segment's annual churn is then
+  the mean of ``a``; the mean of ``m`` is not ``E[a] / 12``.
+* ``acv`` (annual contract value) instead of ``revenue`` (monthly): every parameter
+  is divided by 12, which is exact for the linear families (a lognormal of mean μ and
+  sd σ per year is a lognormal of mean μ/12 and sd σ/12 per month).
 """
 
 from __future__ import annotations
@@ -25,14 +37,46 @@ UNIT_TRAITS = (
 #: Every trait, in the column order used by outputs.
 TRAITS = ("revenue", *UNIT_TRAITS)
 
+#: Trait → the key that states it per year instead of per month.
+ANNUAL_FORMS = {"churn_propensity": "annual_churn", "revenue": "acv"}
+
 #: Distribution families and their parameters.
 DISTRIBUTIONS = {
     "fixed": ("value",),
-    "beta": ("alpha", "beta"),
+    "beta": ("alpha", "beta"),  # or mean, sd: see beta_from_moments
     "uniform": ("low", "high"),
     "lognormal": ("mean", "sd"),
     "normal": ("mean", "sd"),
 }
+
+
+def monthly_churn(annual: np.ndarray | float) -> np.ndarray | float:
+    """The monthly churn probability ``1 − (1 − a)^(1/12)`` of an annual one ``a``.
+
+    Twelve months at the returned rate leave exactly ``1 − a``; computed as
+    ``−expm1(log1p(−a) / 12)`` so that small rates keep their precision.
+    """
+    with np.errstate(divide="ignore"):  # a = 1: log1p(−1) = −inf, and m = 1 exactly
+        return -np.expm1(np.log1p(-np.asarray(annual, dtype=float)) / 12.0)
+
+
+def beta_from_moments(mean: float, sd: float) -> tuple[float, float]:
+    """``(alpha, beta)`` of the Beta distribution with this mean and sd (method of moments).
+
+    Raises:
+        ValueError: No Beta has them: the mean must be in (0, 1) and the sd in
+            ``(0, sqrt(mean (1 − mean)))``; the message says which bound fails.
+    """
+    if not 0.0 < mean < 1.0:
+        raise ValueError(f"a Beta's mean must be strictly between 0 and 1, got {mean:g}")
+    limit = float(np.sqrt(mean * (1.0 - mean)))
+    if not 0.0 < sd < limit:
+        raise ValueError(
+            f"a Beta with mean {mean:g} needs 0 < sd < sqrt(mean·(1 − mean)) = {limit:.4g}, "
+            f"got sd = {sd:g}"
+        )
+    size = mean * (1.0 - mean) / sd**2 - 1.0
+    return mean * size, (1.0 - mean) * size
 
 
 @dataclass(frozen=True)
@@ -43,10 +87,13 @@ class Distribution:
         kind: One of :data:`DISTRIBUTIONS` (``fixed``, ``beta``, ``uniform``,
             ``lognormal`` parameterised by its own mean and sd, ``normal``).
         params: The parameters, in the order :data:`DISTRIBUTIONS` lists them.
+        annual_churn: The distribution is of an annual churn probability; every draw
+            (clipped to [0, 1]) is turned into the monthly one by :func:`monthly_churn`.
     """
 
     kind: str
     params: tuple[float, ...]
+    annual_churn: bool = False
 
     def frozen(self):
         """Return the equivalent frozen ``scipy.stats`` distribution (None for fixed)."""
@@ -67,13 +114,22 @@ class Distribution:
         """Draw ``n`` values with ``rng`` (always consumes the same amount of randomness)."""
         dist = self.frozen()
         if dist is None:
-            return np.full(n, self.params[0])
-        return np.asarray(dist.rvs(size=n, random_state=rng), dtype=float)
+            values = np.full(n, float(self.params[0]))
+        else:
+            values = np.asarray(dist.rvs(size=n, random_state=rng), dtype=float)
+        if self.annual_churn:
+            values = monthly_churn(np.clip(values, 0.0, 1.0))
+        return values
 
     def mean(self) -> float:
-        """Return the distribution's mean."""
+        """Return the mean of the drawn values (monthly ones for an annual churn)."""
         dist = self.frozen()
-        return float(self.params[0]) if dist is None else float(dist.mean())
+        if dist is None:
+            value = float(self.params[0])
+            return float(monthly_churn(min(max(value, 0.0), 1.0))) if self.annual_churn else value
+        if self.annual_churn:
+            return float(dist.expect(lambda a: monthly_churn(np.clip(a, 0.0, 1.0))))
+        return float(dist.mean())
 
 
 @dataclass(frozen=True)
@@ -84,7 +140,8 @@ class Segment:
         name: Segment name (e.g. ``enterprise``).
         share: Share of the population in this segment.
         acquisition_cost: Sales cost per converted customer (currency).
-        traits: Trait name → distribution, for every name in :data:`TRAITS`.
+        traits: Trait name → distribution, for every name in :data:`TRAITS` (in the
+            model's units: monthly churn propensity, monthly revenue).
     """
 
     name: str

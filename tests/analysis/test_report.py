@@ -25,7 +25,7 @@ SEGMENTS = ["enterprise", "mid_market", "smb"]
 PNG = b"\x89PNG\r\n\x1a\n"
 SMALL = {"scenario": "default", "months": 8, "customers": 300, "seed": 5}
 FACTORS = [
-    {"path": "policies.high_touch.teams.named.accounts_per_csm", "values": [10, 50]},
+    {"path": "teams.named.accounts_per_csm", "values": [10, 50]},
     {"path": "segments.enterprise.share", "values": [0.05, 0.2],
      "complement": "segments.smb.share"},
 ]
@@ -155,7 +155,7 @@ def test_failed_runs_are_reported_and_left_out(single, tmp_path):
 
 
 # -- sensitivity -----------------------------------------------------------------------------
-CSM_BOOK = "policies.high_touch.teams.named.accounts_per_csm"
+CSM_BOOK = "teams.named.accounts_per_csm"
 
 
 @pytest.fixture(scope="module")

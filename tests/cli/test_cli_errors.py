@@ -27,7 +27,7 @@ def _cli_fails(capsys, tmp_path, args, *expected):
 
 
 CLI_FILES = {
-    "syntax": (edited("months = 36", "months = "), ["not valid TOML", "line 13"]),
+    "syntax": (edited("months = 36", "months = "), ["not valid TOML", "line 18"]),
     "unknown key": (
         edited("[policies.hybrid]\n", "[polices.hybrid]\n"),
         ["polices: unknown key", "did you mean 'policies'?"],
@@ -41,13 +41,14 @@ CLI_FILES = {
         ["lifecycle.edges[3].to: undefined stage 'purchse'", "did you mean 'purchase'?"],
     ),
     "misspelt team": (
-        edited("[policies.hybrid.teams.named]\n", "[policies.hybrid.teams.nammed]\n"),
-        ["policies.hybrid.teams.nammed: unknown team", "did you mean 'named'?"],
+        edited("[policies.hybrid.teams.pooled]", "[policies.hybrid.teams.poolled]"),
+        ["policies.hybrid.teams.poolled: unknown team", "did you mean 'pooled'?"],
     ),
     "no CSMs": (
         edited(
-            "[policies.high_touch.teams.named]\naccounts_per_csm = 25\nheadcount = \"auto\"",
-            "[policies.high_touch.teams.named]\naccounts_per_csm = 25\nheadcount = 0",
+            "[policies.high_touch.programs.custom_onboarding]",
+            "[policies.high_touch.teams.named]\nheadcount = 0\n\n"
+            "[policies.high_touch.programs.custom_onboarding]",
         ),
         ["policies.high_touch.teams.named.headcount: a 'named_csm' program needs CSMs"],
     ),

@@ -13,8 +13,9 @@ def test_default_names_what_the_answer_rests_on_and_where_it_comes_from():
     # a linked key carries the same declared range
     linked = rows["policies.hybrid.programs.enterprise_check_ins.effect"]
     assert linked.source == check_ins.source
-    assert rows["policies.hybrid.teams.pooled.accounts_per_csm"].source.endswith("(fixed)")
-    assert "policies.no_touch.teams.named.monthly_cost" not in rows  # no team, no row
+    assert rows["teams.pooled.accounts_per_csm"].source.endswith("(fixed)")
+    assert rows["teams.named.annual_cost"].source.startswith("uncertain: triangular(")
+    assert "teams.named.monthly_cost" not in rows  # stated per year: no monthly row
 
 
 def test_a_scenario_without_uncertainties_lists_only_fixed_values():

@@ -86,3 +86,80 @@ def test_weekly_steps_agree_with_monthly_steps(policy):
         se_diff = np.sqrt(2 * p * (1 - p) / a["converted"])
         assert abs(a["retention"][m] - b["retention"][m]) < 4 * se_diff, m
     assert b["revenue_total"] == pytest.approx(a["revenue_total"], rel=0.02)
+
+
+# ----------------------------------------------------------------------------------
+# the defaults against public benchmarks (see the sources in scenarios/default.toml)
+
+#: Annual logo churn of B2B SaaS by segment: enterprise 3–7 % ([B1]) to ~10 %, mid-market
+#: 8–12 % ([B1]) to 11–22 % ([B3]), SMB 15–25 % ($1–10K ACV, [B1]) to 31–58 % ([B3]).
+CHURN_BENCHMARKS = {"enterprise": (0.03, 0.10), "mid_market": (0.08, 0.22), "smb": (0.20, 0.50)}
+BENCHMARK_SEEDS = range(4)
+
+
+def _runs(policy="no_touch", seeds=BENCHMARK_SEEDS, scenario="default"):
+    return [
+        EngagementModel(scenario, policy, rng=seed, customers=5000, months=24).run()
+        for seed in seeds
+    ]
+
+
+@pytest.fixture(scope="module")
+def no_touch_runs():
+    return _runs()
+
+
+def _twelve_month_churn(models, segment):
+    values = np.array([1 - m.summary()["segments"][segment]["retention"]["12"] for m in models])
+    return values
+
+
+def test_no_touch_churn_by_segment_sits_in_the_benchmark_ranges(no_touch_runs):
+    """Today's bug: a no-touch enterprise cohort lost ≈ 29 % a year."""
+    for segment, (low, high) in CHURN_BENCHMARKS.items():
+        churn = _twelve_month_churn(no_touch_runs, segment)
+        mean, se = churn.mean(), churn.std(ddof=1) / np.sqrt(churn.size)
+        assert low - 4 * se <= mean <= high + 4 * se, (segment, mean, se)
+        assert low <= mean <= high, (segment, mean)  # the point estimate too
+
+
+def test_retention_differs_by_segment_in_the_right_order(no_touch_runs):
+    """Today's bug: 87.7 / 88.3 / 87.2 % at 12 months despite different churn."""
+    churn = {s: _twelve_month_churn(no_touch_runs, s) for s in CHURN_BENCHMARKS}
+    for lower, higher, gap in (("enterprise", "mid_market", 0.03), ("mid_market", "smb", 0.10)):
+        diff = churn[higher] - churn[lower]  # paired by seed
+        se = diff.std(ddof=1) / np.sqrt(diff.size)
+        assert diff.mean() - 4 * se > gap, (lower, higher, diff.mean(), se)
+
+
+def _final_state(model):
+    """(share of active customers in 'advocate', NPS, scores of the advocates)."""
+    from sim.engine.metrics import recommend_scores
+
+    active = np.flatnonzero(model.active)
+    stage = model.stage[active]
+    weight = model.stage_tables.referral_weight[stage]
+    scores = recommend_scores(model.satisfaction[active], weight)
+    advocate = stage == model.spec.lifecycle.index("advocate")
+    return advocate.mean(), model.summary()["nps"], scores[advocate], active.size
+
+
+@pytest.mark.parametrize("policy", ["no_touch", "low_touch", "high_touch", "hybrid"])
+def test_nps_and_advocates_are_plausible_and_consistent(policy, no_touch_runs):
+    """Today's bug: NPS −7.6 while 60 % of active customers were advocates.
+
+    B2B SaaS NPS is ≈ +30..+45 (median ≈ 36); engagement programs may lift it, not to
+    consumer-brand levels. Advocates are promoters by definition.
+    """
+    runs = no_touch_runs if policy == "no_touch" else _runs(policy, range(2))
+    shares, scores = [], []
+    for model in runs:
+        share, nps, advocate_scores, n_active = _final_state(model)
+        assert (advocate_scores >= 9).all()  # every advocate is a promoter
+        shares.append(share)
+        scores.append(nps)
+    share, nps = np.mean(shares), np.mean(scores)
+    se_share = np.sqrt(share * (1 - share) / n_active)
+    assert 0.05 - 4 * se_share < share < 0.30 + 4 * se_share, share
+    low, high = (25.0, 50.0) if policy == "no_touch" else (25.0, 70.0)
+    assert low < nps < high, nps

@@ -40,7 +40,7 @@ def _load_error(path: Path) -> InputError:
 def test_file_invalid_toml_syntax(tmp_path):
     path = write(tmp_path, edited("months = 36", "months = "))
     exc = _load_error(path)
-    check(exc, "my_scenario.toml", "", "not valid TOML", "(at line 13, column")
+    check(exc, "my_scenario.toml", "", "not valid TOML", "(at line 18, column")
 
 
 def test_file_duplicate_table_is_invalid_toml(tmp_path):
@@ -67,11 +67,12 @@ def test_file_all_policies_misspelt(tmp_path):
 
 def test_file_misspelt_nested_key(tmp_path):
     # the typo replaces a required key: reported at the missing key, naming the typo
-    path = write(tmp_path, edited("churn_propensity = {", "churn_propensty = {"))
+    path = write(tmp_path, edited("annual_churn = {", "anual_churn = {"))
     exc = _load_error(path)
     check(
-        exc, "my_scenario.toml", "segments.enterprise.churn_propensity",
-        "required key is missing", "found 'churn_propensty'", "did you mean 'churn_propensity'?",
+        exc, "my_scenario.toml", "segments.enterprise.annual_churn",
+        "required key is missing", "found 'anual_churn'", "did you mean 'annual_churn'?",
+        "or churn_propensity (per month)",
     )
 
 
@@ -116,8 +117,9 @@ def test_file_winback_edge_without_allow_winback(tmp_path):
 
 def test_file_high_touch_with_zero_headcount(tmp_path):
     text = edited(
-        "[policies.high_touch.teams.named]\naccounts_per_csm = 25\nheadcount = \"auto\"",
-        "[policies.high_touch.teams.named]\naccounts_per_csm = 25\nheadcount = 0",
+        "[policies.high_touch.programs.custom_onboarding]",
+        "[policies.high_touch.teams.named]\nheadcount = 0\n\n"
+        "[policies.high_touch.programs.custom_onboarding]",
     )
     check(_load_error(write(tmp_path, text)), "my_scenario.toml",
           "policies.high_touch.teams.named.headcount", "needs CSMs", "headcount is 0")

@@ -174,8 +174,8 @@ STRUCTURAL_CASES = {
         ["required key is missing"],
     ),
     "missing segment trait": (
-        _delete("segments", "smb", "revenue"),
-        "segments.smb.revenue",
+        _delete("segments", "smb", "acv"),
+        "segments.smb.acv",
         ["required key is missing"],
     ),
     "missing distribution parameter": (
@@ -190,8 +190,8 @@ STRUCTURAL_CASES = {
         ["required key is missing"],
     ),
     "missing team monthly_cost": (
-        _delete("policies", "hybrid", "teams", "named", "monthly_cost"),
-        "policies.hybrid.teams.named.monthly_cost",
+        _delete("teams", "named", "annual_cost"),
+        "teams.named.monthly_cost",
         ["required key is missing"],
     ),
     "no segments": (
@@ -205,22 +205,23 @@ STRUCTURAL_CASES = {
         ["define at least one policy"],
     ),
     "named_csm program without teams.named": (
-        _delete("policies", "high_touch", "teams", "named"),
+        _delete("teams", "named"),
         "policies.high_touch.programs.custom_onboarding.channel",
         [
             "a 'named_csm' program needs CSMs",
             "policy 'high_touch' has no [policies.high_touch.teams.named] table",
         ],
     ),
-    "named_csm program without any teams": (
-        _delete("policies", "high_touch", "teams"),
-        "policies.high_touch.programs.custom_onboarding.channel",
-        ["a 'named_csm' program needs CSMs", "[policies.high_touch.teams.named]"],
+    "CSM programs without any teams": (
+        _delete("teams"),
+        "policies.low_touch.programs.webinars.channel",
+        ["a 'pooled' program needs CSMs", "no top-level [teams.pooled] table"],
     ),
     "pooled program without teams.pooled": (
-        _delete("policies", "hybrid", "teams", "pooled"),
-        "policies.hybrid.programs.guided_onboarding.channel",
-        ["a 'pooled' program needs CSMs", "[policies.hybrid.teams.pooled]"],
+        _delete("teams", "pooled"),
+        "policies.low_touch.programs.webinars.channel",
+        ["a 'pooled' program needs CSMs", "[policies.low_touch.teams.pooled]",
+         "no top-level [teams.pooled] table"],
     ),
     "segments as an array": (
         lambda raw: raw.__setitem__("segments", [raw["segments"]["smb"]]),

@@ -35,9 +35,9 @@ OVERRIDE_CASES = [
         ["unknown key", "did you mean 'fixed_cost_per_month'?"],
     ),
     (
-        {"policies.hybrid.teams.named.montly_cost": 1.0},
-        "policies.hybrid.teams.named.montly_cost",
-        ["unknown key", "did you mean 'monthly_cost'?"],
+        {"teams.named.anual_cost": 1.0},
+        "teams.named.anual_cost",
+        ["unknown key", "did you mean 'annual_cost'?"],
     ),
     (
         {"network.degre": 4},
@@ -50,8 +50,8 @@ OVERRIDE_CASES = [
         ["unknown key", "did you mean 'kind'?"],
     ),
     (
-        {"segments.smb.revenue.sdd": 1.0},
-        "segments.smb.revenue.sdd",
+        {"segments.smb.acv.sdd": 1.0},
+        "segments.smb.acv.sdd",
         ["unknown key", "did you mean 'sd'?"],
     ),
     # wrong types: a string where a number is expected, and friends
@@ -91,8 +91,8 @@ OVERRIDE_CASES = [
         ["expected a list of strings", "'adoption'"],
     ),
     (
-        {"policies.hybrid.teams.named.headcount": "lots"},
-        "policies.hybrid.teams.named.headcount",
+        {"teams.named.headcount": "lots"},
+        "teams.named.headcount",
         ["expected an integer", "got a string 'lots'"],
     ),
     (
@@ -122,8 +122,8 @@ OVERRIDE_CASES = [
         ["expected one of 'digital', 'pooled', 'named_csm'", "did you mean 'digital'?"],
     ),
     (
-        {"policies.hybrid.teams.named.priority": "lowest_heath"},
-        "policies.hybrid.teams.named.priority",
+        {"teams.named.priority": "lowest_heath"},
+        "teams.named.priority",
         ["expected one of", "did you mean 'lowest_health'?"],
     ),
     (
@@ -132,8 +132,8 @@ OVERRIDE_CASES = [
         ["expected one of 'prospect', 'customer', 'churned'", "did you mean 'prospect'?"],
     ),
     (
-        {"segments.smb.revenue": {"dist": "lognormall", "mean": 300.0, "sd": 150.0}},
-        "segments.smb.revenue.dist",
+        {"segments.smb.acv": {"dist": "lognormall", "mean": 300.0, "sd": 150.0}},
+        "segments.smb.acv.dist",
         ["expected one of", "got 'lognormall'", "did you mean 'lognormal'?"],
     ),
     # probabilities and shares outside [0, 1]
@@ -180,8 +180,8 @@ OVERRIDE_CASES = [
         ["expected a non-negative cost, got -600"],
     ),
     (
-        {"policies.hybrid.teams.named.monthly_cost": -9000.0},
-        "policies.hybrid.teams.named.monthly_cost",
+        {"teams.named.annual_cost": -9000.0},
+        "teams.named.annual_cost",
         ["expected a non-negative cost, got -9000"],
     ),
     (
@@ -219,13 +219,13 @@ OVERRIDE_CASES = [
     ({"population.customers": 0}, "population.customers", ["expected an integer ≥ 1, got 0"]),
     ({"network.degree": 1}, "network.degree", ["expected an integer ≥ 2, got 1"]),
     (
-        {"policies.hybrid.teams.named.headcount": -3},
-        "policies.hybrid.teams.named.headcount",
+        {"teams.named.headcount": -3},
+        "teams.named.headcount",
         ["expected an integer ≥ 0, got -3"],
     ),
     (
-        {"policies.hybrid.teams.named.accounts_per_csm": 0},
-        "policies.hybrid.teams.named.accounts_per_csm",
+        {"teams.named.accounts_per_csm": 0},
+        "teams.named.accounts_per_csm",
         ["expected a positive number, got 0"],
     ),
     (
@@ -245,8 +245,8 @@ OVERRIDE_CASES = [
         ["expected a share in [0, 1], got 1.5"],
     ),
     (
-        {"segments.smb.churn_propensity": {"dist": "normal", "mean": 1.5, "sd": 0.1}},
-        "segments.smb.churn_propensity.mean",
+        {"segments.smb.annual_churn": {"dist": "normal", "mean": 1.5, "sd": 0.1}},
+        "segments.smb.annual_churn.mean",
         ["expected a share in [0, 1], got 1.5"],
     ),
     (
@@ -270,23 +270,23 @@ OVERRIDE_CASES = [
         ["expected high ≥ low (0.5), got 0.1"],
     ),
     (
-        {"segments.smb.revenue": {"dist": "fixed", "value": -100.0}},
-        "segments.smb.revenue.value",
+        {"segments.smb.acv": {"dist": "fixed", "value": -100.0}},
+        "segments.smb.acv.value",
         ["expected a non-negative number, got -100"],
     ),
     (
-        {"segments.smb.revenue": {"dist": "normal", "mean": -100.0, "sd": 10.0}},
-        "segments.smb.revenue.mean",
+        {"segments.smb.acv": {"dist": "normal", "mean": -100.0, "sd": 10.0}},
+        "segments.smb.acv.mean",
         ["expected a non-negative number, got -100"],
     ),
     (
-        {"segments.smb.revenue": {"dist": "uniform", "low": -100.0, "high": 100.0}},
-        "segments.smb.revenue.low",
+        {"segments.smb.acv": {"dist": "uniform", "low": -100.0, "high": 100.0}},
+        "segments.smb.acv.low",
         ["expected a non-negative number, got -100"],
     ),
     (
-        {"segments.smb.revenue": {"dist": "lognormal", "mean": 0.0, "sd": 10.0}},
-        "segments.smb.revenue.mean",
+        {"segments.smb.acv": {"dist": "lognormal", "mean": 0.0, "sd": 10.0}},
+        "segments.smb.acv.mean",
         ["expected a positive mean, got 0"],
     ),
     # shares that do not add up
@@ -323,17 +323,17 @@ OVERRIDE_CASES = [
     ),
     # high-touch without CSMs
     (
-        {"policies.high_touch.teams.named.headcount": 0},
+        {"policies.high_touch.teams": {"named": {"headcount": 0}}},
         "policies.high_touch.teams.named.headcount",
         ["a 'named_csm' program needs CSMs", "the headcount is 0"],
     ),
     (
-        {"policies.low_touch.teams.pooled.headcount": 0},
+        {"policies.low_touch.teams": {"pooled": {"headcount": 0}}},
         "policies.low_touch.teams.pooled.headcount",
         ["a 'pooled' program needs CSMs", "the headcount is 0"],
     ),
     (
-        {"policies.hybrid.teams.pooledd": {"accounts_per_csm": 10, "monthly_cost": 1.0}},
+        {"policies.hybrid.teams": {"pooledd": {"accounts_per_csm": 10, "monthly_cost": 1.0}}},
         "policies.hybrid.teams.pooledd",
         ["unknown team", "did you mean 'pooled'?"],
     ),
@@ -375,7 +375,7 @@ def test_valid_overrides_are_accepted():
             "population.customers": 123,
             "segments.smb.share": 0.5,
             "segments.mid_market.share": 0.4,
-            "policies.hybrid.teams.named.headcount": 3,
+            "teams.named.headcount": 3,
         },
     )
     assert s.time.step == "week"

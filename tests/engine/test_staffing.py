@@ -97,7 +97,7 @@ def test_named_team_assigns_least_loaded_and_rations_per_csm():
 
 def test_a_small_fixed_team_is_overloaded_and_rations():
     scenario = load_scenario(
-        "default", overrides={"policies.high_touch.teams.named.headcount": 3}
+        "default", overrides={"policies.high_touch.teams": {"named": {"headcount": 3}}}
     )
     model = EngagementModel(scenario, "high_touch", rng=3, customers=3000, months=6).run()
     summary = model.summary()

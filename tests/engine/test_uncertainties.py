@@ -56,7 +56,7 @@ def test_default_declares_thirteen_uncertainties_in_file_order():
     assert first.display == "odds_cut"
     assert first.label == "Churn cut by touches (at full response)"
     assert [u.path for u in scenario.uncertainties if u.integer] == [
-        "policies.high_touch.teams.named.accounts_per_csm"
+        "teams.named.accounts_per_csm"
     ]
     for u in scenario.uncertainties:
         assert u.source and u.label != u.path and u.display in DISPLAYS
@@ -185,7 +185,7 @@ def test_every_distribution_is_tested():
 
 
 def test_integer_flag_follows_the_scenario_value():
-    path = "policies.high_touch.teams.named.accounts_per_csm"
+    path = "teams.named.accounts_per_csm"
     assert _one({"dist": "triangular", "low": 15, "mode": 25, "high": 40}, path).integer
     assert not _one(TRIANGULAR).integer
 

@@ -22,12 +22,12 @@ def test_shipped_experiments_load(name):
 
 def test_grid_is_the_cartesian_product():
     exp = exp_with(design={"kind": "grid"}, factors=[
-        {"path": "segments.smb.revenue.mean", "low": 200.0, "high": 600.0, "levels": 3},
-        {"path": "policies.high_touch.teams.named.accounts_per_csm", "values": [10, 25]},
+        {"path": "segments.smb.acv.mean", "low": 200.0, "high": 600.0, "levels": 3},
+        {"path": "teams.named.accounts_per_csm", "values": [10, 25]},
     ])
     points = exp.points()
     assert design_size(exp) == len(points) == 6
-    assert sorted({p["segments.smb.revenue.mean"] for p in points}) == [200.0, 400.0, 600.0]
+    assert sorted({p["segments.smb.acv.mean"] for p in points}) == [200.0, 400.0, 600.0]
     assert len({tuple(p.values()) for p in points}) == 6
 
 
@@ -35,14 +35,14 @@ def test_grid_is_the_cartesian_product():
 def test_sampled_designs_stay_in_bounds_and_are_stratified(kind):
     n = 16
     exp = exp_with(design={"kind": kind, "samples": n}, factors=[
-        {"path": "segments.smb.revenue.mean", "low": 200.0, "high": 600.0},
-        {"path": "policies.high_touch.teams.named.accounts_per_csm", "low": 10, "high": 50,
+        {"path": "segments.smb.acv.mean", "low": 200.0, "high": 600.0},
+        {"path": "teams.named.accounts_per_csm", "low": 10, "high": 50,
          "integer": True},
     ])
     points = exp.points()
     assert len(points) == n
-    revenue = np.array([p["segments.smb.revenue.mean"] for p in points])
-    book = [p["policies.high_touch.teams.named.accounts_per_csm"] for p in points]
+    revenue = np.array([p["segments.smb.acv.mean"] for p in points])
+    book = [p["teams.named.accounts_per_csm"] for p in points]
     assert revenue.min() >= 200 and revenue.max() <= 600
     assert all(isinstance(b, int) and 10 <= b <= 50 for b in book)
     # one point in each of the n equal strata of the range (LHS; Sobol at n = 2^k)

@@ -28,7 +28,7 @@ SMALL = {
     "customers": 300,
     "seed": 42,
     "design": {"kind": "grid"},
-    "factors": [{"path": "policies.hybrid.teams.named.accounts_per_csm", "values": [10, 40]}],
+    "factors": [{"path": "teams.named.accounts_per_csm", "values": [10, 40]}],
 }
 
 
@@ -89,7 +89,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
 
     def flaky(scenario, overrides, policy, seed):
         if policy == "hybrid" and overrides.get(
-            "policies.hybrid.teams.named.accounts_per_csm"
+            "teams.named.accounts_per_csm"
         ) == 40:
             raise RuntimeError("boom")
         return real(scenario, overrides, policy, seed)
