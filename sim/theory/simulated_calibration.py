@@ -14,16 +14,21 @@ with those churn propensities replaced).
 cohort alive ``k`` periods after they started. The run that matches it
 (:func:`cohort`) has only the segment being calibrated (its share set to 1), and, when
 the scenario has prospects, starts every agent in the prospect stages that convert
-(those with an edge into a customer stage, e.g. ``consideration``): the customers who
-convert during the run are the cohort, each measured from its own conversion by
-Kaplan–Meier (:class:`sim.engine.metrics.RiskTable`), exactly as the engine reports
-retention. The installed base of the scenario is left out on purpose: it starts
+(those with an edge into a customer stage, e.g. ``consideration``) with those edges
+made near-certain (:data:`CONVERSION`, no odds, drivers or word of mouth): the whole
+cohort converts in the first step, as the customers of one acquisition month, and is
+measured from its conversion by Kaplan–Meier (:class:`sim.engine.metrics.RiskTable`)
+exactly as the engine reports retention (the few who do not convert at once are
+followed from their own conversion, or censored). How a prospect converts does not
+change what happens after: every new customer starts in the scenario's new-customer
+state (``dynamics.new_customer_*``), goes through onboarding and gets the policy's
+touches as in any run. The scenario's installed base is left out on purpose: it starts
 mid-life (settled engagement, later stages, lower-churn edges), so it is not a cohort
-"since conversion", and mixing it in would make the fit depend on the scenario's
-initial stage shares. New customers start with the scenario's own new-customer state
-(``dynamics.new_customer_*``), go through onboarding and receive the policy's touches
-as they would in any run. A scenario without prospect stages has no conversions; its
-installed base (converted at step 0) is then the cohort.
+"since conversion", and mixing it in (as the run summary's per-segment retention does)
+would make the fit depend on the initial stage shares. A scenario without prospect
+stages has no conversions; its installed base (converted at step 0) is then the cohort.
+What a cohort run leaves out: the load the rest of the company puts on a CSM team of
+fixed headcount, and word of mouth (it moves prospects, not churn).
 
 Period 0 of the table is the start of the first month in which a new customer *can*
 churn: the lifecycle's shortest path from the stage customers convert into to a churned
@@ -31,9 +36,7 @@ stage, less one step (:attr:`Cohort.lag`). In the default scenario ``purchase`` 
 churn exit (the deal is closed; onboarding starts the month after), so a new customer's
 retention one month after purchase is 100 % whatever its churn propensity; a real table
 starts its clock at first billing/go-live, when churn is possible, which is one month
-later. For the installed-base case the lag is 0. Runs last long enough that the
-customers who convert in the first ``K`` months are observed for the table's ``K``
-periods (Kaplan–Meier handles the later, censored ones).
+later. For the installed-base case the lag is 0.
 
 **The fit.** Evaluations use common random numbers (the same seed every time), so the
 simulated curve moves smoothly-ish with the parameters. The search runs on
@@ -131,7 +134,8 @@ class Cohort:
 
     Attributes:
         raw: The cohort scenario as a raw table (only the calibrated segment, agents in
-            the converting prospect stages); its churn propensity is set per evaluation.
+            the converting prospect stages, conversion near-certain); its churn
+            propensity is set per evaluation.
         file: The scenario file (for messages and :func:`from_dict`).
         policy: The policy simulated.
         segment: The scenario segment calibrated.
@@ -205,8 +209,11 @@ def cohort(
     """The run that measures ``segment``'s retention the way a cohort table does.
 
     See the module docstring: only that segment, agents starting in the prospect stages
-    that convert (or the installed base when there are no prospects), read at each
-    period after the lifecycle's no-churn lag.
+    that convert and converting at once (or the installed base when there are no
+    prospects), read at each period after the lifecycle's no-churn lag. If the
+    converting stages alone leave a stage unreachable (the scenario would not load),
+    agents start in every prospect stage at the scenario's shares and the run is long
+    enough for the early converters to be observed for every period.
 
     Args:
         scenario: The scenario.
