@@ -10,6 +10,8 @@
   drives the choice, when it flips, what to learn first;
 * ``engagesim report DIR``: rebuild a report from stored results;
 * ``engagesim scenarios`` / ``engagesim experiments``: list what is shipped;
+* ``engagesim init [--out FILE] [--segment NAME:CUSTOMERS:ACV:CHURN ...] ...``: a
+  commented scenario file from the company's own numbers (asks for what is missing);
 * ``engagesim explore [SCENARIO] [--port N] [--host H]``: the live page for students.
 
 Bad input ends with exit code 2 and a message naming the file, the key and what was
@@ -99,6 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
     sub.add_parser("scenarios", help="list the shipped scenarios")
+
+    init = sub.add_parser(
+        "init", help="write a scenario file from your own numbers (customers, ACV, churn, "
+        "CSM cost and book size, platform cost)",
+        description="Write a commented scenario file: the default scenario with your numbers "
+        "in. Missing values are asked for when stdin is a terminal (Enter keeps the default "
+        "shown), else the default scenario's are used; the file says which are yours.",
+    )
+    init.add_argument("--out", type=Path, default=Path("my_scenario.toml"),
+                      help="file to write (default: my_scenario.toml)")
+    init.add_argument("--segment", action="append", default=[], metavar="NAME:CUSTOMERS:ACV:CHURN",
+                      help="one segment, repeatable: NAME is enterprise, mid_market or smb; "
+                      "CUSTOMERS today; ACV per year; CHURN annual logo churn as 0.3 or 30%% "
+                      "(e.g. smb:2000:3600:35%%). Segments not given get no customers")
+    init.add_argument("--csm-annual-cost", metavar="X",
+                      help="loaded annual cost of a named CSM (default: the default scenario's)")
+    init.add_argument("--csm-book", metavar="N", help="accounts per named CSM")
+    init.add_argument("--pooled-annual-cost", metavar="X",
+                      help="loaded annual cost of a pooled CSM")
+    init.add_argument("--pooled-book", metavar="N", help="accounts per pooled CSM")
+    init.add_argument("--platform-cost", metavar="X",
+                      help="platform, content and tooling cost per month (every policy)")
+    init.add_argument("--yes", action="store_true",
+                      help="ask nothing: take the default for every value not given")
+    init.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
     compare = sub.add_parser(
         "compare", help="compare policies on a scenario with replications and a report"
@@ -297,6 +324,30 @@ def _describe(summary: dict, out: Path) -> str:
         f"  results in       {out}/ (summary.json, timeseries.csv, customers.csv)",
     ]
     return "\n".join(lines)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a scenario file from the user's numbers, asking for missing ones at a terminal."""
+    from sim.engine.scenario_writer import QUESTIONS, collect, write_scenario
+
+    if args.out.exists() and not args.force:  # before any question
+        raise InputError(args.out, "", "the file exists; choose another --out or add --force "
+                         "to overwrite it")
+
+    def ask(question: str, default: str) -> str:
+        return input(f"{question} [{default}]: ")
+
+    interactive = not args.yes and sys.stdin.isatty()
+    answers = collect(
+        args.segment,
+        {key: getattr(args, key) for key in QUESTIONS},
+        ask if interactive else None,
+    )
+    path = write_scenario(args.out, answers, force=args.force)
+    yours = ", ".join(sorted(answers.from_user)) or "none (every number is the default's)"
+    print(f"wrote {path}\n  your numbers: {yours}\n  next: engagesim run {path} --policy "
+          f"no_touch   or   engagesim compare {path}")
+    return 0
 
 
 def _list_shipped(shipped: dict[str, Path], load) -> int:
@@ -680,6 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {
         "run": cmd_run,
         "scenarios": cmd_scenarios,
+        "init": cmd_init,
         "compare": cmd_compare,
         "sweep": cmd_sweep,
         "decide": cmd_decide,
