@@ -210,6 +210,7 @@ def from_dict(
     """Validate a raw scenario table (as parsed from TOML) into a :class:`Scenario`."""
     data = copy.deepcopy(dict(raw))
     if overrides:
+        _replace_trait_forms(data, overrides)
         apply_overrides(data, overrides, file)
     root = Table(data, file)
     description = root.string("description", "")
@@ -252,6 +253,23 @@ def from_dict(
         raw=data,
         uncertainties=uncertainties,
     )
+
+
+def _replace_trait_forms(data: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    """An override of a whole trait replaces it in whichever unit the file states it.
+
+    ``segments.smb.churn_propensity = {...}`` on a file that states ``annual_churn``
+    (or ``acv`` on one that states ``revenue``, …) drops the file's other form, so that
+    the segment keeps exactly one.
+    """
+    forms = {**ANNUAL_FORMS, **{v: k for k, v in ANNUAL_FORMS.items()}}
+    for path in overrides:
+        parts = path.split(".")
+        if len(parts) != 3 or parts[0] != "segments" or parts[2] not in forms:
+            continue
+        segment = data.get("segments", {}).get(parts[1])
+        if isinstance(segment, dict):
+            segment.pop(forms[parts[2]], None)
 
 
 # ----------------------------------------------------------------------------------

@@ -195,3 +195,17 @@ def test_annual_and_monthly_cost_together_is_an_error():
     raw = copy.deepcopy(RAW)
     raw["teams"]["named"]["monthly_cost"] = 9000.0
     check(_error(raw), FILE, "teams.named.annual_cost", "either as annual_cost", "not both")
+
+
+def test_an_override_of_a_whole_trait_replaces_it_in_either_unit():
+    """E.g. ``engagesim calibrate``'s churn_propensity overrides on the default scenario."""
+    s = from_dict(RAW, overrides={
+        "segments.smb.churn_propensity": {"dist": "fixed", "value": 0.02},
+        "segments.enterprise.revenue": {"dist": "fixed", "value": 5000.0},
+    })
+    assert s.segments[2].traits["churn_propensity"] == Distribution("fixed", (0.02,))
+    assert s.segments[0].traits["revenue"] == Distribution("fixed", (5000.0,))
+    assert "annual_churn" not in s.raw["segments"]["smb"] and "acv" in s.raw["segments"]["smb"]
+    # a key inside the table is an ordinary override
+    s = from_dict(RAW, overrides={"segments.smb.annual_churn.mean": 0.3})
+    assert s.raw["segments"]["smb"]["annual_churn"] == {"dist": "beta", "mean": 0.3, "sd": 0.15}
