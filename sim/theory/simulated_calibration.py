@@ -585,7 +585,9 @@ def fit_segment(
     elif gap_hi >= 0:
         d0 = hi
     else:
-        d0 = optimize.brentq(final_gap, lo, hi, xtol=0.02, maxiter=ROOT_EVALUATIONS)
+        # a noisy root: after ROOT_EVALUATIONS the estimate so far (least squares goes on)
+        d0 = optimize.brentq(final_gap, lo, hi, xtol=0.02, maxiter=ROOT_EVALUATIONS,
+                             disp=False)
 
     n_sim = objective(np.array([d0, log_k0])).observed
     weight = 1.0 / np.sqrt(np.maximum(share * (1 - share) * (1 / alive[0] + 1 / n_sim), 1e-12))
@@ -609,11 +611,14 @@ def fit_segment(
         def worst_z(x: np.ndarray) -> float:
             return Comparison.of(alive, objective(x), "").max_abs_z
 
+        lower, upper = np.array([lo, LOG_CONCENTRATION[0]]), np.array([hi, LOG_CONCENTRATION[1]])
+        x_best = np.clip(x_best, lower, upper)
+        outward = np.array([0.1, 0.3])
+        step = np.where(x_best + outward <= upper, outward, -outward)  # inwards at a bound
         refined = optimize.minimize(
-            worst_z, x_best, method="Nelder-Mead",
-            bounds=[(lo, hi), LOG_CONCENTRATION],
+            worst_z, x_best, method="Nelder-Mead", bounds=list(zip(lower, upper, strict=True)),
             options={"maxfev": MINIMAX_EVALUATIONS, "xatol": 0.01, "fatol": 0.05,
-                     "initial_simplex": x_best + np.array([[0, 0], [0.1, 0], [0, 0.3]])},
+                     "initial_simplex": x_best + np.array([[0, 0], [step[0], 0], [0, step[1]]])},
         )
         if refined.fun < fitted.max_abs_z:
             x_best = refined.x

@@ -13,7 +13,11 @@
   variance, so the standard errors are honest;
 * :func:`simulation_fit_check`, :func:`simulation_table_check` — the fitted Beta churn
   propensity, put into ``scenarios/constant_churn.toml`` and simulated
-  (:func:`simulate_segment`), follows the fitted ``S(t)`` and reproduces the table.
+  (:func:`simulate_segment`), follows the fitted ``S(t)`` and reproduces the table;
+* :func:`simulated_calibration_check` — on the default scenario's edges (drivers,
+  touches), a table drawn from the simulation with a known churn Beta is calibrated
+  through the simulation (:mod:`sim.theory.simulated_calibration`) and the fitted
+  scenario, run on a fresh seed, reproduces it.
 
 Typical use::
 
@@ -34,6 +38,7 @@ from sim.engine.model import EngagementModel
 from sim.engine.scenario import load_scenario
 from sim.theory.calibration import scenario_overrides, simulate_cohort
 from sim.theory.sbg import fit_sbg, survival
+from sim.theory.simulated_calibration import cohort, fit_segment, simulate_table
 from sim.validation.checks import Check, K, binomial_se, chi2_z, make_check
 
 #: Name of the group in the report.
@@ -50,6 +55,13 @@ FIT_PERIODS = 12
 HORIZON = 24
 #: Cohort of the standard-error calibration check (α, β, size, periods).
 SE_COHORT = (0.7, 3.0, 5000, 12)
+#: The simulated-calibration check: scenario, policy, segment, generating churn Beta
+#: (α, β), periods, agents of the table's run and of the fit's runs, root seed (the
+#: table is drawn with SeedSequence(seed), the fit's runs spawn from seed + 1).
+SIMULATED_CALIBRATION = {
+    "scenario": "default", "policy": "no_touch", "segment": "smb", "alpha": 1.5,
+    "beta": 8.0, "periods": 8, "table_agents": 6000, "agents": 4000, "seed": 5_100,
+}
 
 
 @dataclass
@@ -284,3 +296,39 @@ def simulation_table_check(cohorts: Sequence[Cohort], simulated: Sequence[np.nda
 
     return _simulation_check("simulation = cohort table", cohorts, simulated, gap_and_se,
                              f"SE = √2 × binomial (+ forecast SE after period {FIT_PERIODS})")
+
+
+def simulated_calibration_check(case: dict | None = None) -> Check:
+    """Calibration through the simulation reproduces a table the simulation drew.
+
+    A cohort table is drawn from the simulation itself
+    (:func:`sim.theory.simulated_calibration.simulate_table`: new customers of one
+    segment of the default scenario under a policy, churn propensity Beta(α, β)
+    known), then :func:`sim.theory.simulated_calibration.fit_segment` calibrates the
+    segment's churn to it from the table's sBG fit; the fitted Beta, run with a fresh
+    seed, must reproduce the table at every period: ``max |z|`` with the table's
+    binomial SE and the run's Greenwood SE.
+
+    Args:
+        case: :data:`SIMULATED_CALIBRATION` or a variant of it.
+
+    Returns:
+        A check held to :data:`~sim.validation.checks.K` SE.
+    """
+    c = dict(SIMULATED_CALIBRATION if case is None else case)
+    spec = load_scenario(c["scenario"])
+    table_run = cohort(spec, c["policy"], c["segment"], c["periods"], agents=c["table_agents"])
+    alive = simulate_table(table_run, c["alpha"], c["beta"], np.random.SeedSequence(c["seed"]))
+    fit_run = cohort(spec, c["policy"], c["segment"], c["periods"], agents=c["agents"])
+    fit = fit_segment(alive, fit_run, np.random.SeedSequence(c["seed"] + 1),
+                      table_segment=c["segment"])
+    z = np.array(fit.check.z)
+    t = int(np.argmax(np.abs(z)))
+    detail = (f"{c['scenario']}/{c['segment']} under {c['policy']}, Beta({c['alpha']:g}, "
+              f"{c['beta']:g}), {int(alive[0]):,} customers over {c['periods']} months; "
+              f"fitted Beta({fit.alpha:.3g}, {fit.beta:.3g}) in {fit.evaluations} runs of "
+              f"{c['agents']:,} agents (mean churn {fit.alpha / (fit.alpha + fit.beta):.1%} "
+              f"vs {c['alpha'] / (c['alpha'] + c['beta']):.1%}); fresh seed, worst month "
+              f"{t}, z = {z[t]:+.2f}")
+    return make_check("calibrated through the simulation = table", GROUP, abs(z[t]), K, "SE",
+                      detail)

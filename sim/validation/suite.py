@@ -261,6 +261,7 @@ def _calibration_group(sizes: Sizes, figures: Path, emit: Callable[[Check], Chec
         emit(calibration.se_calibration_check(sizes.se_replicates, SEEDS["se"])),
         emit(calibration.simulation_fit_check(cohorts, simulated)),
         emit(calibration.simulation_table_check(cohorts, simulated)),
+        emit(calibration.simulated_calibration_check()),
     ]
     first = {}
     for c, alive in zip(cohorts, simulated, strict=True):

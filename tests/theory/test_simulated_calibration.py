@@ -158,6 +158,16 @@ def test_unreachable_table_is_refused_with_the_best_it_can_do(tmp_path):
                                 segment_map={"all": "everyone"}, agents=500)
 
 
+def test_a_shape_no_beta_reaches_is_refused(tmp_path):
+    """Nobody churns for two months, then half the cohort at once: no Beta of churn
+    propensities bends the simulated curve into that; the refusal gives the best fit."""
+    path = write_table(tmp_path, table_text({"all": [1000, 1000, 1000, 500, 500]}))
+    with pytest.raises(InputError, match=r"segment 'everyone'.*no churn propensity Beta "
+                       r"reproduces the table.*the best \(alpha = .*off by"):
+        calibrate_to_simulation(path, toy(tmp_path, "active"), "none",
+                                segment_map={"all": "everyone"}, agents=1000)
+
+
 def test_bad_mappings_are_refused(tmp_path):
     path = write_table(tmp_path, table_text({"all": [1000, 900, 820]}))
     with pytest.raises(InputError, match=r"no segment 'nobody'.*everyone"):
