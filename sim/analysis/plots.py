@@ -23,6 +23,7 @@ Conventions:
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from sim import files
 from sim.analysis.outcomes import OUTCOMES, RETENTION
@@ -84,6 +85,12 @@ MAX_LEVELS = 8
 """A factor with more distinct values than this is binned into :data:`BINS` quantile bins."""
 BINS = 6
 VERDICT_MARK = {CERTAIN: "certain", LIKELY: "likely"}
+TICK_WRAP = 11
+"""Characters per line of a policy name under a bar (longer names wrap, never overlap)."""
+TITLE_WRAP = 28
+"""Characters per line of a panel title naming a policy."""
+LEGEND_WRAP = 24
+"""Characters per line of a legend entry (a long name would squeeze the panels)."""
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -101,6 +108,25 @@ def label(name: str) -> str:
     if is_policy_file(name):
         return str(name).rpartition(":")[2]
     return str(name).replace("_", " ")
+
+
+def tick_label(name: str, width: int = TICK_WRAP) -> str:
+    """:func:`label` wrapped into lines of about ``width`` characters, for crowded axes.
+
+    Under a bar (``width`` at most :data:`TICK_WRAP`) a plan puts each chosen policy on
+    a line of its own, ``plan:`` first.
+    """
+    if is_plan(name) and width <= TICK_WRAP:
+        return "\n".join(["plan:", *(textwrap.fill(label(policy), width, break_long_words=False)
+                                     for _, policy in plan_entries(name))])
+    return textwrap.fill(label(name), width, break_long_words=False)
+
+
+def _include_zero(ax: Axes, axis: str = "y") -> None:
+    """Stretch a value axis to include 0, so small gaps are drawn as small as they are."""
+    get, set_ = (ax.get_ylim, ax.set_ylim) if axis == "y" else (ax.get_xlim, ax.set_xlim)
+    low, high = get()
+    set_(min(low, 0.0), max(high, 0.0))
 
 
 def factor_label(path: str) -> str:
@@ -242,13 +268,15 @@ def _legend(fig: Figure, axes: np.ndarray, policies: Sequence[str]) -> None:
     """One figure legend for the policies, from the first panel's lines."""
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside right center", title="policy")
+        fig.legend(handles, [textwrap.fill(text, LEGEND_WRAP) for text in labels],
+                   loc="outside right center", title="policy")
 
 
 def ltv_vs_cost(runs: pd.DataFrame, path: str | Path) -> Path:
     """LTV against cost to serve per customer, per policy, one panel per segment.
 
-    Up and to the left is better: more lifetime value for less cost to serve.
+    Up and to the left is better: more lifetime value for less cost to serve. Both axes
+    start at 0 (or below, for negative values), so small gaps look small.
 
     Args:
         runs: A ``runs.csv`` table.
@@ -266,13 +294,16 @@ def ltv_vs_cost(runs: pd.DataFrame, path: str | Path) -> Path:
                 ax.errorbar(x, y, xerr=x_half, yerr=y_half, fmt="o", color=colour[policy],
                             capsize=5, markersize=11, label=label(policy))
             ax.set_title(label(segment))
-            ax.set_xlabel(cost.axis_label)
-            ax.set_ylabel(ltv.axis_label)
+            ax.set_xlabel("cost to serve (currency)")  # the title says per customer
+            ax.set_ylabel("LTV (currency)")
             ax.xaxis.set_major_formatter(MONEY)
             ax.yaxis.set_major_formatter(MONEY)
             ax.margins(0.15)
+            _include_zero(ax, "x")  # from zero: a cropped axis would exaggerate gaps
+            _include_zero(ax, "y")
         _legend(fig, axes, policies)
-        _title(fig, "Lifetime value vs cost to serve (up and left is better)", runs)
+        _title(fig, "LTV vs cost to serve per customer within the horizon (up and left is "
+               "better)", runs)
     return Path(path)
 
 
@@ -298,7 +329,7 @@ def profit_bars(runs: pd.DataFrame, path: str | Path) -> Path:
                                      label_type="center", fontsize=13, fontweight="bold"):
                 text.set_bbox({"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
             ax.axhline(0, color="black", linewidth=1)
-            ax.set_xticks(x, [label(p) for p in policies])
+            ax.set_xticks(x, [tick_label(p) for p in policies])
             ax.set_title(label(segment))
             ax.set_ylabel("per customer (currency)")  # the title names the outcome
             ax.yaxis.set_major_formatter(MONEY)
@@ -335,9 +366,9 @@ def differences(runs: pd.DataFrame, baseline: str, path: str | Path) -> Path:
             error = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
             ax.barh(y, mean, xerr=error, capsize=6, color=[colour[p] for p in others])
             ax.axvline(0, color="black", linewidth=1)
-            ax.set_yticks(y, [label(p) for p in others])
+            ax.set_yticks(y, [tick_label(p, 2 * TICK_WRAP) for p in others])
             ax.set_title(label(segment))
-            ax.set_xlabel(f"difference per customer vs {label(baseline)} (currency)")
+            ax.set_xlabel("difference per customer (currency)")  # the title names the baseline
             ax.xaxis.set_major_formatter(MONEY)
         what = "lifetime profit" if metric != "profit_per_customer" else "profit"
         fig.suptitle(f"Paired difference in {what} per customer from {label(baseline)}\n"
@@ -377,9 +408,10 @@ def stage_funnel(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> 
                 frame = mean.loc[policy]
                 ax.stackplot(frame.index.to_numpy(), frame.to_numpy().T,
                              labels=[label(s) for s in stages], colors=shades, linewidth=0)
-            ax.set_title(label(policy))
+            ax.set_title(textwrap.fill(label(policy), TITLE_WRAP))
             ax.set_xlabel("month")
             ax.set_ylabel("customers")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.margins(x=0)
         handles, labels = axes.flat[0].get_legend_handles_labels()
         fig.legend(handles[::-1], labels[::-1], loc="outside right center", title="stage")
@@ -438,7 +470,7 @@ def cost_breakdown(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -
                 ax.annotate(money_short(value), (xi + width / 2, value), ha="center",
                             va="bottom", xytext=(0, 6), textcoords="offset points")
         ax.axhline(0, color="black", linewidth=1)
-        ax.set_xticks(x, [label(p) for p in policies])
+        ax.set_xticks(x, [tick_label(p) for p in policies])
         ax.set_ylabel("total over the horizon (currency)")
         ax.yaxis.set_major_formatter(MONEY)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -470,7 +502,8 @@ def _curve(frame: pd.DataFrame, by: str, column: str) -> tuple[np.ndarray, ...]:
 def factor_effect(runs: pd.DataFrame, factor: str, path: str | Path) -> Path:
     """Mean profit per customer against one factor, per policy (other factors pooled).
 
-    Bands are 95 % CIs over the runs at each level. A factor with more than
+    Bands are 95 % CIs over the runs at each level; the value axis includes 0. A factor
+    with more than
     :data:`MAX_LEVELS` distinct values (a Latin hypercube) is binned into quantile bins
     plotted at their median.
 
@@ -499,6 +532,7 @@ def factor_effect(runs: pd.DataFrame, factor: str, path: str | Path) -> Path:
             ax.set_xlabel(factor_label(factor))
             ax.set_ylabel("per customer (currency)")  # the title names the outcome
             ax.yaxis.set_major_formatter(MONEY)
+            _include_zero(ax)  # from zero: a cropped axis would exaggerate gaps
         _legend(fig, axes, policies)
         binned = "" if levels is not None else f", {BINS} quantile bins"
         lifetime = " (lifetime)" if verdict_metric(runs) != "profit_per_customer" else ""
@@ -534,9 +568,10 @@ def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path) -
             ax.set_xlabel(factor_label(factors[0]))
             ax.set_ylabel(factor_label(factors[1]))
         colour = colours(policies)
-        fig.legend([Patch(color=colour[p]) for p in policies], [label(p) for p in policies],
+        fig.legend([Patch(color=colour[p]) for p in policies],
+                   [tick_label(p, LEGEND_WRAP) for p in policies],
                    loc="outside right center", title="winner")
-        how = ("each cell: the winner and how sure (other factors pooled)" if grid else
+        how = ("each cell: the winner and how sure; other factors pooled" if grid else
                "each dot a design point; large: certain or likely, small: too close to call")
         what = "lifetime profit" if verdict_metric(runs) != "profit_per_customer" else "profit"
         fig.suptitle(f"Winner by {what} per customer: {factor_label(factors[0])} × "
@@ -570,14 +605,20 @@ def _winner_cells(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], cells:
     index = np.full((len(ys), len(xs)), np.nan)
     colour = colours(policies)
     ax.grid(False)
+    # the text must fit its cell: wrapped, a plan named "plan" (the legend spells it
+    # out), and smaller in a finer grid
+    finest = max(len(xs), len(ys))
+    size = 12 if finest <= 4 else 10 if finest <= 6 else 8
     for (x_value, y_value), _, table in cells:
         winner, verdict = _winner_of(table, segment)
         if winner is None:
             continue
         row, column = ys.index(y_value), xs.index(x_value)
         index[row, column] = policies.index(winner)
-        ax.text(column, row, f"{label(winner)}\n{verdict}", ha="center", va="center",
-                fontsize=12, bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+        name = "plan" if is_plan(winner) else tick_label(winner)
+        ax.text(column, row, f"{name}\n{textwrap.fill(verdict, TICK_WRAP)}",
+                ha="center", va="center", fontsize=size, linespacing=1.1,
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8})
     ax.imshow(index, cmap=ListedColormap([colour[p] for p in policies]), vmin=-0.5,
               vmax=len(policies) - 0.5, origin="lower", aspect="auto")
     ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])

@@ -236,8 +236,8 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
     jobs: list[tuple[str, str, Callable[[Path], Path]]] = [
         ("profit_per_customer.png", "Profit per customer by policy and segment.",
          lambda p: plots.profit_bars(runs, p)),
-        ("ltv_vs_cost.png", "Lifetime value against cost to serve per customer "
-         "(up and to the left is better).", lambda p: plots.ltv_vs_cost(runs, p)),
+        ("ltv_vs_cost.png", "LTV against cost to serve per customer within the horizon, "
+         "both axes from 0 (up and to the left is better).", lambda p: plots.ltv_vs_cost(runs, p)),
         ("retention.png", "Cohort retention after conversion.",
          lambda p: plots.retention_curves(runs, p)),
     ]
