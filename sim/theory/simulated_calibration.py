@@ -95,7 +95,7 @@ from sim.engine import segments as segments_module
 from sim.engine.metrics import RiskTable
 from sim.engine.model import EngagementModel, make_policy
 from sim.engine.scenario import Scenario, from_dict, load_scenario, resolve
-from sim.files import atomic_write_text, json_text
+from sim.files import atomic_write_text, json_text, jsonable
 from sim.schema import InputError
 from sim.theory.calibration import fragment_path, monthly_beta
 from sim.theory.cohorts import read_table
@@ -796,8 +796,8 @@ def calibrated_scenario_text(result: SimulatedCalibration) -> str:
         "# Each calibrated segment's churn_propensity Beta(alpha, beta) was fitted so that its",
         f"# simulated retention under policy {result.policy!r} reproduces the table within "
         f"{Z_LIMIT:g} SE at",
-        f"# every period: a cohort of {result.agents} agents of the segment converting from "
-        "prospects,",
+        f"# every period: {result.agents} agents of the segment, converting together, "
+        "followed by",
         "# Kaplan-Meier from the first month a customer can churn "
         "(sim.theory.simulated_calibration);",
         "# z = (simulated - table) / sqrt(SE_table^2 + SE_sim^2), checked on a fresh seed.",
@@ -859,6 +859,6 @@ def write_simulated_outputs(result: SimulatedCalibration, out_json: str | Path
         raise InputError(None, "--out", f"{out_json}: the JSON result cannot end in .toml "
                          "(the calibrated scenario is written there); use FILE.json")
     text = calibrated_scenario_text(result)
-    atomic_write_text(out_json, json_text(result.to_dict()))
+    atomic_write_text(out_json, json_text(jsonable(result.to_dict())))  # an infinite z: null
     atomic_write_text(toml_path, text)
     return out_json, toml_path
