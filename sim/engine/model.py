@@ -102,14 +102,18 @@ class EngagementModel(mesa.Model):
         scenario: A :class:`~sim.engine.scenario.Scenario`, a shipped scenario name or a path.
         policy: A policy name defined in the scenario or a :class:`~sim.engine.policies.Policy`.
         rng: Seed or generator for the run's ``numpy.random.Generator`` (Mesa's ``rng``).
-        customers: Override the scenario's number of customers.
+        customers: Override the company's size (``population.customers``; the agents
+            follow it unless the scenario or ``agents`` sets them).
         months: Override the scenario's horizon.
+        agents: Override how many customers the run simulates (``population.agents``):
+            a sample of the company, each agent standing for ``weight`` customers.
 
     Attributes:
         spec: The scenario. (It is not called ``scenario``: ``mesa.Model`` reserves
             ``model.scenario`` for its own experimental scenario.)
         policy: The policy.
-        n: Number of customers.
+        n: Number of customer agents simulated.
+        weight: Company customers each agent stands for (``customers / agents``).
         steps_per_month: 1 for monthly steps, 52/12 for weekly steps.
         horizon: Number of steps :meth:`run` simulates.
         datacollector: The ``mesa.DataCollector`` of the per-step metrics.
@@ -131,6 +135,7 @@ class EngagementModel(mesa.Model):
         rng: Any = None,
         customers: int | None = None,
         months: int | None = None,
+        agents: int | None = None,
     ):
         super().__init__(rng=rng)
         if not isinstance(scenario, Scenario):
@@ -140,11 +145,14 @@ class EngagementModel(mesa.Model):
             overrides["population.customers"] = customers
         if months is not None:
             overrides["time.months"] = months
+        if agents is not None:
+            overrides["population.agents"] = agents
         if overrides:
             scenario = scenario.with_overrides(overrides)
         self.spec = scenario
         self.policy = make_policy(scenario, policy)
-        self.n = scenario.population.customers
+        self.n = scenario.population.n_agents
+        self.weight = scenario.population.weight
         self.steps_per_month = scenario.time.steps_per_month
         self.horizon = scenario.time.steps
         self._init_population()
