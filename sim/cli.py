@@ -30,7 +30,7 @@ from pathlib import Path
 from sim.engine.model import EngagementModel, __version__
 from sim.engine.results import write_run
 from sim.engine.scenario import load_scenario, shipped_scenarios
-from sim.formatting import fixed
+from sim.formatting import fixed, money_short
 from sim.schema import InputError
 from sim.sweep.design import DECIDE_AGENTS, DECIDE_REPLICATIONS, DECIDE_SAMPLES
 
@@ -312,13 +312,20 @@ def _describe(summary: dict, out: Path) -> str:
         return fixed(summary[key], digits, thousands=thousands, missing=NOT_AVAILABLE)
 
     retention = ", ".join(f"{m} mo {v:.1%}" for m, v in summary["retention"].items())
+    simulated = (f" ({summary['agents']:,} simulated)"
+                 if summary["agents"] != summary["customers"] else "")
     lines = [
         f"{summary['scenario']} · {summary['policy']} · seed {summary['seed']} · "
-        f"{summary['customers']:,} customers · {summary['months']} months",
+        f"{summary['customers']:,} customers{simulated} · {summary['months']} months",
         f"  retention        {retention}",
-        f"  LTV / customer   {show('ltv_mean', thousands=True)}   cost to serve "
+        f"  per customer     LTV {show('ltv_mean', thousands=True)}   cost to serve "
         f"{show('cost_per_customer', thousands=True)}"
-        f"   profit {show('profit_per_customer', thousands=True)}",
+        f"   profit {show('profit_per_customer', thousands=True)}   (within the horizon)",
+        f"                   lifetime profit {show('profit_lifetime_per_customer', thousands=True)}"
+        "   (with what customers active at the horizon are still worth)",
+        f"  company          revenue {money_short(summary['revenue_total'])}   cost "
+        f"{money_short(summary['cost_total'])}   profit {money_short(summary['profit_total'])}"
+        f"   CSMs to hire {summary['csm_headcount_peak']}",
         f"  LTV:CAC          {show('ltv_to_cac', 2)}   payback "
         f"{show('payback_months', 1)} months   NPS {show('nps')}",
         f"  results in       {out}/ (summary.json, timeseries.csv, customers.csv)",
