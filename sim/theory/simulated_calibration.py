@@ -91,10 +91,10 @@ import numpy as np
 from scipy import optimize, sparse, special
 from scipy.sparse import csgraph
 
-from sim.engine import segments as segments_module
 from sim.engine.metrics import RiskTable
 from sim.engine.model import EngagementModel, make_policy
 from sim.engine.scenario import Scenario, from_dict, load_scenario, resolve
+from sim.engine.segments import ANNUAL_FORMS
 from sim.files import atomic_write_text, json_text, jsonable
 from sim.schema import InputError
 from sim.theory.calibration import fragment_path, monthly_beta
@@ -163,9 +163,8 @@ class Cohort:
                          name="cohort")
 
 
-def _annual_key() -> str | None:
-    """The key that states churn per year instead of ``churn_propensity``, if any."""
-    return getattr(segments_module, "ANNUAL_FORMS", {}).get("churn_propensity")
+#: The key that states a segment's churn per year instead of ``churn_propensity``.
+ANNUAL_CHURN = ANNUAL_FORMS["churn_propensity"]
 
 
 def with_churn(raw: Mapping[str, Any], segment: str, alpha: float, beta: float
@@ -177,9 +176,7 @@ def with_churn(raw: Mapping[str, Any], segment: str, alpha: float, beta: float
     """
     data = copy.deepcopy(dict(raw))
     table = data["segments"][segment]
-    annual = _annual_key()
-    if annual:
-        table.pop(annual, None)
+    table.pop(ANNUAL_CHURN, None)
     table["churn_propensity"] = {"dist": "beta", "alpha": float(alpha), "beta": float(beta)}
     return data
 
@@ -264,7 +261,7 @@ def cohort(
                 for key in ("odds", "drivers", "referral"):
                     raw_edge.pop(key, None)
                 raw_edge["base"] = CONVERSION
-        lead = 1
+        lead = math.ceil(spm)  # a month for the few who do not convert in the first step
     raw.setdefault("time", {})["months"] = math.ceil((lead + lag_steps + reads[-1]) / spm) + 1
     try:
         from_dict(raw, scenario.source, name="cohort")
@@ -274,8 +271,10 @@ def cohort(
         # the converting stages alone cannot reach every stage: start in every prospect
         # stage, at the scenario's shares, and wait for the conversions
         shares = {lc.stages[i].name: s for i, s in scenario.population.initial_stages
-                  if prospect[i]}
-        total = sum(shares.values()) or 1.0
+                  if prospect[i] and s > 0}
+        if not shares:
+            raise
+        total = sum(shares.values())
         population["initial_stages"] = {k: v / total for k, v in shares.items()}
         lead = reads[-1] + 1
         raw["time"]["months"] = math.ceil((lead + lag_steps + reads[-1]) / spm) + 1
@@ -728,7 +727,7 @@ def calibrate_to_simulation(
         run = cohort(spec, policy, segment, alive.size - 1, period_months=period_months,
                      agents=agents)
         previous = {k: v for k, v in spec.raw["segments"][segment].items()
-                    if k in ("churn_propensity", _annual_key())}
+                    if k in ("churn_propensity", ANNUAL_CHURN)}
         fits[segment] = fit_segment(alive, run, child, table_segment=name,
                                     period_months=period_months, previous=previous,
                                     progress=progress)
@@ -762,7 +761,7 @@ def _replace_churn(lines: list[str], fit: SimulatedFit, file: str) -> None:
                          "cannot find the [segments.NAME] table to rewrite its churn")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
                len(lines))
-    keys = "|".join(re.escape(k) for k in ("churn_propensity", _annual_key()) if k)
+    keys = "|".join(re.escape(k) for k in ("churn_propensity", ANNUAL_CHURN))
     churn = re.compile(rf"^(\s*)(?:{keys})\s*=")
     found = [i for i in range(start + 1, end) if churn.match(lines[i])]
     if len(found) != 1:

@@ -73,9 +73,22 @@ description = "nothing"
 """
 
 
+#: The same segment converting from prospects: unaware → lead → active. Starting in the
+#: converting stage (lead) alone would leave "unaware" unreachable, so the cohort run
+#: starts where the scenario does and waits for the conversions.
+PROSPECTS = (
+    TOY.replace('trial = {{ kind = "customer" }}',
+                'unaware = {{ kind = "prospect" }}\nlead = {{ kind = "prospect" }}')
+    .replace('from = "trial"\nto = "active"\nbase = 0.5',
+             'from = "unaware"\nto = "lead"\nbase = 0.3')
+    .replace('from = "trial"\nto = "churned"\nbase = 0.2',
+             'from = "lead"\nto = "active"\nbase = 0.5')
+)
+
+
 def toy(tmp_path, start: str) -> str:
     path = tmp_path / f"toy_{start}.toml"
-    path.write_text(TOY.format(what=start, start=start))
+    path.write_text((PROSPECTS if start == "unaware" else TOY).format(what=start, start=start))
     return str(path)
 
 
@@ -128,15 +141,20 @@ def test_shipped_example_written_scenario_reproduces_the_table(tmp_path):
         assert f"segment {name} <- table cohort {name}" in text
 
 
-def test_closed_form_on_an_edge_without_drivers(tmp_path):
+@pytest.mark.parametrize("start", ["active", "unaware"])
+def test_closed_form_on_an_edge_without_drivers(tmp_path, start):
     """On a churn edge with odds 1 and no drivers the simulated cohort is the sBG curve
     itself, so the calibrated Beta's closed-form survival S(t) = B(a, b + t) / B(a, b)
-    reproduces the table within K SE too, and agrees with the sBG fit's mean churn."""
+    reproduces the table within K SE too, and agrees with the sBG fit's mean churn —
+    for an installed base (active) and for prospects converting over time (unaware)."""
     alive = simulate_cohort(0.9, 7.0, 4000, 10, np.random.default_rng(7))
     path = write_table(tmp_path, table_text({"all": alive.tolist()}))
-    result = calibrate_to_simulation(path, toy(tmp_path, "active"), "none",
+    result = calibrate_to_simulation(path, toy(tmp_path, start), "none",
                                      segment_map={"all": "everyone"}, seed=3, agents=6000)
     fit = result.segments["everyone"]
+    run = cohort(load_scenario(toy(tmp_path, start)), "none", "everyone", 10)
+    assert run.new_only == (start == "unaware")
+    assert run.raw["population"]["initial_stages"] == {start: 1.0}
     share = alive / alive[0]
     closed = survival(fit.alpha, fit.beta, alive.size - 1)
     se = np.sqrt(share * (1 - share) / alive[0])
