@@ -347,8 +347,10 @@ def _headline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str:
     """The italic line under the title: scenario, policies, design, runs, size."""
     n_points = runs["point"].nunique() if not runs.empty else 0
     design = "one design point" if n_points <= 1 else f"{n_points} design points"
+    plans = _extra_plans(manifest, runs)
+    plus = " and the plan of the segment winners" if plans else ""
     return (f"*Scenario `{manifest.get('scenario', '?')}` · "
-            f"{len(manifest.get('policies', []))} policies · {design} · "
+            f"{len(manifest.get('policies', []))} policies{plus} · {design} · "
             f"{_plural(manifest.get('replications', '?'), 'replication')} · "
             f"{number(manifest.get('customers', math.nan))} customers"
             + (f" ({number(manifest['agents'])} simulated)"
@@ -411,6 +413,14 @@ def _single_policies(runs: pd.DataFrame) -> pd.DataFrame:
     if runs.empty:
         return runs
     return runs[~runs["policy"].map(is_plan)]
+
+
+def _extra_plans(manifest: Mapping[str, Any], runs: pd.DataFrame) -> list[str]:
+    """Plans run after the experiment's own policies (``engagesim compare``)."""
+    if runs.empty:
+        return []
+    listed = set(manifest.get("policies", []))
+    return [p for p in policies_of(runs) if is_plan(p) and p not in listed]
 
 
 def winners_plan(runs: pd.DataFrame, baseline: str | None = None) -> dict[str, str] | None:
@@ -724,7 +734,9 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
              f"`{manifest.get('scenario', '?')}` (hash "
              f"`{str(manifest.get('scenario_hash', '?'))[:12]}`).",
              f"- **Policies**: {', '.join(manifest.get('policies', []))}; baseline "
-             f"`{manifest.get('baseline', '?')}`.",
+             f"`{manifest.get('baseline', '?')}`"
+             + "".join(f"; then the plan of the segment winners `{plan}`, on the same seeds"
+                       for plan in _extra_plans(manifest, runs)) + ".",
              f"- **Design**: {_design(manifest, runs, factors, n_points)}",
              f"- **Replications**: {manifest.get('replications', '?')} per policy and design "
              f"point; {number(manifest.get('customers', math.nan))} customers, "
