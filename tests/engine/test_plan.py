@@ -135,3 +135,13 @@ def test_cli_run_takes_a_plan_and_refuses_a_bad_one(tmp_path, capsys):
                  "--quiet", "--out", str(tmp_path / "bad")])
     assert code == 2
     assert "every segment needs a policy" in capsys.readouterr().err
+
+
+def test_experiment_files_accept_a_plan_and_name_a_bad_one():
+    from sim.sweep.design import experiment_from_dict
+
+    raw = {"policies": ["no_touch", MIXED], "customers": 300, "months": 3}
+    assert experiment_from_dict(raw, "exp.toml").policies == ("no_touch", MIXED)
+    with pytest.raises(InputError, match=r"exp.toml: policies: .*missing mid_market, smb"):
+        experiment_from_dict({**raw, "policies": ["no_touch", "plan:enterprise=hybrid"]},
+                             "exp.toml")
