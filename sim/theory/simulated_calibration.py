@@ -207,10 +207,7 @@ def cohort(
 
     See the module docstring: only that segment, agents starting in the prospect stages
     that convert and converting at once (or the installed base when there are no
-    prospects), read at each period after the lifecycle's no-churn lag. If the
-    converting stages alone leave a stage unreachable (the scenario would not load),
-    agents start in every prospect stage at the scenario's shares and the run is long
-    enough for the early converters to be observed for every period.
+    prospects), read at each period after the lifecycle's no-churn lag.
 
     Args:
         scenario: The scenario.
@@ -222,7 +219,8 @@ def cohort(
 
     Raises:
         InputError: ``segment`` is not a segment of the scenario, or no customer stage
-            leads to churn.
+            leads to churn, or the cohort run does not load (a stage only reachable
+            from a prospect stage that does not convert).
     """
     if segment not in scenario.segment_names:
         raise InputError(scenario.source, f"segments.{segment}",
@@ -265,19 +263,11 @@ def cohort(
     raw.setdefault("time", {})["months"] = math.ceil((lead + lag_steps + reads[-1]) / spm) + 1
     try:
         from_dict(raw, scenario.source, name="cohort")
-    except InputError:
-        if not converting:
-            raise
-        # the converting stages alone cannot reach every stage: start in every prospect
-        # stage, at the scenario's shares, and wait for the conversions
-        shares = {lc.stages[i].name: s for i, s in scenario.population.initial_stages
-                  if prospect[i] and s > 0}
-        if not shares:
-            raise
-        total = sum(shares.values())
-        population["initial_stages"] = {k: v / total for k, v in shares.items()}
-        lead = reads[-1] + 1
-        raw["time"]["months"] = math.ceil((lead + lag_steps + reads[-1]) / spm) + 1
+    except InputError as exc:
+        raise InputError(scenario.source, exc.key,
+                         f"the cohort run of segment {segment!r} (agents starting in "
+                         f"{', '.join(population['initial_stages'])}) does not load: "
+                         f"{exc.problem}") from None
     steps = round(raw["time"]["months"] * spm)
     return Cohort(raw, scenario.source, policy, segment, int(agents), bool(converting),
                   int(lag_steps), reads, steps)
