@@ -383,7 +383,7 @@ def _execute(experiment, args: argparse.Namespace, default_out: Path,
     """Run an experiment, build its report, and print where things are.
 
     ``then(out)``, if given, runs after the experiment and before the report (compare:
-    the plan of the segment winners).
+    the plan of the segment winners) and returns how many runs it adds to the folder.
     """
     from sim.sweep.runner import sweep
 
@@ -402,13 +402,15 @@ def _execute(experiment, args: argparse.Namespace, default_out: Path,
         extra=extra,
     )
     print(f"{result.ran} runs in {result.seconds:.1f} s → {out}/runs.csv")
+    total, failed = result.total, result.failed
     if then is not None:
-        then(out)
+        total += then(out)
+        failed = sum(1 for record in result.store.records() if record.get("error"))
     report = _build_report(out)
     if report is not None:
         print(f"report: {report}")
-    if result.failed:
-        print(f"engagesim: {result.failed} of {result.total} runs failed (see the error column "
+    if failed:
+        print(f"engagesim: {failed} of {total} runs failed (see the error column "
               "of runs.csv)", file=sys.stderr)
         return EXIT_FAILED_RUNS
     return 0
@@ -462,7 +464,7 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
     another plan at the same id is replaced.
 
     Returns:
-        The runs it ran.
+        The plan's runs in the folder (0 when no plan is needed).
     """
     from joblib import Parallel, delayed
 
@@ -494,7 +496,7 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
     store.write_runs_csv([factor.path for factor in experiment.factors])
     print(f"plan of the segment winners: {name} ({len(todo)} runs"
           f"{', the rest done before' if len(todo) < len(plan_runs) else ''})")
-    return len(todo)
+    return len(plan_runs)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
