@@ -441,11 +441,12 @@ def decision_experiment(
             "under; add an [uncertainties] table (scenarios/default.toml has thirteen), "
             "for example:\n\n" + NO_UNCERTAINTIES_EXAMPLE,
         )
+    company = customers or scenario.population.customers
     raw: dict[str, Any] = {
         "scenario": scenario.source,
         "replications": replications,
-        "customers": customers or scenario.population.customers,
-        "agents": agents or min(scenario.population.n_agents, DECIDE_AGENTS),
+        "customers": company,
+        "agents": agents or min(scenario.population.agents or company, DECIDE_AGENTS),
         "months": months or scenario.time.months,
         "seed": seed,
         "design": {"kind": design, "samples": samples},

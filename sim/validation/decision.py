@@ -50,7 +50,7 @@ def toy_checks(customers: int, replications: int, seed: int, jobs: int = 1) -> l
     """Run decide's design on the churn-nudge toy and compare with the closed forms.
 
     Args:
-        customers: Customers per run.
+        customers: Customers each run simulates (a sample of the toy's company).
         replications: Runs per policy and sample.
         seed: Root seed of the design.
         jobs: Worker processes.
@@ -61,7 +61,7 @@ def toy_checks(customers: int, replications: int, seed: int, jobs: int = 1) -> l
     scenario = load_scenario("churn_nudge")
     truth = nudge_answer(NudgeToy.of(scenario))
     experiment = decision_experiment(scenario, samples=DECIDE_SAMPLES,
-                                     replications=replications, customers=customers, seed=seed)
+                                     replications=replications, agents=customers, seed=seed)
     with tempfile.TemporaryDirectory(prefix="engagesim-decide-") as folder:
         sweep(experiment, folder, jobs=jobs, progress=False)
         runs = ResultStore(folder).read_runs()

@@ -43,7 +43,7 @@ def test_agents_default_to_every_customer():
 
 @pytest.mark.parametrize("value", [0, -5, 2.5, "many"])
 def test_bad_agents_are_refused(value):
-    with pytest.raises(InputError, match="population.agents"):
+    with pytest.raises(InputError, match=r"population\.agents"):
         load_scenario("default", overrides={"population.agents": value})
 
 
