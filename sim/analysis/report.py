@@ -739,8 +739,12 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
                        for plan in _extra_plans(manifest, runs)) + ".",
              f"- **Design**: {_design(manifest, runs, factors, n_points)}",
              f"- **Replications**: {manifest.get('replications', '?')} per policy and design "
-             f"point; {number(manifest.get('customers', math.nan))} customers, "
-             f"{manifest.get('months', '?')} months per run.",
+             f"point; {number(manifest.get('agents', manifest.get('customers', math.nan)))} "
+             f"customers simulated, {manifest.get('months', '?')} months per run"
+             + (f" (a sample of the company's {number(manifest['customers'])}: each stands for "
+                f"{manifest['customers'] / manifest['agents']:.3g}; fixed and CSM costs are the "
+                "company's)" if manifest.get("agents") not in (None, manifest.get("customers"))
+                else "") + ".",
              f"- **Seeds and common random numbers**: root seed "
              f"{manifest.get('root_seed', '?')}; run seed = `SeedSequence(root, "
              "spawn_key=(point, replication))`. Every policy of a (point, replication) "
