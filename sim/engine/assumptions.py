@@ -38,7 +38,7 @@ class Assumption:
 def _candidates(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """``(path, label)`` of every key assumption the raw scenario has, in report order."""
     yield "time.months", "horizon (months)"
-    yield "population.customers", "customer agents (prospects and installed base)"
+    yield "population.customers", "company size (customers and prospects)"
     yield "economics.annual_discount_rate", "annual discount rate"
     yield "economics.gross_margin", "gross margin"
     for i, edge in enumerate(raw.get("lifecycle", {}).get("edges", [])):
