@@ -146,7 +146,7 @@ _REGISTRY = (
     # customer success managers
     Outcome("csm_utilisation", "CSM utilisation", SHARE),
     Outcome("csm_headcount_mean", "CSM headcount", COUNT, axis="mean CSM headcount"),
-    Outcome("csm_headcount_peak", "CSMs to hire", COUNT, False, axis="peak CSM headcount"),
+    Outcome("csm_headcount_peak", "CSMs to hire", COUNT, axis="peak CSM headcount"),
     # customer counts at the end of the run
     Outcome("converted", "converted", COUNT, axis="customers ever converted"),
     Outcome("new_customers", "new customers", COUNT),

@@ -18,13 +18,13 @@ from sim.sweep.design import DECIDE_SAMPLES
 from sim.theory.nudge import EFFECT_PATH, NONE, NUDGE, NudgeToy, nudge_answer
 
 CONTROL = "marketing.cost_per_prospect_month"
-CUSTOMERS = 500
+CUSTOMERS = 500  # simulated per run, a sample of the toy company
 
 
 @pytest.fixture(scope="module")
 def decided(tmp_path_factory):
     out = tmp_path_factory.mktemp("decide") / "toy"
-    code = main(["decide", "churn_nudge", "--customers", str(CUSTOMERS), "--replications", "2",
+    code = main(["decide", "churn_nudge", "--agents", str(CUSTOMERS), "--replications", "2",
                  "--jobs", "2", "--quiet", "--out", str(out)])
     assert code == 0
     scenario = load_scenario("churn_nudge")

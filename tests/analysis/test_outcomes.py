@@ -63,13 +63,14 @@ def test_per_segment_columns_resolve_to_their_outcome(record, model):
 
 
 def test_direction():
-    lower = {"cost_per_customer", "cost_lifetime_per_customer", "cost_total",
+    by_type = tuple(f"{column}_total" for column in COST_COLUMNS)
+    lower = {"cost_per_customer", "cost_lifetime_per_customer", "cost_total", *by_type,
              "payback_months", "cac", "churned"}
     assert {n for n, o in OUTCOMES.items() if not o.higher_is_better} == lower
     # the order the report lists them in
     assert outcomes.lower_is_better_names() == (
-        "cost_per_customer", "cost_lifetime_per_customer", "cost_total", "payback_months",
-        "cac", "churned")
+        "cost_per_customer", "cost_lifetime_per_customer", "cost_total", *by_type,
+        "payback_months", "cac", "churned")
     assert outcomes.lower_is_better("segments_enterprise_cost_per_customer")
     assert not outcomes.lower_is_better("segments_enterprise_profit_per_customer")
     assert not outcomes.lower_is_better("not_a_metric")
