@@ -326,6 +326,8 @@ def _describe(summary: dict, out: Path) -> str:
         f"  company          revenue {money_short(summary['revenue_total'])}   cost "
         f"{money_short(summary['cost_total'])}   profit {money_short(summary['profit_total'])}"
         f"   CSMs to hire {summary['csm_headcount_peak']}",
+        *([f"  installed base   net revenue retention {summary['nrr_12']:.1%}   gross "
+           f"{summary['grr_12']:.1%}   (after 12 months)"] if "nrr_12" in summary else []),
         f"  LTV:CAC          {show('ltv_to_cac', 2)}   payback "
         f"{show('payback_months', 1)} months   NPS {show('nps')}",
         f"  results in       {out}/ (summary.json, timeseries.csv, customers.csv)",

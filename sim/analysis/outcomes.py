@@ -117,6 +117,9 @@ def _retention(months: int) -> Outcome:
 _REGISTRY = (
     # cohort retention after conversion
     *(_retention(m) for m in RETENTION_MONTHS),
+    # the installed base's revenue a year in, with and without expansion
+    Outcome("nrr_12", "NRR 12 mo", SHARE, axis="net revenue retention after 12 months"),
+    Outcome("grr_12", "GRR 12 mo", SHARE, axis="gross revenue retention after 12 months"),
     # value per converted customer (discounted)
     Outcome("ltv_mean", "LTV / customer", MONEY, axis="LTV per customer"),
     Outcome("cost_per_customer", "cost / customer", MONEY, False,

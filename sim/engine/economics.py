@@ -14,6 +14,7 @@ the step), :func:`expand` (contracts grow in expanding stages) and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,3 +182,23 @@ def marketing_cost(spec: MarketingSpec, prospects: int, steps_per_month: float) 
         ``cost_per_prospect_month × prospects / steps_per_month``.
     """
     return spec.cost_per_prospect_month * prospects / steps_per_month
+
+
+def revenue_retention(start: np.ndarray, later: np.ndarray) -> tuple[float, float]:
+    """Net and gross revenue retention of a cohort of accounts.
+
+    Args:
+        start: Each account's monthly revenue at the start (0: not in the cohort).
+        later: Its monthly revenue later (0 once churned; accounts not in the cohort
+            are ignored).
+
+    Returns:
+        ``(net, gross)``: ``Σ later / Σ start`` (expansion counts) and
+        ``Σ min(later, start) / Σ start`` (only churn and contraction count); ``nan``
+        when the cohort has no revenue.
+    """
+    base = float(start.sum())
+    if base <= 0:
+        return math.nan, math.nan
+    later = np.where(start > 0, later, 0.0)
+    return float(later.sum()) / base, float(np.minimum(later, start).sum()) / base

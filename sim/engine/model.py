@@ -190,6 +190,10 @@ class EngagementModel(mesa.Model):
         self.churn_step = np.full(n, -1, dtype=np.int32)
         self.visits = np.zeros(n, dtype=np.int64)
         self.monthly_revenue = np.where(self.active, self.traits["revenue"], 0.0)
+        #: the installed base's monthly revenue at the start and a year later (``None``
+        #: until then): what net and gross revenue retention compare
+        self.base_revenue = self.monthly_revenue.copy()
+        self.base_revenue_12: np.ndarray | None = None
         self.revenue_cum = np.zeros(n)
         self.cost_cum = np.zeros(n)
         self.cost_disc = np.zeros(n)
@@ -354,6 +358,8 @@ class EngagementModel(mesa.Model):
         )
 
         # 8. record
+        if t == round(12 * spm):  # a year in: the installed base's revenue now
+            self.base_revenue_12 = np.where(self.active, self.monthly_revenue, 0.0)
         self.csm_hours_used += engaged.csm_hours_used
         self.csm_hours_available += engaged.csm_hours_available
         self.metrics = results.step_record(

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.continuation import remaining_steps
-from sim.engine.economics import Booking, payback_months
+from sim.engine.economics import Booking, payback_months, revenue_retention
 from sim.engine.lifecycle import Moves
 from sim.engine.metrics import (
     COST_COLUMNS,
@@ -233,6 +233,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "retention": retention(
             model.converted_step, model.churn_step, model.steps, model.steps_per_month
         ),
+        **revenue_retention_12(model, np.ones(model.n, dtype=bool)),
         "converted": int(np.count_nonzero(conv)),
         "new_customers": n_new,
         "active": int(np.count_nonzero(model.active)),
@@ -371,9 +372,29 @@ def segment_summary(model: EngagementModel, profit: np.ndarray,
                 model.steps,
                 model.steps_per_month,
             ),
+            **revenue_retention_12(model, model.segment == k),
             **customer_values(model, profit, life, mine),
         }
     return out
+
+
+def revenue_retention_12(model: EngagementModel, who: np.ndarray) -> dict[str, float]:
+    """Net and gross revenue retention of the installed base a year in (``nrr_12``, ``grr_12``).
+
+    What a company reports about its existing customers: their monthly revenue 12
+    months after the start over their revenue at the start, with expansion (net) and
+    without (gross: churn and contraction only;
+    :func:`sim.engine.economics.revenue_retention`). Empty for runs shorter than a
+    year or without an installed base in ``who``.
+
+    Args:
+        model: The model.
+        who: Which customers (all, or one segment).
+    """
+    if model.base_revenue_12 is None:
+        return {}
+    net, gross = revenue_retention(model.base_revenue[who], model.base_revenue_12[who])
+    return {} if math.isnan(net) else {"nrr_12": net, "grr_12": gross}
 
 
 # ----------------------------------------------------------------------------------
