@@ -82,8 +82,8 @@ def company_section(manifest: Mapping[str, Any], ok: pd.DataFrame,
     head = ["## Company totals", ""]
     customers, agents = manifest.get("customers"), manifest.get("agents")
     scale = (f"for the company's {number(customers)} customers and prospects, each run "
-             f"simulating {number(agents)} of them" if agents else
-             f"for {number(customers)} customers and prospects")
+             f"simulating {number(agents)} of them" if agents not in (None, customers) else
+             f"for the company's {number(customers)} customers and prospects")
     if factors:
         return [*head, f"The company totals ({scale}) differ from design point to design "
                 "point: `runs.csv` has them per run (`revenue_total`, `cost_total`, "
