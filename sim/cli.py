@@ -10,8 +10,9 @@
   drives the choice, when it flips, what to learn first;
 * ``engagesim report DIR``: rebuild a report from stored results;
 * ``engagesim scenarios`` / ``engagesim experiments``: list what is shipped;
-* ``engagesim init [--out FILE] [--segment NAME:CUSTOMERS:ACV:CHURN ...] ...``: a
-  commented scenario file from the company's own numbers (asks for what is missing);
+* ``engagesim init [--out FILE] [--segment NAME:CUSTOMERS:ACV:CHURN ...]
+  [--current-policy P] ...``: a commented scenario file from the company's own numbers
+  (asks for what is missing), its churn calibrated so the segments lose what was stated;
 * ``engagesim explore [SCENARIO] [--port N] [--host H]``: the live page for students.
 
 Bad input ends with exit code 2 and a message naming the file, the key and what was
@@ -107,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
         "CSM cost and book size, platform cost)",
         description="Write a commented scenario file: the default scenario with your numbers "
         "in. Missing values are asked for when stdin is a terminal (Enter keeps the default "
-        "shown), else the default scenario's are used; the file says which are yours.",
+        "shown), else the default scenario's are used; the file says which are yours. The "
+        "annual churn you state is the churn you see under the engagement you run today "
+        "(--current-policy): each stated segment's base churn is calibrated through the "
+        "simulation so that its new customers lose that share in 12 months.",
     )
     init.add_argument("--out", type=Path, default=Path("my_scenario.toml"),
                       help="file to write (default: my_scenario.toml)")
@@ -126,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--yes", action="store_true",
                       help="ask nothing: take the default for every value not given")
     init.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    init.add_argument("--current-policy", metavar="P",
+                      help="the engagement you run today, under which you see the churn you "
+                      "state (a policy of the default scenario; default: asked at a "
+                      "terminal, else no_touch)")
+    init.add_argument("--no-calibrate", action="store_true",
+                      help="write the churn you state as the base churn of a middling "
+                      "customer, unchanged (the simulated segments then lose less)")
+    init.add_argument("--seed", type=int, default=0,
+                      help="root seed of the calibration's simulations (default 0)")
 
     compare = sub.add_parser(
         "compare", help="compare policies on a scenario with replications and a report"
@@ -337,7 +350,14 @@ def _describe(summary: dict, out: Path) -> str:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a scenario file from the user's numbers, asking for missing ones at a terminal."""
-    from sim.engine.scenario_writer import QUESTIONS, collect, write_scenario
+    from sim.engine.scenario_writer import (
+        QUESTIONS,
+        RUNS_PER_SEGMENT,
+        calibrate_churn,
+        calibrated_segments,
+        collect,
+        write_scenario,
+    )
 
     if args.out.exists() and not args.force:  # before any question
         raise InputError(args.out, "", "the file exists; choose another --out or add --force "
@@ -351,11 +371,32 @@ def cmd_init(args: argparse.Namespace) -> int:
         args.segment,
         {key: getattr(args, key) for key in QUESTIONS},
         ask if interactive else None,
+        policy=args.current_policy,
+        ask_policy=not args.no_calibrate,
     )
-    path = write_scenario(args.out, answers, force=args.force)
+    calibration = None
+    stated = calibrated_segments(answers)
+    if not args.no_calibrate and stated:
+        from tqdm import tqdm
+
+        with tqdm(total=len(stated) * RUNS_PER_SEGMENT, desc="calibrating churn", unit="run",
+                  file=sys.stderr, disable=None) as bar:
+            calibration = calibrate_churn(answers, seed=args.seed,
+                                          progress=lambda: bar.update(1))
+            bar.total = bar.n
+    path = write_scenario(args.out, answers, force=args.force, calibration=calibration)
     yours = ", ".join(sorted(answers.from_user)) or "none (every number is the default's)"
-    print(f"wrote {path}\n  your numbers: {yours}\n  next: engagesim run {path} --policy "
-          f"no_touch   or   engagesim compare {path}")
+    lines = [f"wrote {path}", f"  your numbers: {yours}"]
+    for fit in (calibration or {}).values():
+        lines.append(f"  {fit.segment}: you said {fit.stated:.1%} a year under {fit.policy}; "
+                     f"base annual_churn {fit.mean:.4g} (measured: {fit.measured:.1%} ± "
+                     f"{fit.se:.1%})")
+    if args.no_calibrate and stated:
+        lines.append("  churn written as stated (--no-calibrate): the simulated segments lose "
+                     "less")
+    lines.append(f"  next: engagesim run {path} --policy {answers.current_policy}   or   "
+                 f"engagesim compare {path}")
+    print("\n".join(lines))
     return 0
 
 

@@ -22,15 +22,30 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy import optimize, special
+
+from sim.engine.model import make_policy
 from sim.engine.scenario import SCENARIO_DIR, from_dict
 from sim.schema import InputError, suggest
+from sim.theory.simulated_calibration import (
+    ANNUAL_CHURN,
+    Z_LIMIT,
+    Cohort,
+    SimulatedRetention,
+    cohort,
+    scenario_retention,
+)
 
 TEMPLATE = SCENARIO_DIR / "default.toml"
 #: What a ``--segment`` flag looks like.
 SEGMENT_FORMAT = "NAME:CUSTOMERS:ACV:CHURN (e.g. smb:2000:3600:35%)"
+#: The engagement a company runs today unless it says otherwise.
+DEFAULT_POLICY = "no_touch"
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,8 @@ class Answers:
         platform_cost: Platform, content and tooling cost per month (every policy).
         from_user: Names of the answers the user gave (``"segments.smb"``,
             ``"csm_annual_cost"``, …); the rest are the defaults.
+        current_policy: The engagement the company runs today, under which its stated
+            churn is seen (what :func:`calibrate_churn` simulates).
     """
 
     segments: Mapping[str, SegmentAnswer]
@@ -70,6 +87,7 @@ class Answers:
     pooled_book: int
     platform_cost: float
     from_user: frozenset[str] = field(default_factory=frozenset)
+    current_policy: str = DEFAULT_POLICY
 
 
 #: The scalar questions: answer name → (question, kind).
@@ -133,11 +151,10 @@ def parse_number(text: str, key: str, kind: str) -> float:
     raw = text.strip().replace(",", "").replace("_", "")
     percent = kind == "churn" and raw.endswith("%")
     try:
-        value = float(raw.rstrip("%")) if percent else float(raw)
-    except ValueError:
+        # a percentage is read as the decimal it is: "99.99%" is 0.9999, not 99.99 / 100
+        value = float(Decimal(raw.rstrip("%").strip()) / 100) if percent else float(raw)
+    except (ValueError, ArithmeticError):
         raise InputError(None, key, f"expected a number, got {text!r}") from None
-    if percent:
-        value /= 100.0
     if not math.isfinite(value):
         raise InputError(None, key, f"expected a finite number, got {text!r}")
     if kind == "money" and value < 0:
@@ -176,10 +193,27 @@ def parse_segment(text: str, names: Iterable[str]) -> tuple[str, SegmentAnswer]:
     )
 
 
+def parse_policy(text: str, key: str = "--current-policy") -> str:
+    """The name of one of the default scenario's policies.
+
+    Raises:
+        InputError: Naming ``key``: not a policy of the default scenario.
+    """
+    name = text.strip()
+    names = list(_template()["policies"])
+    if name not in names:
+        raise InputError(None, key, f"unknown policy {name!r}" + suggest(name, names)
+                         + f"; the policies are {', '.join(names)}")
+    return name
+
+
 def collect(
     segments: Iterable[str] = (),
     values: Mapping[str, str | None] | None = None,
     ask: Callable[[str, str], str] | None = None,
+    *,
+    policy: str | None = None,
+    ask_policy: bool = True,
 ) -> Answers:
     """Answers from flags, then questions for what is missing, then the defaults.
 
@@ -189,6 +223,10 @@ def collect(
         values: Answer name (:data:`QUESTIONS`) → the flag's text, or ``None`` if absent.
         ask: ``ask(question, default_text)`` returns the user's reply (blank: the
             default); ``None`` asks nothing and takes the defaults.
+        policy: ``--current-policy``: the engagement run today (``None``: asked when
+            ``ask`` and ``ask_policy`` and the user stated a segment, else
+            :data:`DEFAULT_POLICY`).
+        ask_policy: Whether the current policy matters (the churn is calibrated).
 
     Returns:
         The answers, with ``from_user`` naming those the user gave.
@@ -222,6 +260,14 @@ def collect(
         seg = {n: given.get(n, defaults.segments[n]) for n in names}
     if sum(s.customers for s in seg.values()) == 0:
         raise InputError(None, "--segment", "every segment has 0 customers: give at least one")
+    if (policy is None and ask is not None and ask_policy
+            and any(a.customers for a in given.values())):
+        reply = ask("The engagement you run today, under which you see that churn ("
+                    + ", ".join(_template()["policies"]) + ")", DEFAULT_POLICY).strip()
+        policy = reply or None
+    if policy is not None:
+        policy = parse_policy(policy)
+        from_user.add("current_policy")
     scalars: dict[str, float] = {}
     for key, (question, kind) in QUESTIONS.items():
         text = (values or {}).get(key)
@@ -242,6 +288,7 @@ def collect(
         pooled_book=int(scalars["pooled_book"]),
         platform_cost=scalars["platform_cost"],
         from_user=frozenset(from_user),
+        current_policy=policy or DEFAULT_POLICY,
     )
 
 
@@ -293,12 +340,24 @@ def _churn_sd(mean: float, template: Mapping[str, Any]) -> float:
     return min(cv * mean, 0.9 * math.sqrt(mean * (1.0 - mean)))
 
 
-def scenario_text(answers: Answers, today: date | None = None) -> str:
+def _significant(value: float) -> float:
+    """``value`` to 4 significant digits (how a calibrated churn is written)."""
+    return float(f"{value:.4g}")
+
+
+def scenario_text(
+    answers: Answers,
+    today: date | None = None,
+    calibration: Mapping[str, ChurnFit] | None = None,
+) -> str:
     """The default scenario's text with the user's numbers in, each marked ``# from you``.
 
     Args:
         answers: The user's answers (:func:`collect`).
         today: The date stamped in the header (default: today).
+        calibration: Segment → its calibrated churn (:func:`calibrate_churn`): the
+            segment's ``annual_churn`` is the fitted base, and the header says what was
+            stated and measured. Segments not in it keep their stated (or default) churn.
 
     Returns:
         TOML text that :func:`sim.engine.scenario.load_scenario` accepts.
@@ -322,10 +381,17 @@ def scenario_text(answers: Answers, today: date | None = None) -> str:
         text = _set(text, header, "acv", "{ dist = \"lognormal\", mean = "
                     f"{_number(seg.acv)}, sd = {_number(round(cv * seg.acv, 2))} }}",
                     f"{note}: mean ACV; sd: the default's spread")
-        sd = _churn_sd(seg.annual_churn, template["annual_churn"])
+        fit = (calibration or {}).get(name)
+        if fit is None:
+            mean, sd = seg.annual_churn, _significant(
+                _churn_sd(seg.annual_churn, template["annual_churn"]))
+            comment = f"{note}: mean; sd: the default's spread"
+        else:
+            mean, sd = fit.mean, fit.sd
+            comment = (f"{note}: base so that new customers lose {fit.stated:.1%} a year "
+                       f"under {fit.policy} (see the top); sd: the default's spread")
         text = _set(text, header, "annual_churn", "{ dist = \"beta\", mean = "
-                    f"{_number(seg.annual_churn)}, sd = {_number(round(sd, 4))} }}",
-                    f"{note}: mean; sd: the default's spread")
+                    f"{_number(mean)}, sd = {_number(sd)} }}", comment)
     text = _set(text, "[population]", "customers", str(agents),
                 f"{total:,} customers ÷ {share_customers:g} (the share of agents that start as "
                 "customers; the rest are prospects)")
@@ -357,11 +423,9 @@ def scenario_text(answers: Answers, today: date | None = None) -> str:
         f"# Written by `engagesim init` on {(today or date.today()).isoformat()} from the "
         "default scenario.\n"
         + "".join(f"# {line}\n" for line in yours_lines)
-        + "# Everything else is the default scenario's, with its sources. annual_churn is the\n"
-        "# churn of a middling customer; content customers churn less (the churn edges'\n"
-        "# drivers: in the default, realised no-touch churn is ≈ 0.65 × annual_churn). Check:\n"
-        "# `engagesim run FILE --policy no_touch` prints the 12-month retention; if it is\n"
-        "# above yours, raise annual_churn.\n#\n"
+        + "# Everything else is the default scenario's, with its sources.\n"
+        + (_calibration_note(calibration) if calibration else _uncalibrated_note(answers))
+        + "#\n"
     )
     text = header + text.replace(
         f'description = "{raw["description"]}"',
@@ -369,8 +433,64 @@ def scenario_text(answers: Answers, today: date | None = None) -> str:
     return text
 
 
-def write_scenario(path: Path, answers: Answers, *, force: bool = False) -> Path:
+def _uncalibrated_note(answers: Answers) -> str:
+    stated = any(f"segments.{name}" in answers.from_user and seg.customers
+                 for name, seg in answers.segments.items())
+    return (
+        "# annual_churn is the churn of a middling customer; content customers churn less\n"
+        "# (the churn edges' drivers: in the default, realised no-touch churn is ≈ 0.65 ×\n"
+        "# annual_churn)"
+        + (", and it was written as you stated it (--no-calibrate): the\n"
+           "# simulated segments lose less than you said. Without --no-calibrate, init sets\n"
+           "# it so that they lose what you said under the engagement you run today.\n"
+           if stated else ".\n")
+    )
+
+
+def _calibration_note(calibration: Mapping[str, ChurnFit]) -> str:
+    first = next(iter(calibration.values()))
+    lines = [
+        "# annual_churn is the churn of a middling customer (satisfaction = engagement = 0.5,",
+        "# no touches); content customers churn less, struggling ones more. So that each",
+        "# segment you stated loses the churn you stated, init calibrated its annual_churn",
+        f"# mean (the sd keeps the default's relative spread) through the simulation: "
+        f"{first.agents:,}",
+        "# new customers of the segment alone, converting together, under the engagement",
+        "# you run today, lose the stated share in their first 12 months from the first",
+        "# month they can churn (Kaplan-Meier; sim.theory.simulated_calibration), within "
+        f"{Z_LIMIT:g} SE",
+        f"# on a fresh seed (root seed {first.seed}). Under another policy the same base "
+        "gives another",
+        "# churn: that is what `engagesim compare` measures. The installed base (which",
+        "# started mid-life) churns less than new customers in `engagesim run`.",
+    ]
+    for fit in calibration.values():
+        lines += [
+            f"#   {fit.segment}: you said {fit.stated:.1%} a year under {fit.policy}; the base "
+            f"churn is {fit.mean:.4g}",
+            f"#     (sd {fit.sd:.4g}) so that the simulated segment loses {fit.stated:.1%} "
+            f"(measured: {fit.measured:.1%} ± {fit.se:.1%};",
+            f"#     z = {fit.z:+.2f} with the fit's own sampling error; "
+            f"{fit.evaluations} simulations)",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_scenario(
+    path: Path,
+    answers: Answers,
+    *,
+    force: bool = False,
+    calibration: Mapping[str, ChurnFit] | None = None,
+) -> Path:
     """Write the scenario of ``answers`` to ``path`` after checking that it loads.
+
+    Args:
+        path: The file to write.
+        answers: The user's answers.
+        force: Overwrite ``path`` if it exists.
+        calibration: The calibrated churn (:func:`calibrate_churn`), or ``None`` to
+            write the stated churn as the base.
 
     Raises:
         InputError: ``path`` exists and ``force`` is false.
@@ -378,8 +498,210 @@ def write_scenario(path: Path, answers: Answers, *, force: bool = False) -> Path
     if path.exists() and not force:
         raise InputError(path, "", "the file exists; choose another --out or add --force "
                          "to overwrite it")
-    text = scenario_text(answers)
+    text = scenario_text(answers, calibration=calibration)
     from_dict(tomllib.loads(text), str(path), name=path.stem)  # the loader's own check
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+# ----------------------------------------------------------------------------------
+# the stated churn: what the simulated segment loses
+
+
+#: Agents of each calibration cohort: the SE of a 12-month churn of 30 % is ≈ 0.65
+#: points, and a run takes ≈ 0.1 s, so three segments calibrate in a few seconds.
+CALIBRATION_AGENTS = 5000
+#: Months over which the stated (annual) churn is measured.
+CHURN_MONTHS = 12
+#: The base annual churn (Beta mean of ``annual_churn``) searched: almost none to almost
+#: certain.
+BASE_BOUNDS = (1e-4, 0.999)
+#: Resolution of the root in logit(base): 0.5 % of the base's odds.
+ROOT_XTOL = 0.005
+#: Simulations a segment's root may use.
+ROOT_EVALUATIONS = 30
+#: Typical simulations per segment (for a progress bar's length).
+RUNS_PER_SEGMENT = 12
+
+
+@dataclass(frozen=True)
+class ChurnFit:
+    """One segment's ``annual_churn``, set so that the simulation shows the stated churn.
+
+    Attributes:
+        segment: The segment.
+        policy: The engagement run today (simulated).
+        stated: The annual logo churn the user sees (a fraction).
+        mean: The base annual churn written (the Beta's mean, 4 significant digits).
+        sd: Its sd: the default's relative spread (:func:`_churn_sd`).
+        measured: 12-month logo churn of the segment's new customers at ``mean`` on a
+            fresh seed (Kaplan–Meier).
+        se: Greenwood SE of ``measured``.
+        fit_se: SE of the churn the root matched (on the fit's own seed).
+        agents: Agents of each cohort run.
+        evaluations: Simulations run (the root's and the check).
+        seed: The root seed of the calibration.
+    """
+
+    segment: str
+    policy: str
+    stated: float
+    mean: float
+    sd: float
+    measured: float
+    se: float
+    fit_se: float
+    agents: int
+    evaluations: int
+    seed: int
+
+    @property
+    def z(self) -> float:
+        """``(measured − stated) / sqrt(se² + fit_se²)``: the check and the fit's noise."""
+        return (self.measured - self.stated) / math.hypot(self.se, self.fit_se)
+
+
+def calibrated_segments(answers: Answers) -> list[str]:
+    """The segments whose churn the user stated and that have customers."""
+    return [name for name, seg in answers.segments.items()
+            if f"segments.{name}" in answers.from_user and seg.customers > 0]
+
+
+def _with_annual_churn(raw: Mapping[str, Any], segment: str, mean: float, sd: float
+                       ) -> dict[str, Any]:
+    """A copy of a raw scenario whose segment states ``annual_churn`` Beta(mean, sd)."""
+    data = dict(raw)
+    data["segments"] = {name: dict(table) for name, table in raw["segments"].items()}
+    table = data["segments"][segment]
+    table.pop("churn_propensity", None)
+    table[ANNUAL_CHURN] = {"dist": "beta", "mean": float(mean), "sd": float(sd)}
+    return data
+
+
+def fit_annual_churn(
+    run: Cohort,
+    stated: float,
+    template: Mapping[str, Any],
+    seed: np.random.SeedSequence,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> ChurnFit:
+    """The base annual churn at which ``run``'s new customers lose ``stated`` in a year.
+
+    A 1-D root (:func:`scipy.optimize.brentq`) on ``logit(mean)`` of the segment's
+    ``annual_churn`` Beta, its sd the default's relative spread, with common random
+    numbers (every evaluation on the same seed): the bracket is the stated figure and
+    the bound of :data:`BASE_BOUNDS` on the side the simulated churn must move to. The
+    written (rounded) base is then simulated on a fresh seed.
+
+    Args:
+        run: The segment's cohort (:func:`sim.theory.simulated_calibration.cohort`,
+            :data:`CHURN_MONTHS` periods, the current policy).
+        stated: The annual logo churn the user sees (0..1).
+        template: The default segment's ``annual_churn`` table (its relative spread).
+        seed: Spawned: one child for the root's runs, one for the check.
+        progress: Called after every simulation.
+
+    Raises:
+        InputError: ``stated`` cannot be reached at any base in :data:`BASE_BOUNDS`
+            (the message gives the closest the simulation gets), or the fresh-seed check
+            is off by more than :data:`Z_LIMIT` SE.
+    """
+    fit_seed, check_seed = seed.spawn(2)
+    runs: dict[float, SimulatedRetention] = {}
+    key = f"segments.{run.segment}.{ANNUAL_CHURN}"
+
+    def simulate(mean: float, sd: float, child: np.random.SeedSequence) -> SimulatedRetention:
+        raw = _with_annual_churn(run.raw, run.segment, mean, sd)
+        result = scenario_retention(run, from_dict(raw, run.file, name="cohort"), child)
+        if progress is not None:
+            progress()
+        return result
+
+    def at(d: float) -> SimulatedRetention:
+        d = round(float(d), 10)
+        if d not in runs:
+            mean = float(special.expit(d))
+            runs[d] = simulate(mean, _churn_sd(mean, template), fit_seed)
+        return runs[d]
+
+    def gap(d: float) -> float:
+        return float(1.0 - at(d).retention[-1] - stated)
+
+    lo, hi = (float(special.logit(b)) for b in BASE_BOUNDS)
+    start = float(np.clip(special.logit(stated), lo, hi))
+    tol = Z_LIMIT * math.sqrt(stated * (1.0 - stated) / run.agents)
+    g_start = gap(start)
+    end = hi if g_start < 0 else lo
+    g_end = gap(end) if g_start != 0 else 0.0
+    if g_start * g_end > 0 and abs(g_end) > tol:
+        bound = BASE_BOUNDS[end == hi]
+        closest = stated + g_end
+        raise InputError(None, key,
+                         f"segment {run.segment!r}: a churn of {stated:.2%} a year cannot be "
+                         f"reached under policy {run.policy!r}: even at a base annual churn of "
+                         f"{bound:.2%} its new customers lose {closest:.2%} in 12 months (the "
+                         f"closest the simulation gets); state a churn "
+                         f"{'below' if g_end < 0 else 'above'} that, give the engagement you "
+                         "run today with --current-policy, or keep your figure as the base "
+                         "churn with --no-calibrate")
+    if g_start == 0:
+        root = start
+    elif g_start * g_end >= 0:  # the bound itself is within tol
+        root = end
+    else:
+        root = optimize.brentq(gap, min(start, end), max(start, end), xtol=ROOT_XTOL,
+                               maxiter=ROOT_EVALUATIONS, disp=False)
+    fit_se = float(at(root).se[-1])
+    mean = _significant(float(special.expit(root)))
+    sd = _significant(_churn_sd(mean, template))
+    check = simulate(mean, sd, check_seed)
+    fit = ChurnFit(
+        segment=run.segment, policy=run.policy, stated=float(stated), mean=mean, sd=sd,
+        measured=float(1.0 - check.retention[-1]), se=float(check.se[-1]), fit_se=fit_se,
+        agents=run.agents, evaluations=len(runs) + 1, seed=int(seed.entropy),
+    )
+    if not abs(fit.z) <= Z_LIMIT:
+        raise InputError(None, key,
+                         f"segment {run.segment!r}: the calibrated base annual churn {mean:.4g} "
+                         f"loses {fit.measured:.2%} ± {fit.se:.2%} on a fresh seed, "
+                         f"{abs(fit.z):.1f} SE from your {stated:.2%}; try another --seed or "
+                         "--no-calibrate")
+    return fit
+
+
+def calibrate_churn(
+    answers: Answers,
+    *,
+    seed: int = 0,
+    agents: int = CALIBRATION_AGENTS,
+    progress: Callable[[], None] | None = None,
+) -> dict[str, ChurnFit]:
+    """Each stated segment's base churn, so that it loses the churn stated (see above).
+
+    The scenario simulated is the one ``answers`` write uncalibrated (the user's book
+    sizes included), under ``answers.current_policy``; each segment the user stated
+    with customers (:func:`calibrated_segments`) is fitted on its own cohort of new
+    customers (:func:`fit_annual_churn`), seeded ``SeedSequence(seed).spawn(3)[i]`` by
+    its place ``i`` among the default's segments.
+
+    Returns:
+        Segment → :class:`ChurnFit`, for :func:`scenario_text`.
+
+    Raises:
+        InputError: An unknown policy, or a churn that cannot be reached.
+    """
+    text = scenario_text(answers)
+    spec = from_dict(tomllib.loads(text), "engagesim init", name="init")
+    make_policy(spec, answers.current_policy)  # an unknown policy fails before any run
+    template = _template()["segments"]
+    names = list(answers.segments)
+    seeds = dict(zip(names, np.random.SeedSequence(seed).spawn(len(names)), strict=True))
+    fits = {}
+    for name in calibrated_segments(answers):
+        run = cohort(spec, answers.current_policy, name, CHURN_MONTHS, agents=agents)
+        fits[name] = fit_annual_churn(run, answers.segments[name].annual_churn,
+                                      template[name]["annual_churn"], seeds[name],
+                                      progress=progress)
+    return fits

@@ -303,8 +303,27 @@ def simulate_retention(
     Raises:
         InputError: Nobody of the segment is observed for the table's periods.
     """
-    model = EngagementModel(cohort_run.scenario(alpha, beta), cohort_run.policy,
-                            rng=np.random.default_rng(seed)).run()
+    return scenario_retention(cohort_run, cohort_run.scenario(alpha, beta), seed)
+
+
+def scenario_retention(
+    cohort_run: Cohort, scenario: Scenario, seed: np.random.SeedSequence | int
+) -> SimulatedRetention:
+    """Run a cohort scenario as given (its churn as it states it) and read its retention.
+
+    :func:`simulate_retention` with the segment's churn stated any other way, e.g. an
+    ``annual_churn`` (``engagesim init`` calibrates that one).
+
+    Args:
+        cohort_run: What :func:`cohort` returned (what is read, and the policy).
+        scenario: ``cohort_run.raw`` with the segment's churn set, loaded by
+            :func:`sim.engine.scenario.from_dict`.
+        seed: The run's seed (the same seed gives common random numbers).
+
+    Raises:
+        InputError: Nobody of the segment is observed for the table's periods.
+    """
+    model = EngagementModel(scenario, cohort_run.policy, rng=np.random.default_rng(seed)).run()
     conv = model.converted_step
     mine = conv > 0 if cohort_run.new_only else conv >= 0
     table = RiskTable.of(conv[mine], model.churn_step[mine], model.steps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import tomllib
 
 import numpy as np
@@ -10,7 +11,15 @@ import pytest
 
 from sim import EngagementModel, load_scenario
 from sim.cli import main
-from sim.engine.scenario_writer import collect, default_answers, scenario_text
+from sim.engine.scenario import from_dict
+from sim.engine.scenario_writer import (
+    CALIBRATION_AGENTS,
+    CHURN_MONTHS,
+    collect,
+    default_answers,
+    scenario_text,
+)
+from sim.theory.simulated_calibration import cohort, scenario_retention
 
 FLAGS = [
     "--segment", "smb:2000:3600:35%",
@@ -27,7 +36,7 @@ def _init(tmp_path, *args, name="mine.toml"):
 
 
 def test_flags_write_a_scenario_the_loader_and_the_model_accept(tmp_path, capsys):
-    code, out = _init(tmp_path, *FLAGS)
+    code, out = _init(tmp_path, *FLAGS, "--no-calibrate")
     assert code == 0
     assert f"wrote {out}" in capsys.readouterr().out
     scenario = load_scenario(out)
@@ -39,6 +48,7 @@ def test_flags_write_a_scenario_the_loader_and_the_model_accept(tmp_path, capsys
     assert scenario.population.customers == round(2040 / 0.35)
     smb = scenario.segments[2].traits
     assert smb["revenue"].mean() == pytest.approx(3600 / 12)
+    # --no-calibrate: the stated churn is written unchanged, as the base
     assert raw["segments"]["smb"]["annual_churn"]["mean"] == 0.35
     assert raw["segments"]["enterprise"]["annual_churn"]["mean"] == 0.07
     for name in ("high_touch", "hybrid"):
@@ -59,7 +69,7 @@ def test_flags_write_a_scenario_the_loader_and_the_model_accept(tmp_path, capsys
 
 
 def test_the_run_and_compare_commands_run_the_file(tmp_path, capsys):
-    code, out = _init(tmp_path, *FLAGS)
+    code, out = _init(tmp_path, *FLAGS, "--no-calibrate")
     assert code == 0
     run_dir = tmp_path / "run"
     assert main(["run", str(out), "--policy", "no_touch", "--customers", "500", "--months",
@@ -83,7 +93,8 @@ def test_without_flags_or_a_terminal_the_defaults_are_written(tmp_path, monkeypa
 
 
 def test_missing_values_are_asked_at_a_terminal(tmp_path, monkeypatch, capsys):
-    replies = iter(["50:100000:8%", "", "0", "170000", "", "", "", "12000"])
+    # segments, the engagement run today (a segment is stated), then the costs
+    replies = iter(["50:100000:8%", "", "0", "low_touch", "170000", "", "", "", "12000"])
     asked = []
 
     def fake_input(prompt):
@@ -94,7 +105,8 @@ def test_missing_values_are_asked_at_a_terminal(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("builtins.input", fake_input)
     code, out = _init(tmp_path)
     assert code == 0, capsys.readouterr().err
-    assert len(asked) == 8 and "[" in asked[0]  # the default is shown
+    assert len(asked) == 9 and "[" in asked[0]  # the default is shown
+    assert "run today" in asked[3] and "[no_touch]" in asked[3]
     scenario = load_scenario(out)
     d = default_answers()
     customers = {"enterprise": 50, "mid_market": d.segments["mid_market"].customers, "smb": 0}
@@ -104,6 +116,12 @@ def test_missing_values_are_asked_at_a_terminal(tmp_path, monkeypatch, capsys):
     assert scenario.policies["high_touch"].teams["named"].monthly_cost == pytest.approx(
         170000 / 12)
     assert scenario.policies["hybrid"].fixed_cost_per_month == 12000.0
+    # only the stated segment is calibrated, under the policy the user runs today
+    text = out.read_text()
+    assert "enterprise: you said 8.0% a year under low_touch" in text
+    assert "mid_market: you said" not in text
+    raw = tomllib.loads(text)["segments"]
+    assert raw["mid_market"]["annual_churn"]["mean"] == d.segments["mid_market"].annual_churn
     # --yes asks nothing even at a terminal
     asked.clear()
     assert main(["init", "--out", str(tmp_path / "yes.toml"), "--yes"]) == 0
@@ -133,6 +151,8 @@ def test_an_existing_file_is_kept_unless_forced(tmp_path, capsys):
         (["--segment", "smb:1:3600:0.3", "--segment", "smb:2:3600:0.3"], "given twice"),
         (["--csm-book", "2.5"], "--csm-book: expected a whole number ≥ 1"),
         (["--csm-annual-cost", "-1"], "--csm-annual-cost: expected an amount ≥ 0"),
+        (["--segment", "smb:10:3600:0.3", "--current-policy", "hightouch"],
+         "--current-policy: unknown policy 'hightouch' (did you mean 'high_touch'?)"),
     ],
 )
 def test_bad_answers_exit_2_with_one_line(tmp_path, capsys, args, expected):
@@ -156,3 +176,52 @@ def test_a_high_churn_keeps_a_valid_beta_spread():
     raw = tomllib.loads(scenario_text(answers))
     churn = raw["segments"]["smb"]["annual_churn"]
     assert churn["sd"] < np.sqrt(0.97 * 0.03)
+
+
+def _lost(path, segment, policy, seed, agents=CALIBRATION_AGENTS):
+    """12-month logo churn of a segment's new customers in a scenario file, and its SE."""
+    run = cohort(load_scenario(path), policy, segment, CHURN_MONTHS, agents=agents)
+    got = scenario_retention(run, from_dict(run.raw, run.file, name="cohort"),
+                             np.random.SeedSequence(seed))
+    return 1.0 - got.retention[-1], got.se[-1]
+
+
+def test_the_segments_lose_the_churn_stated_under_the_current_policy(tmp_path, capsys):
+    stated = {"smb": 0.35, "enterprise": 0.07}
+    code, out = _init(tmp_path, *FLAGS, "--current-policy", "high_touch")
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    code, plain = _init(tmp_path, *FLAGS, "--no-calibrate", name="plain.toml")
+    assert code == 0
+    text = out.read_text()
+    for segment, churn in stated.items():
+        # a fresh seed (not the calibration's); the SE counts both simulations' sampling
+        lost, se = _lost(out, segment, "high_touch", seed=20261203)
+        fit_se = math.sqrt(churn * (1 - churn) / CALIBRATION_AGENTS)
+        assert abs(lost - churn) <= 4 * math.hypot(se, fit_se), (segment, lost, churn)
+        # the stated figure written as the base loses much less: the test can fail
+        lost_plain, se_plain = _lost(plain, segment, "high_touch", seed=20261203)
+        assert churn - lost_plain > 4 * math.hypot(se_plain, fit_se), (segment, lost_plain)
+        base = tomllib.loads(text)["segments"][segment]["annual_churn"]["mean"]
+        assert base > churn
+        assert (f"{segment}: you said {churn:.1%} a year under high_touch; the base churn is "
+                f"{base:.4g}") in text
+        assert f"{segment}: you said {churn:.1%} a year under high_touch" in printed
+    # the segment left out (no customers) keeps the default's churn
+    default = default_answers().segments["mid_market"].annual_churn
+    assert tomllib.loads(text)["segments"]["mid_market"]["annual_churn"]["mean"] == default
+
+
+def test_an_unreachable_churn_exits_2_and_says_the_closest(tmp_path, capsys):
+    code, out = _init(tmp_path, "--segment", "smb:2000:3600:99.99%", "--yes")
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("engagesim: error: ")
+    assert "segments.smb.annual_churn" in lines[0] and "cannot be reached" in lines[0]
+    assert "closest" in lines[0] and "--no-calibrate" in lines[0]
+    assert not out.exists()
+    # the same figure is written as stated with --no-calibrate
+    code, out = _init(tmp_path, "--segment", "smb:2000:3600:99.99%", "--yes", "--no-calibrate")
+    assert code == 0
+    assert tomllib.loads(out.read_text())["segments"]["smb"]["annual_churn"]["mean"] == 0.9999
