@@ -461,8 +461,9 @@ def _calibration_note(calibration: Mapping[str, ChurnFit]) -> str:
         f"{Z_LIMIT:g} SE",
         f"# on a fresh seed (root seed {first.seed}). Under another policy the same base "
         "gives another",
-        "# churn: that is what `engagesim compare` measures. The installed base (which",
-        "# started mid-life) churns less than new customers in `engagesim run`.",
+        "# churn: that is what `engagesim compare` measures. `engagesim run`'s retention mixes",
+        "# in the installed base (mid-life customers) and counts from the purchase, so it is",
+        "# near, not exactly, 1 - the churn stated.",
     ]
     for fit in calibration.values():
         lines += [
