@@ -16,30 +16,49 @@ Covered, per customer and per step (in the vectorised model's order):
 2. onboarding, engagement and satisfaction move (the :mod:`sim.engine.dynamics` formulas);
 3. the customer leaves its stage through at most one edge: each edge has the
    logit-linear probability ``p = sigmoid(logit(base) + ln(odds) + Σ β·x)`` with the
-   drivers ``x`` read at the midpoint of the step, i.e. the rate ``λ = softplus(z)``;
-   the stage is left with probability ``1 − exp(−Σλ / steps_per_month)`` and the edge
-   taken is chosen in proportion to ``λ`` (competing risks, :mod:`sim.engine.lifecycle`);
+   drivers ``x`` read at the midpoint of the step, i.e. the monthly rate
+   ``λ = softplus(z)``, plus word of mouth: the additive monthly rate ``q · P`` (``q`` the
+   edge's ``referral``, ``P`` the pressure, below); the stage is left with probability
+   ``1 − exp(−Σλ / steps_per_month)`` and the edge taken is chosen in proportion to
+   ``λ`` (competing risks, :mod:`sim.engine.lifecycle`);
 4. conversion resets the customer's state and starts its contract;
 5. revenue and margin are booked at period end for customers who were customers at
    both ends of the step, discounted from conversion; revenue expands in expanding
    stages;
 6. product visits ~ Poisson and the noisy observed health score are drawn.
 
+Word of mouth on a fully mixed population (``network.kind = "mixed"``): at the start of
+each step, before anyone moves, every customer recommends with strength
+``referral_weight`` of its stage × its ``referral_propensity``, and the pressure now,
+``P_k``, is the mean strength over all customers. The step uses the pressure predicted
+for the middle of the step from the last step's change, ``max(P_k + (P_k − P_{k−1}) / 2,
+0)`` (``P_k`` itself on the first step), the same for everyone.
+
+The company and its sample: a run simulates ``population.agents`` customers (default:
+``population.customers``), each standing for ``weight = customers / agents`` of the
+company's; the policy's fixed platform cost is the company's, so the simulated customers
+carry ``1 / weight`` of it (shared evenly by the active ones), while per-touch, set-up and
+acquisition costs are per customer and not scaled.
+
+The would-recommend score of an active customer with satisfaction ``s`` in a stage of
+``referral_weight`` ``w`` is ``round(10 · (s + w · (1 − s)))``; NPS is % of scores 9–10
+minus % of scores 0–6 (recorded every step as ``nps``).
+
 Cohort retention (:meth:`ReferenceModel.retention`) is the Kaplan–Meier estimate over
 each customer's lifetime since conversion, as :mod:`sim.engine.metrics` defines it, counted
 agent by agent.
 
-Left out on purpose: CSM teams and rationing (policies must be digital-only), word of
-mouth and the network (the scenario must have ``network.kind = "none"`` or no referral
-edges) and the community pull on engagement. The scenario, its validation and the
-per-customer trait sampling are reused from :mod:`sim.engine.scenario` and
-:mod:`sim.engine.segments`.
+Left out on purpose: CSM teams and rationing (policies must be digital-only), the
+small-world network (word of mouth needs ``network.kind = "mixed"`` or ``"none"``), the
+community pull on engagement, and who is credited with a referral. The scenario, its
+validation and the per-customer trait sampling (including the annual → monthly churn
+conversion) are reused from :mod:`sim.engine.scenario` and :mod:`sim.engine.segments`.
 
 Example::
 
     from benchmarks.reference_model import ReferenceModel
     model = ReferenceModel("default", "no_touch", rng=1, customers=2000, months=24,
-                           overrides={"network.kind": "none"}).run()
+                           overrides={"network.kind": "mixed"}).run()
     model.summary()["retention"]["12"]
 """
 
@@ -286,7 +305,10 @@ class ReferenceCustomer(mesa.Agent):
             z += math.log(edge.odds)
             for name, beta in edge.drivers:
                 z += beta * drivers[name]
-            rates.append(softplus(z) / model.steps_per_month)
+            rate = softplus(z)  # monthly rate of the logit-linear probability
+            if edge.referral > 0.0:  # word of mouth: an additive monthly rate q · P
+                rate += edge.referral * model.pressure
+            rates.append(rate / model.steps_per_month)
         total = sum(rates)
         if model.rng.random() >= 1.0 - math.exp(-total):
             return self.stage
@@ -325,13 +347,19 @@ class ReferenceModel(mesa.Model):
         policy: The name of a policy of the scenario, or a :class:`~sim.engine.policies.PolicySpec`,
             made of digital programs only.
         rng: Seed or generator for the run's ``numpy.random.Generator`` (Mesa's ``rng``).
-        customers: Override the scenario's number of customers.
+        customers: Override the company's size (``population.customers``).
         months: Override the scenario's horizon.
-        overrides: Further dotted-key scenario overrides (e.g. ``{"network.kind": "none"}``).
+        agents: Override how many customers the run simulates (``population.agents``).
+        overrides: Further dotted-key scenario overrides (e.g. ``{"network.kind": "mixed"}``).
+
+    Attributes:
+        n: Customer agents simulated.
+        weight: Company customers each agent stands for (``customers / agents``).
+        pressure: The word-of-mouth pressure this step's hazards use (0 without it).
 
     Raises:
         ValueError: The scenario or policy uses a mechanism the reference leaves out
-            (CSM channels, word of mouth on a network, the community pull).
+            (CSM channels, word of mouth on a small-world network, the community pull).
     """
 
     def __init__(
@@ -342,6 +370,7 @@ class ReferenceModel(mesa.Model):
         rng: Any = None,
         customers: int | None = None,
         months: int | None = None,
+        agents: int | None = None,
         overrides: Mapping[str, Any] | None = None,
     ):
         super().__init__(rng=rng)
@@ -352,12 +381,16 @@ class ReferenceModel(mesa.Model):
             extra["population.customers"] = customers
         if months is not None:
             extra["time.months"] = months
+        if agents is not None:
+            extra["population.agents"] = agents
         if extra:
             scenario = scenario.with_overrides(extra)
         self.spec = scenario
         self.policy = scenario.policies[policy] if isinstance(policy, str) else policy
         self._check_supported()
-        self.n = scenario.population.customers
+        population = scenario.population
+        self.n = population.customers if population.agents is None else population.agents
+        self.weight = population.customers / self.n
         self.steps_per_month = scenario.time.steps_per_month
         self.horizon = scenario.time.steps
         lc = scenario.lifecycle
@@ -366,6 +399,11 @@ class ReferenceModel(mesa.Model):
         self.product_value = scenario.dynamics.product_value
         self.fixed_cost_share = 0.0
         self.tally: dict[str, float] = {}
+        self.word_of_mouth = scenario.network.kind == "mixed" and any(
+            e.referral > 0 for e in lc.edges
+        )
+        self.pressure = 0.0
+        self._pressure_before: float | None = None
 
         # the population: traits per customer (same sampler as the product), start stages
         segment, traits = sample_population(self.rng, scenario.segments, self.n)
@@ -392,9 +430,10 @@ class ReferenceModel(mesa.Model):
                     "model supports digital programs only"
                 )
         wom = any(e.referral > 0 for e in spec.lifecycle.edges)
-        if wom and spec.network.kind != "none":
+        if wom and spec.network.kind not in ("mixed", "none"):
             raise ValueError(
-                "the reference model has no word of mouth: override network.kind to 'none'"
+                "the reference model has word of mouth on a fully mixed population only: "
+                "override network.kind to 'mixed' or 'none'"
             )
         if spec.dynamics.community_strength > 0 and spec.network.kind == "small_world":
             raise ValueError("the reference model has no community pull on engagement")
@@ -407,8 +446,11 @@ class ReferenceModel(mesa.Model):
         lc = self.spec.lifecycle
         self.tally = dict.fromkeys(TALLIES, 0.0)
         customers = [a for a in self.agents if a.active]
-        fixed = self.policy.fixed_cost_per_month / spm
+        # the platform is the company's: the sample carries 1 / weight of its cost
+        fixed = self.policy.fixed_cost_per_month / spm / self.weight
         self.fixed_cost_share = fixed / len(customers) if customers else 0.0
+        if self.word_of_mouth:
+            self.pressure = self._midstep_pressure()
         marketed = {e.source for e in lc.edges if e.base_source == "marketing"}
         prospects_marketed = sum(1 for a in self.agents if a.stage in marketed)
 
@@ -423,6 +465,17 @@ class ReferenceModel(mesa.Model):
         self._record(active, fixed, marketing)
         if self.steps >= self.horizon:
             self.running = False
+
+    def _midstep_pressure(self) -> float:
+        """The pressure for this step: now, extrapolated half a step along its last change."""
+        stages = self.spec.lifecycle.stages
+        now = sum(
+            stages[a.stage].referral_weight * a.traits["referral_propensity"] for a in self.agents
+        ) / self.n
+        before, self._pressure_before = self._pressure_before, now
+        if before is None:  # the first step has no change to extrapolate
+            return now
+        return max(now + 0.5 * (now - before), 0.0)
 
     def _record(self, active: list[ReferenceCustomer], fixed: float, marketing: float) -> None:
         lc = self.spec.lifecycle
@@ -452,9 +505,23 @@ class ReferenceModel(mesa.Model):
             touches=tally["touches"],
             engagement_mean=_mean([a.engagement for a in active]),
             satisfaction_mean=_mean([a.satisfaction for a in active]),
+            nps=self.nps(active),
         )
         self.metrics = m
         self.datacollector.collect(self)
+
+    def nps(self, active: list[ReferenceCustomer]) -> float:
+        """Net Promoter Score of the active customers (``nan`` when there are none)."""
+        if not active:
+            return math.nan
+        stages = self.spec.lifecycle.stages
+        promoters = detractors = 0
+        for a in active:
+            w = stages[a.stage].referral_weight
+            score = round(10.0 * (a.satisfaction + w * (1.0 - a.satisfaction)))
+            promoters += score >= 9
+            detractors += score <= 6
+        return 100.0 * (promoters - detractors) / len(active)
 
     def run(self) -> ReferenceModel:
         """Simulate the whole horizon."""
@@ -506,7 +573,8 @@ class ReferenceModel(mesa.Model):
             if not math.isnan(value):
                 retention[str(m)] = value
         return {
-            "customers": self.n,
+            "customers": self.spec.population.customers,
+            "agents": self.n,
             "months": self.spec.time.months,
             "retention": retention,
             "converted": len(converted),
@@ -545,6 +613,7 @@ STEP_METRICS = (
     "touches",
     "engagement_mean",
     "satisfaction_mean",
+    "nps",
 )
 
 
