@@ -246,7 +246,7 @@ def collect(
     if asked:  # Enter keeps a segment's defaults, 0 leaves it out
         for name in names:
             d = defaults.segments[name]
-            reply = ask(f"{name}: customers, ACV per year, annual churn "
+            reply = ask(f"{name}: customers, ACV per year, annual churn you see today "
                         "(e.g. 350:96000:10%; 0 leaves the segment out)",
                         f"{d.customers}:{d.acv:g}:{d.annual_churn:g}").strip()
             if reply:
