@@ -87,6 +87,13 @@ MONTHS = DEFAULTS["months"]
 SEED = DEFAULTS["seed"]
 
 
+def back_to_defaults() -> str:
+    """The page's starting controls, as an experiment's first step lists them."""
+    return (f"Put the controls back to the page's defaults (policy A `{DEFAULTS['policy']}`, "
+            f"policy B `{DEFAULTS['compare_with']}`, **Months** {MONTHS}, **CSM book size** "
+            f"×{DEFAULTS['book_scale']:g})")
+
+
 def page_claims() -> list[str]:
     model = finished()
     n, company = model.runs["A"].n, SCENARIO.population.customers
@@ -168,7 +175,7 @@ def experiment_1_claims() -> list[str]:
     assert round(db[RETENTION][0]) == round(d[RETENTION][0])  # "stays"
     assert db["profit"][0] < d["profit"][0]  # "falls"
     claims += [
-        f"Back at {MONTHS} months, set **CSM book size** to ×{WHITE_GLOVE:g} "
+        f"Set **Months** back to {MONTHS}, set **CSM book size** to ×{WHITE_GLOVE:g} "
         f"({NAMED.accounts_per_csm * WHITE_GLOVE:g} accounts per CSM",
         f"Enterprise retention stays at {pct(db[RETENTION][0])} and profit falls to "
         f"{m(db['profit'][0])}",
@@ -182,7 +189,7 @@ def experiment_2_claims() -> list[str]:
     model = finished()
     d = charts.difference(model, "smb")
     claims = [
-        f"(Months back to {MONTHS}) and run to month {MONTHS} again",
+        back_to_defaults(),
         "| 12-month retention | ≈ {:.0f} % | ≈ {:.0f} % |".format(*d[RETENTION]),
         f"| cost to serve + acquisition ({MONTHS} months) | {m(d['cost'][0])} "
         f"| {m(d['cost'][1])} |",
@@ -211,9 +218,9 @@ def experiment_2_claims() -> list[str]:
     assert ds["profit"][0] > 0 > d["profit"][0]  # "turns positive"
     assert ds["profit"][1] > ds["profit"][0]  # "no-touch still makes more"
     claims += [
-        f"**CSM book size** ×{STRETCHED:g} ({NAMED.accounts_per_csm * STRETCHED:g} accounts "
-        f"per CSM): high-touch SMB cost falls to {m(ds['cost'][0])} and profit turns positive "
-        f"({m(ds['profit'][0])})",
+        f"set **CSM book size** to ×{STRETCHED:g} ({NAMED.accounts_per_csm * STRETCHED:g} "
+        f"accounts per CSM) and press Reset. High-touch SMB cost falls to {m(ds['cost'][0])} "
+        f"and profit turns positive ({m(ds['profit'][0])})",
         "({:.0f} % against {:.0f} %)".format(*ds[RETENTION]),
         f"No-touch still makes more ({m(ds['profit'][1])})",
     ]
@@ -233,6 +240,7 @@ def experiment_2_claims() -> list[str]:
               for s in (None, "enterprise", "smb")}
     assert hybrid["smb"] < 0  # "on SMB it costs"
     claims += [
+        f"set **CSM book size** back to ×{DEFAULTS['book_scale']:g}",
         f"**Months** to {LONG}, and press Reset",
         f"hybrid makes {m(hybrid[None])} more than no-touch over ten years, and "
         f"{m(hybrid['enterprise'])} of that on enterprise; on SMB it costs {m(-hybrid['smb'])}",
@@ -260,6 +268,7 @@ def experiment_3_claims() -> list[str]:
     gap = [gaps(seeds(referral_scale=scale), ACTIVE).mean() for scale in REFERRAL]
     referrals = [run.summary()["referrals"] for run in rows[default][0].runs.values()]
     claims += [
+        back_to_defaults(),
         f"Set **Referral strength** to {off:g}, press Reset and run to month {MONTHS}",
         f"Repeat with referral strength {default:g} (the scenario's own) and {strong:g}",
         f"(Focus: all customers, seed {SEED})",
