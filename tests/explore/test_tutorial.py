@@ -56,14 +56,14 @@ def seeds(**controls) -> list[PairedModel]:
 
 def gaps(models: list[PairedModel], key: str, segment: str | None = None) -> np.ndarray:
     """A − B of a headline number (``charts.difference``), one per model."""
-    return np.array([np.subtract(*charts.difference(m, segment)[key]) for m in models])
+    return np.array([np.subtract(*charts.difference(model, segment)[key]) for model in models])
 
 
 def every(k: int, phrase: str = "every seed") -> str:
     return phrase if k == len(SEEDS) else f"{k} of the {len(SEEDS)} seeds"
 
 
-def m(x: float) -> str:
+def money(x: float) -> str:
     """Money as the tutorial writes it: ``18.4 M``."""
     return f"{x / 1e6:.1f} M"
 
@@ -134,12 +134,12 @@ def experiment_1_claims() -> list[str]:
         "| 12-month retention | ≈ {:.0f} % | ≈ {:.0f} % |".format(*d[RETENTION]),
         "| active enterprise customers after {} months | {:.0f} | {:.0f} |".format(
             MONTHS, *d[ACTIVE]),
-        f"| profit, enterprise customers ({MONTHS} months) | {m(d['profit'][0])} "
-        f"| {m(d['profit'][1])} |",
+        f"| profit, enterprise customers ({MONTHS} months) | {money(d['profit'][0])} "
+        f"| {money(d['profit'][1])} |",
         "| active enterprise customers after {} months | {:.0f} | {:.0f} |".format(
             LONG, *dl[ACTIVE]),
-        f"| profit, enterprise customers ({LONG} months) | {m(dl['profit'][0])} "
-        f"| {m(dl['profit'][1])} |",
+        f"| profit, enterprise customers ({LONG} months) | {money(dl['profit'][0])} "
+        f"| {money(dl['profit'][1])} |",
     ]
     runs = seeds()
     kept, ret, profit = (gaps(runs, key, "enterprise") for key in (ACTIVE, RETENTION, "profit"))
@@ -147,8 +147,8 @@ def experiment_1_claims() -> list[str]:
         f"high-touch keeps more enterprise customers in {every(int(np.sum(kept > 0)))}: "
         f"{kept.mean():.0f} more at month {MONTHS} on average, and {ret.mean():.1f} points "
         f"more 12-month retention (standard deviation {ret.std(ddof=1):.1f})",
-        f"ahead in only {every(int(np.sum(profit > 0)))}, by {m(profit.mean())} on average "
-        f"with a standard deviation of {m(profit.std(ddof=1))}",
+        f"ahead in only {every(int(np.sum(profit > 0)))}, by {money(profit.mean())} on average "
+        f"with a standard deviation of {money(profit.std(ddof=1))}",
     ]
     a, b = long.series("A", "enterprise"), long.series("B", "enterprise")
     behind = np.flatnonzero(a["profit"] < b["profit"])
@@ -157,8 +157,8 @@ def experiment_1_claims() -> list[str]:
         f"Set **Months** to {LONG} (ten years)",
         f"stays below the dashed one (B's) until month {a['month'][behind[-1]]:.0f}, "
         "then pulls ahead for good",
-        f"high-touch makes {m(lifetime.mean())} more over ten years, with a standard "
-        f"deviation of {m(lifetime.std(ddof=1))}, and wins in "
+        f"high-touch makes {money(lifetime.mean())} more over ten years, with a standard "
+        f"deviation of {money(lifetime.std(ddof=1))}, and wins in "
         f"{every(int(np.sum(lifetime > 0)), f'all {len(SEEDS)} seeds')}",
         f"about {mean('enterprise', 'human_preference'):.2g} for enterprise, "
         f"{mean('smb', 'human_preference'):.2g} for SMB",
@@ -178,7 +178,7 @@ def experiment_1_claims() -> list[str]:
         f"Set **Months** back to {MONTHS}, set **CSM book size** to ×{WHITE_GLOVE:g} "
         f"({NAMED.accounts_per_csm * WHITE_GLOVE:g} accounts per CSM",
         f"Enterprise retention stays at {pct(db[RETENTION][0])} and profit falls to "
-        f"{m(db['profit'][0])}",
+        f"{money(db['profit'][0])}",
         f"using about {pct(100 * model.runs['A'].summary()['csm_utilisation'])} of their "
         f"hours at {NAMED.accounts_per_csm:g} accounts each",
     ]
@@ -191,16 +191,16 @@ def experiment_2_claims() -> list[str]:
     claims = [
         back_to_defaults(),
         "| 12-month retention | ≈ {:.0f} % | ≈ {:.0f} % |".format(*d[RETENTION]),
-        f"| cost to serve + acquisition ({MONTHS} months) | {m(d['cost'][0])} "
-        f"| {m(d['cost'][1])} |",
+        f"| cost to serve + acquisition ({MONTHS} months) | {money(d['cost'][0])} "
+        f"| {money(d['cost'][1])} |",
         f"| profit | **{signed(d['profit'][0])}** | **{signed(d['profit'][1])}** |",
     ]
     runs = seeds()
     profit, ret = gaps(runs, "profit", "smb"), gaps(runs, RETENTION, "smb")
     claims += [
-        f"high-touch loses {m(-profit.mean())} against no-touch on SMB in "
+        f"high-touch loses {money(-profit.mean())} against no-touch on SMB in "
         f"{every(int(np.sum(profit < 0)))}, with a standard deviation of "
-        f"{m(profit.std(ddof=1))}",
+        f"{money(profit.std(ddof=1))}",
         f"it still buys about {ret.mean():.1f} points of retention",
     ]
     a = model.series("A", "smb")
@@ -219,10 +219,10 @@ def experiment_2_claims() -> list[str]:
     assert ds["profit"][1] > ds["profit"][0]  # "no-touch still makes more"
     claims += [
         f"set **CSM book size** to ×{STRETCHED:g} ({NAMED.accounts_per_csm * STRETCHED:g} "
-        f"accounts per CSM) and press Reset. High-touch SMB cost falls to {m(ds['cost'][0])} "
-        f"and profit turns positive ({m(ds['profit'][0])})",
+        f"accounts per CSM) and press Reset. High-touch SMB cost falls to {money(ds['cost'][0])} "
+        f"and profit turns positive ({money(ds['profit'][0])})",
         "({:.0f} % against {:.0f} %)".format(*ds[RETENTION]),
-        f"No-touch still makes more ({m(ds['profit'][1])})",
+        f"No-touch still makes more ({money(ds['profit'][1])})",
     ]
     mid = charts.difference(model, "mid_market")
     mid_ret, mid_profit = gaps(runs, RETENTION, "mid_market"), gaps(runs, "profit", "mid_market")
@@ -230,7 +230,7 @@ def experiment_2_claims() -> list[str]:
         f"High-touch buys {np.subtract(*mid[RETENTION]):.1f} points of retention there in seed "
         f"{SEED} ({mid[RETENTION][0]:.1f} % against {mid[RETENTION][1]:.1f} %; "
         f"{mid_ret.mean():.1f} points on average over seeds {SEEDS[0]}–{SEEDS[-1]})",
-        f"It still makes {m(-np.subtract(*mid['profit']))} less profit than no-touch, and less "
+        f"It still makes {money(-np.subtract(*mid['profit']))} less profit than no-touch, and less "
         f"in {every(int(np.sum(mid_profit < 0)))}: at {mean('mid_market', 'revenue'):,.0f} a "
         f"month, the few accounts it saves don't pay for a CSM on every account at "
         f"{PER_ACCOUNT:,.0f} a month each",
@@ -242,8 +242,9 @@ def experiment_2_claims() -> list[str]:
     claims += [
         f"set **CSM book size** back to ×{DEFAULTS['book_scale']:g}",
         f"**Months** to {LONG}, and press Reset",
-        f"hybrid makes {m(hybrid[None])} more than no-touch over ten years, and "
-        f"{m(hybrid['enterprise'])} of that on enterprise; on SMB it costs {m(-hybrid['smb'])}",
+        f"hybrid makes {money(hybrid[None])} more than no-touch over ten years, and "
+        f"{money(hybrid['enterprise'])} of that on enterprise; on SMB it costs "
+        f"{money(-hybrid['smb'])}",
     ]
     return claims
 
