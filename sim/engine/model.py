@@ -48,6 +48,7 @@ from sim.engine import lifecycle, results
 from sim.engine import network as net
 from sim.engine.agents import CSMAgent, CustomerAgent
 from sim.engine.continuation import count_moves
+from sim.engine.knockout import is_knockout, make_knockout
 from sim.engine.plan import is_plan, make_plan
 from sim.engine.policies import (
     Policy,
@@ -70,19 +71,23 @@ def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
         scenario: The scenario whose policies names refer to.
         policy: A policy, the name of one of the scenario's policies, a policy class
             in a Python file, ``path/to/file.py:ClassName`` (a fresh instance), or a plan
-            of one policy per segment, ``plan:SEGMENT=POLICY,…`` (:mod:`sim.engine.plan`).
+            of one policy per segment, ``plan:SEGMENT=POLICY,…`` (:mod:`sim.engine.plan`),
+            or a policy without one of its programs, ``knockout:POLICY/PROGRAM``
+            (:mod:`sim.engine.knockout`).
 
     Returns:
         The policy.
 
     Raises:
         InputError: No policy of that name in the scenario, a policy file that cannot
-            be loaded, or a malformed plan.
+            be loaded, or a malformed plan or knockout.
     """
     if isinstance(policy, Policy):
         return policy
     if is_plan(policy):
         return make_plan(scenario, policy)
+    if is_knockout(policy):
+        return make_knockout(scenario, policy)
     if is_policy_file(policy):
         return load_policy_file(policy)
     if policy not in scenario.policies:
