@@ -563,7 +563,10 @@ class ReferenceModel(mesa.Model):
         return share
 
     def summary(self) -> dict[str, Any]:
-        """Run-level results, named as in :meth:`sim.EngagementModel.summary`."""
+        """Run-level results, named as in :meth:`sim.EngagementModel.summary`.
+
+        Counts and means are the simulated customers'; ``revenue_total`` is the company's.
+        """
         customers = list(self.agents)
         converted = [a for a in customers if a.converted_step >= 0]
         active = [a for a in customers if a.active]
@@ -583,7 +586,9 @@ class ReferenceModel(mesa.Model):
             "engagement_mean": _mean([a.engagement for a in active]),
             "ltv_mean": _mean([a.ltv for a in converted]),
             "cost_per_customer": _mean([a.cost_disc for a in converted]),
-            "revenue_total": sum(a.revenue_cum for a in customers),
+            # the company's revenue: each simulated customer stands for weight of its own
+            "revenue_total": sum(a.revenue_cum for a in customers) * self.weight,
+            "nps": self.metrics.get("nps", math.nan),
         }
 
 

@@ -13,7 +13,9 @@ Cases (:data:`CASES`): the default scenario with word of mouth on a fully mixed 
 monthly and as a sample of a bigger company (``agents < customers``, so the weight rule
 shows in the costs), and weekly (every monthly rate rescaled to the step); and the Bass
 toy (``scenarios/bass.toml``), where word of mouth drives the adoption, so the form of the
-referral rate and the mid-step pressure show in the adopters.
+referral rate and the mid-step pressure show in the adopters. (In the default scenario
+``q·P`` stays small, so the log form ``−ln(1 − q·P)`` is within its noise; after 10
+months of the Bass toy both the log form and a start-of-step pressure are rejected.)
 
 Statistics. Each outcome's mean paired difference is divided by its standard error,
 estimated from the spread of the per-seed differences (the two models draw the same
@@ -21,7 +23,11 @@ population for a seed; their random streams after that differ), so under agreeme
 is Student-t with ``len(SEEDS) − 1`` degrees of freedom. A case compares ``m`` outcomes
 at once, so its bound is family-wise (Bonferroni): ``|t| ≤ K`` with
 ``K = t⁻¹(1 − ALPHA / (2m); len(SEEDS) − 1)``, which keeps the chance that a correct
-engine fails a case below ``ALPHA`` (0.1 %). With 48 seeds and 15 outcomes, K ≈ 4.4.
+engine fails a case below ``ALPHA`` (0.1 %). With 48 seeds and 15 outcomes, K ≈ 4.4
+(with 24 seeds a fixed 4 SE per outcome let a correct engine fail a case ≈ 0.7 % of the
+time: t with 23 degrees of freedom passes 4 with probability 5.6e-4, times 13 outcomes).
+Many seeds of fewer customers: the power against a systematic shift depends on seeds ×
+customers, the t distribution's tails on the seeds alone.
 Control checks run the comparison against a reference whose touches are 10 % weaker,
 and one whose word of mouth is 10 % weaker, and require that they are rejected, so the
 comparison is known to be able to fail on a modest error.
@@ -57,7 +63,7 @@ CASES = {
         {"network.kind": "mixed", "population.customers": 400, "time.months": 12,
          "time.step": "week"},
     ),
-    "bass": ("bass", "none", {"population.customers": 500, "time.months": 8}),
+    "bass": ("bass", "none", {"population.customers": 1000, "time.months": 10}),
 }
 
 
