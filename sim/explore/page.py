@@ -190,8 +190,13 @@ def settings_line(model: PairedModel) -> str:
     levers = model.levers
     mix = " / ".join(f"{segment.name} {100 * segment.share:.0f}%"
                      for segment in model.spec.segments)
+    run = model.runs["A"]
+    company = model.spec.population.customers
+    sample = (f"{run.n:,} customers" if run.n == company else
+              f"{run.n:,} customers simulated of the company’s {company:,} (money shown "
+              f"is theirs: ×{company / run.n:.3g} for the company)")
     return escape(
-        f"This run: {model.runs['A'].n:,} customers, {model.spec.time.months} months, "
+        f"This run: {sample}, {model.spec.time.months} months, "
         f"seed {model.seed}; book size ×{levers.book_scale:g}, "
         f"escalation ×{levers.escalation_scale:g}, cadence ×{levers.cadence_scale:g}, "
         f"marketing ×{levers.marketing_scale:g}, referral ×{levers.referral_scale:g}; "

@@ -90,7 +90,8 @@ def test_sliders_apply_on_reset(rendered):
     assert not set(charts(rendered)) & set(before)  # the charts show the new model
     text = texts(rendered)
     assert "Customers: 150 of 400" in text
-    assert "400 customers, 12 months" in text
+    assert ("400 customers simulated of the company’s 10,000 (money shown is theirs: ×25 "
+            "for the company), 12 months") in text
     assert [w.label for w in networks(rendered)] == ["A"]
     assert "month 0" in text
 
