@@ -4,6 +4,9 @@
   ``timeseries.csv``, ``customers.csv``;
 * ``engagesim compare [SCENARIO] [--policies a,b] [--replications R] ...``: every policy
   with replications → ``runs.csv``, ``summary.csv``, ``report.md`` with figures;
+* ``engagesim tactics [SCENARIO] --policy P [--replications R] ...``: the policy without
+  each of its programs on the same seeds → which program pays (``tactics.csv``,
+  ``report.md``), and whether the programs complement or substitute each other;
 * ``engagesim sweep EXPERIMENT [--jobs N] [--backend loky|dask] [--resume] ...``;
 * ``engagesim decide [SCENARIO] [--samples N] [--replications R] ...``: every policy at
   every sample of the scenario's ``[uncertainties]`` → which policy to choose, what
@@ -162,6 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
     compare.add_argument("--seed", type=_seed, default=0, help="root seed (default: 0)")
     _add_execution_options(compare)
+
+    tactics = sub.add_parser(
+        "tactics", help="which program of a policy pays: each program knocked out on the "
+        "same random numbers, ranked by the lifetime profit it adds"
+    )
+    tactics.add_argument(
+        "scenario", nargs="?", default="default", help="shipped scenario name or .toml path"
+    )
+    tactics.add_argument("--policy", required=True,
+                         help="the scenario's policy whose programs are knocked out one by one")
+    tactics.add_argument("--replications", type=_positive_int, default=10,
+                         help="replications per variant (default: 10)")
+    tactics.add_argument("--customers", type=_positive_int,
+                         help="the company's customers and prospects (default: the scenario's)")
+    tactics.add_argument("--agents", type=_positive_int,
+                         help="customers each run simulates, a sample of the company "
+                         "(default: the scenario's agents, else every customer)")
+    tactics.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
+    tactics.add_argument("--seed", type=_seed, default=0, help="root seed (default: 0)")
+    _add_execution_options(tactics)
 
     sweep = sub.add_parser(
         "sweep", help="run an experiment file (factors × policies × replications)"
@@ -460,13 +483,17 @@ def _execute(experiment, args: argparse.Namespace, default_out: Path,
 
 
 def _build_report(out: Path) -> Path | None:
-    """Write the report of a results folder: a decision's, or a sweep's."""
+    """Write the report of a results folder: a decision's, a tactics', or a sweep's."""
     from sim.sweep.store import ResultStore
 
     if ResultStore(out).manifest().get("kind") == "decide":
         from sim.analysis.decision_report import build_decision_report
 
         return build_decision_report(out)
+    if ResultStore(out).manifest().get("kind") == "tactics":
+        from sim.analysis.tactics import build_tactics_report
+
+        return build_tactics_report(out)
     from sim.analysis.report import build_report
 
     return build_report(out)
@@ -540,6 +567,20 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
     print(f"plan of the segment winners: {name} ({len(todo)} runs"
           f"{', the rest done before' if len(todo) < len(plan_runs) else ''})")
     return len(plan_runs)
+
+
+def cmd_tactics(args: argparse.Namespace) -> int:
+    """Knock out each program of a policy on the same seeds; rank what each adds."""
+    from sim.analysis.tactics import tactics_experiment
+
+    experiment, extra = tactics_experiment(
+        args.scenario, args.policy, replications=args.replications, customers=args.customers,
+        agents=args.agents, months=args.months, seed=args.seed,
+    )
+    default_out = Path("results") / "tactics" / (
+        f"{experiment.scenario.name}-{args.policy}-s{args.seed}-{_timestamp()}"
+    )
+    return _execute(experiment, args, default_out, extra)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -785,6 +826,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scenarios": cmd_scenarios,
         "init": cmd_init,
         "compare": cmd_compare,
+        "tactics": cmd_tactics,
         "sweep": cmd_sweep,
         "decide": cmd_decide,
         "report": cmd_report,
