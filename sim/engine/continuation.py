@@ -71,7 +71,9 @@ def remaining_steps(counts: np.ndarray, customer: np.ndarray, discount: float) -
         discount: Discount factor of one step, ``v`` in ``(0, 1)``.
 
     Returns:
-        The weights (zero for stages that are not customer stages).
+        The weights (zero for stages that are not customer stages; ``nan`` for every
+        customer stage of a segment whose discounted future is unbounded: customers
+        who never leave, valued without a discount, ``v = 1``).
     """
     n_seg, n_stage, _ = counts.shape
     stages = np.flatnonzero(customer)
@@ -87,6 +89,9 @@ def remaining_steps(counts: np.ndarray, customer: np.ndarray, discount: float) -
         q[seen] = block[seen] / exposure[seen, None]
         unseen = np.flatnonzero(~seen)
         q[unseen, unseen] = pooled_stay
+        if np.abs(np.linalg.eigvals(discount * q)).max() >= 1.0 - 1e-12:
+            served[k, stages] = paid[k, stages] = np.nan  # Σ_k v^k Q^k 1 diverges
+            continue
         # Σ_k v^k Q^(k−1) 1 = v (I − vQ)^(−1) 1;  Σ_k v^k Q^k 1 = that with Q applied first
         solve = np.linalg.solve(np.eye(len(stages)) - discount * q, np.ones(len(stages)))
         served[k, stages] = discount * solve

@@ -118,3 +118,19 @@ def test_lifetime_value_of_constant_churn_is_the_perpetuity_whatever_the_horizon
     assert abs(np.mean(values) - expected) < 4 * se
     within = EngagementModel(scenario, "none", rng=0).run().summary()["ltv_mean"]
     assert within < expected  # the horizon alone undercounts
+
+
+def test_lifetime_value_of_customers_who_never_leave_undiscounted_is_undefined():
+    """No churn and no discount: Σ_k v^k Q^k diverges, so lifetime values are null, not a crash."""
+    scenario = load_scenario("constant_churn", overrides={
+        "time.months": 6, "population.customers": 300,
+        "segments.everyone.churn_propensity": {"dist": "fixed", "value": 0.0},
+        "economics.annual_discount_rate": 0.0,
+    })
+    summary = EngagementModel(scenario, "none", rng=0).run().summary()
+    assert math.isnan(summary["ltv_lifetime_mean"])
+    assert math.isnan(summary["profit_lifetime_per_customer"])
+    assert summary["ltv_mean"] > 0  # within the horizon it is defined
+    # the shipped Bass toy is such a scenario (adopters stay, no discount): it used to crash
+    bass = EngagementModel("bass", "none", rng=0, customers=500, months=12).run().summary()
+    assert math.isnan(bass["ltv_lifetime_mean"]) and bass["ltv_mean"] > 0
