@@ -58,6 +58,8 @@ ENGAGEMENT = "cost_engagement_total"
 BY_TYPE = ("cost_touch_total", "cost_setup_total", "cost_staff_total")
 """The engagement costs a program can change (the platform stays)."""
 HEADCOUNT = "csm_headcount_peak"
+RETENTION = outcomes.RETENTION[12]
+"""The retention compared: 12 months after conversion (the longest measured if shorter)."""
 ROI = "roi"
 """The ROI's metric name in ``tactics.csv`` (a ratio of two mean differences, no interval)."""
 LOWER_IS_BETTER = frozenset({COST, ENGAGEMENT, *BY_TYPE})
@@ -159,11 +161,12 @@ def with_company_columns(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def retention_metric(runs: pd.DataFrame) -> str | None:
-    """The longest cohort retention the runs measured (``retention_12`` when there)."""
-    for name in reversed(list(outcomes.RETENTION.values())):
-        if name in runs.columns and runs[name].notna().any():
-            return name
-    return None
+    """12-month retention when the runs measured it, else the longest they did."""
+    measured = [name for name in outcomes.RETENTION.values()
+                if name in runs.columns and runs[name].notna().any()]
+    if RETENTION in measured:
+        return RETENTION
+    return measured[-1] if measured else None
 
 
 def metrics_of(runs: pd.DataFrame) -> list[str]:
@@ -404,10 +407,11 @@ def _verdict(row: Mapping[str, Any]) -> str:
 
 
 def _metric_label(metric: str) -> str:
-    return {PROFIT: "lifetime profit (company)", COST: "lifetime cost to serve (company)",
-            ENGAGEMENT: "engagement cost in horizon", HEADCOUNT: "CSMs to hire",
-            PROFIT_PER_CUSTOMER: "lifetime profit / customer"}.get(metric,
-                                                                   outcomes.label(metric))
+    names = {PROFIT: "lifetime profit (company)", COST: "lifetime cost to serve (company)",
+             ENGAGEMENT: "engagement cost", HEADCOUNT: "CSMs to hire",
+             PROFIT_PER_CUSTOMER: "lifetime profit / customer", "cost_touch_total": "touches",
+             "cost_setup_total": "set-up", "cost_staff_total": "staff"}
+    return names.get(metric, outcomes.label(metric))
 
 
 def render(manifest: Mapping[str, Any], runs: pd.DataFrame, table: pd.DataFrame,
@@ -508,7 +512,7 @@ def _cost_table(table: pd.DataFrame, ranked: Sequence[str]) -> list[str]:
                if any((p, m) in by for p in ranked)]
     if not metrics:
         return []
-    header = ["program", *(_metric_label(m).replace("_total", "") for m in metrics)]
+    header = ["program", *(_metric_label(m) for m in metrics)]
     body = [[label(p), *(_with_ci(by[p, m], m) if (p, m) in by else "–" for m in metrics)]
             for p in ranked]
     return ["## What each program costs within the horizon", "",

@@ -18,6 +18,7 @@ from sim.analysis.tactics import (
     interaction_table,
     interaction_words,
     program_table,
+    retention_metric,
 )
 from sim.cli import main
 
@@ -145,3 +146,11 @@ def test_a_bad_policy_or_program_exits_2(tmp_path, capsys, argv, words):
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_retention_is_compared_at_12_months_else_the_longest_measured():
+    runs = pd.DataFrame({"retention_6": [0.9], "retention_12": [0.8], "retention_24": [0.7]})
+    assert retention_metric(runs) == "retention_12"
+    assert retention_metric(runs.drop(columns="retention_12")) == "retention_24"
+    assert retention_metric(pd.DataFrame({"retention_3": [0.9], "retention_6": [np.nan]})) \
+        == "retention_3"
