@@ -471,8 +471,11 @@ def _together_section(manifest: Mapping[str, Any], together: pd.DataFrame) -> li
              f"program, no team); the programs' own figures above add up to "
              f"{_with_ci(parts, PROFIT)}. The difference, the whole less the sum of its "
              f"parts, is {_with_ci(inter, PROFIT)}. "
-             + interaction_words(whole["diff_mean"], parts["diff_mean"],
-                                 inter["diff_ci_low"], inter["diff_ci_high"]), ""]
+             + (interaction_words(whole["diff_mean"], parts["diff_mean"],
+                                  inter["diff_ci_low"], inter["diff_ci_high"])
+                if len(manifest["programs"]) > 1 else
+                "With a single program the whole is that program: there is nothing to "
+                "add up."), ""]
     header = ["outcome", "all programs (whole)", "sum of the parts", "whole − sum of parts"]
     body = []
     for metric in dict.fromkeys(together["metric"]):
