@@ -6,17 +6,25 @@ Each step, for every active customer (``r`` = response to this step's touches):
   complex products are slow to adopt alone, touches speed them up;
 * engagement moves toward the value the product delivers,
   ``target_e = product_value · (0.3 + 0.7 · o) · (1 − complexity_drag · complexity)``
-  (complex accounts realise less value unaided) (+ a pull toward the neighbours'
-  engagement when ``community_strength`` > 0), ``e += κ_e (target_e − e) + gain_e · r (1 − e)``:
+  (complex accounts realise less value unaided), ``e += κ_e (target_e − e) + gain_e · r (1 − e)``:
   it decays without value;
+* the community pull: with a community of strength ``c`` (:func:`community_strength`:
+  the scenario's ``community_strength`` combined with the policy's community program),
+  ``target_e = (1 − c) · target_e + c · m`` where ``m`` is the mean engagement of the
+  customer's *active* neighbours (:func:`sim.engine.network.active_neighbour_mean`);
+  a customer with no active neighbour feels no pull. It needs a network (``mixed`` and
+  ``none``: no pull);
 * satisfaction follows engagement, ``target_s = base_s + slope_s · e``,
   ``s += κ_s (target_s − s) + gain_s · r (1 − s)``;
 * usage: visits ~ Poisson(visits_per_month · e) per month;
 * health, what the company observes: ``0.8 · visits / visits_per_month + 0.2 · o`` plus
   Gaussian noise, clipped to [0, 1] — usage-based and noisy, not the true churn risk
   (weights :data:`HEALTH_USAGE_WEIGHT` and :data:`HEALTH_ONBOARDING_WEIGHT`);
-* product feedback: when ``feedback_rate`` > 0 the product improves with the mean
-  engagement of the active customers, ``v += feedback_rate · mean(e) · (1 − v)``.
+* product feedback (the collaborative roadmap): with a feedback rate ``f`` > 0 (the
+  scenario's ``feedback_rate`` plus the policy's roadmap program's) the product improves
+  with the mean engagement of the active customers, ``v += f · mean(e) · (1 − v)``
+  per month. The product's value is the run's state, so each policy (each run) has
+  its own trajectory.
 
 The step's phases that own these rules are :func:`respond` (touches → onboarding,
 engagement, satisfaction), :func:`improve_product` (the feedback loop) and
@@ -32,6 +40,8 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import sparse
+
+from sim.engine.network import active_neighbour_mean
 
 #: Weight of usage (visits relative to the expected visits) in the health score.
 HEALTH_USAGE_WEIGHT = 0.8
@@ -223,6 +233,52 @@ def starting_state(
     return CustomerState(o, e, s), health
 
 
+def community_strength(scenario: float, policy: float) -> float:
+    """The strength of the community pull when the scenario and the policy both pull.
+
+    Two pulls toward the same neighbours' mean compose: pulling by ``a`` and then by
+    ``b`` leaves ``(1 − a)(1 − b)`` of the own target, so the combined strength is
+    ``a + b − a·b`` (exactly ``a`` when ``b`` is 0, and the reverse).
+
+    Args:
+        scenario: The scenario's ``dynamics.community_strength`` (customers who meet
+            anyway, whatever the policy).
+        policy: The strength of the policy's community program (its
+            :class:`~sim.engine.policies.Engagement`'s ``community_strength``).
+
+    Returns:
+        The combined strength, in [0, 1].
+    """
+    return scenario + policy - scenario * policy
+
+
+def community_target(
+    own: np.ndarray,
+    strength: float,
+    network: sparse.csr_array | None,
+    engagement: np.ndarray,
+    active: np.ndarray,
+) -> np.ndarray:
+    """The engagement target with the community pull toward the active neighbours.
+
+    Args:
+        own: Each customer's own target (:func:`engagement_target`).
+        strength: The pull's strength ``c`` (:func:`community_strength`).
+        network: The row-normalised network (``None``: no pull).
+        engagement: Engagement now.
+        active: Which customers are customers (only they are in the community).
+
+    Returns:
+        ``(1 − c) · own + c · m`` where ``m`` is the mean engagement of the active
+        neighbours, ``own`` for customers without an active neighbour (``own`` itself
+        when ``c`` is 0 or there is no network).
+    """
+    if strength <= 0 or network is None:
+        return own
+    mean, has = active_neighbour_mean(network, engagement, active)
+    return np.where(has, (1 - strength) * own + strength * mean, own)
+
+
 def respond(
     spec: DynamicsSpec,
     steps_per_month: float,
@@ -233,6 +289,7 @@ def respond(
     complexity: np.ndarray,
     product_value: float,
     network: sparse.csr_array | None,
+    community: float = 0.0,
 ) -> CustomerState:
     """Move onboarding, engagement and satisfaction by one step (active customers only).
 
@@ -245,6 +302,8 @@ def respond(
         complexity: The customers' complexity trait.
         product_value: The product's current value (see :func:`improve_product`).
         network: The row-normalised network, for the community pull (``None``: none).
+        community: The strength of the policy's community program (0: none), combined
+            with the scenario's by :func:`community_strength`.
 
     Returns:
         The new state (new arrays; ``state`` is not modified).
@@ -255,9 +314,8 @@ def respond(
     g_o = per_step(d.touch_onboarding_gain, spm)
     o_new = o + (k_o * (1.0 - complexity) + g_o * r) * (1.0 - o)
     target_e = engagement_target(product_value, o_new, complexity, d.complexity_drag)
-    if d.community_strength > 0 and network is not None:
-        neighbours = network @ np.where(act, e, 0.0)
-        target_e = (1 - d.community_strength) * target_e + d.community_strength * neighbours
+    strength = community_strength(d.community_strength, community)
+    target_e = community_target(target_e, strength, network, e, act)
     k_e = per_step(d.engagement_adjust, spm)
     g_e = per_step(d.touch_engagement_gain, spm)
     e_new = e + k_e * (target_e - e) + g_e * r * (1.0 - e)
@@ -277,22 +335,26 @@ def improve_product(
     steps_per_month: float,
     active: np.ndarray,
     engagement: np.ndarray,
+    feedback_rate: float = 0.0,
 ) -> float:
     """The feedback loop: engaged customers make the product better.
 
     Args:
         product_value: The product's value now.
-        spec: The dynamics parameters (``feedback_rate``).
+        spec: The dynamics parameters (``feedback_rate``: the scenario's).
         steps_per_month: Steps in a month.
         active: Which customers are customers.
         engagement: Engagement.
+        feedback_rate: The policy's roadmap program's rate per month (0: none), added
+            to the scenario's.
 
     Returns:
-        ``v + feedback_rate / spm · mean engagement of the active · (1 − v)``; ``v``
-        unchanged when ``feedback_rate`` is 0 or nobody is active.
+        ``v + f / spm · mean engagement of the active · (1 − v)`` with ``f`` the sum of
+        the two rates; ``v`` unchanged when ``f`` is 0 or nobody is active.
     """
-    if spec.feedback_rate > 0 and active.any():
-        lift = spec.feedback_rate / steps_per_month * float(engagement[active].mean())
+    rate = spec.feedback_rate + feedback_rate
+    if rate > 0 and active.any():
+        lift = rate / steps_per_month * float(engagement[active].mean())
         product_value += lift * (1.0 - product_value)
     return product_value
 
@@ -337,6 +399,8 @@ __all__ = [
     "HEALTH_USAGE_WEIGHT",
     "CustomerState",
     "DynamicsSpec",
+    "community_strength",
+    "community_target",
     "engagement_target",
     "health_score",
     "improve_product",

@@ -7,8 +7,9 @@ written once, over whole arrays, in the module named after it:
 
 1. engage — the policy's touches, rationed CSM hours and costs
    (:mod:`sim.engine.policies`);
-2. respond — onboarding, engagement and satisfaction move
-   (:func:`sim.engine.dynamics.respond`); the hazards use the mid-step state;
+2. respond — onboarding, engagement and satisfaction move, with the community pull of
+   the scenario and of the policy's community (:func:`sim.engine.dynamics.respond`);
+   the hazards use the mid-step state;
 3. word of mouth — the pressure on every customer (:func:`sim.engine.network.pressure`),
    predicted for the middle of the step (:func:`sim.engine.network.midstep_pressure`);
 4. transitions — every customer takes at most one lifecycle edge, by competing risks
@@ -17,7 +18,8 @@ written once, over whole arrays, in the module named after it:
 5. apply moves — stages, conversions, churn (:func:`sim.engine.lifecycle.sort_moves`);
 6. book money — revenue, margin and costs, discounted (:func:`sim.engine.economics.book`),
    contract expansion (:func:`sim.engine.economics.expand`), marketing spend, and the
-   product's feedback loop (:func:`sim.engine.dynamics.improve_product`);
+   product's feedback loop of the scenario and of the policy's roadmap
+   (:func:`sim.engine.dynamics.improve_product`);
 7. observe — usage and the health score the company sees
    (:func:`sim.engine.dynamics.observe`);
 8. record — the step's metrics (:func:`sim.engine.results.step_record`), collected by
@@ -311,6 +313,7 @@ class EngagementModel(mesa.Model):
             scenario.dynamics, spm, before, engaged.response,
             active=self.active, complexity=self.traits["complexity"],
             product_value=self.product_value, network=self.network,
+            community=engaged.community_strength,
         )
         self.onboarding, self.engagement, self.satisfaction = after
         self.mid_step = dyn.midpoint(before, after)
@@ -354,7 +357,8 @@ class EngagementModel(mesa.Model):
         reached = np.count_nonzero(self.stage_tables.marketed[stage_before])
         marketing = econ.marketing_cost(scenario.marketing, reached, spm)
         self.product_value = dyn.improve_product(
-            self.product_value, scenario.dynamics, spm, self.active, self.engagement
+            self.product_value, scenario.dynamics, spm, self.active, self.engagement,
+            engaged.feedback_rate,
         )
 
         # 7. observe

@@ -20,6 +20,9 @@ Word of mouth (the step's phases that use the network):
   of the step from its value now and at the previous step;
 * :func:`credit_referrers` — which customer a word-of-mouth move is credited to: one
   neighbour, in proportion to the same weights.
+
+The community pull on engagement (:func:`sim.engine.dynamics.respond`) uses
+:func:`active_neighbour_mean`: the mean engagement of a customer's *active* neighbours.
 """
 
 from __future__ import annotations
@@ -223,3 +226,34 @@ def credit_referrers(
     pick = np.searchsorted(cum, target, side="right")
     last = np.cumsum(np.bincount(owner, minlength=referred.size))[has] - 1
     return neigh[np.minimum(pick, last)]
+
+
+# ----------------------------------------------------------------------------------
+# the community
+
+
+def active_neighbour_mean(
+    network: sparse.csr_array, values: np.ndarray, active: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of ``values`` over each customer's *active* neighbours.
+
+    Prospects and churned customers are not in the community: they neither count as
+    zeros nor dilute the mean. With ``W`` the row-normalised network,
+    ``mean_i = Σ_j W_ij a_j v_j / Σ_j W_ij a_j`` (``a`` = 1 for the active), which is
+    the plain mean over the active neighbours because a row's weights are equal.
+
+    Args:
+        network: The row-normalised network.
+        values: One value per customer (e.g. engagement).
+        active: Which customers are customers.
+
+    Returns:
+        ``(mean, has)``: the mean over the active neighbours (0 where there are none)
+        and whether each customer has at least one active neighbour.
+    """
+    act = active.astype(float)
+    share = network @ act  # share of the neighbours who are active
+    total = network @ (act * values)
+    has = share > 0
+    mean = np.divide(total, share, out=np.zeros(share.shape), where=has)
+    return mean, has

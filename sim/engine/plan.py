@@ -190,6 +190,9 @@ class PlanPolicy(Policy):
             total.csm_hours_available += engaged.csm_hours_available
             total.csm_hours_used += engaged.csm_hours_used
             total.csm_headcount += engaged.csm_headcount
+            # a community or a roadmap reaches every customer: the strongest one runs
+            total.community_strength = max(total.community_strength, engaged.community_strength)
+            total.feedback_rate = max(total.feedback_rate, engaged.feedback_rate)
         fixed = self.fixed_cost_per_month / spm
         total.costs_by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), np.flatnonzero(view.active), total.cost)

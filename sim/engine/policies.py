@@ -19,6 +19,24 @@ Human touches are scaled by the customer's preference for human contact, so
 over-touching a self-serve customer buys little. The dose of a customer is
 ``Σ touches × effect × fit × responsiveness × quality``.
 
+A policy may also run two programs that act on everyone at once rather than touch
+customers one by one:
+
+* a **community** (:class:`CommunitySpec`: moderation, events) — each active
+  customer's engagement is pulled toward the mean engagement of its *active*
+  neighbours with the program's ``strength`` (:func:`sim.engine.dynamics.respond`), so
+  it lifts engagement where neighbours are engaged and does nothing where they are not;
+  it costs ``monthly_cost`` (the company's) plus ``cost_per_member_month`` for every
+  active customer;
+* a **collaborative roadmap** (:class:`RoadmapSpec`) — feedback from engaged customers
+  raises the product's value at ``feedback_rate`` per month
+  (:func:`sim.engine.dynamics.improve_product`) for the run of this policy only; it
+  costs ``monthly_cost`` (the company's).
+
+Both costs are booked as type ``fixed``. The :class:`Engagement` carries the programs'
+strength and rate to the model (``community_strength``, ``feedback_rate``; 0 when the
+policy runs none, as for every custom policy that does not set them).
+
 The policy contract (what a custom policy may rely on and must honour):
 
 * **What it receives.** :meth:`Policy.setup` (once, after the population exists) and
@@ -35,7 +53,9 @@ The policy contract (what a custom policy may rely on and must honour):
   ``cost`` have one entry per customer, touches and cost *per step*, and whose
   ``costs_by_type`` uses only the keys of :data:`COST_TYPES`; anything else is refused
   with a :class:`PolicyError` naming the policy. :meth:`Engagement.from_touches` builds
-  one from touches *per month* and handles the step length.
+  one from touches *per month* and handles the step length. Its optional
+  ``community_strength`` (in [0, 1]) and ``feedback_rate`` (≥ 0, per month) switch on
+  the community pull and the roadmap's product feedback for this step.
 * **Company costs.** The run simulates a sample of the company: each customer row
   stands for ``view.weight`` company customers. A cost the company pays whatever its
   size (a platform, a team) is allocated to the sample as ``cost / view.weight`` (as
@@ -97,6 +117,37 @@ class ProgramSpec:
 
 
 @dataclass(frozen=True)
+class CommunitySpec:
+    """A policy's community program (moderation, events).
+
+    Attributes:
+        strength: Share of each active customer's engagement target pulled toward the
+            mean engagement of its active neighbours, in (0, 1].
+        monthly_cost: The company's cost of running it per month (allocated to the
+            simulated sample as ``cost / weight``).
+        cost_per_member_month: Cost per active customer (member) per month.
+    """
+
+    strength: float
+    monthly_cost: float
+    cost_per_member_month: float = 0.0
+
+
+@dataclass(frozen=True)
+class RoadmapSpec:
+    """A policy's collaborative roadmap: engaged customers' feedback improves the product.
+
+    Attributes:
+        feedback_rate: Per month: ``v += feedback_rate · mean engagement · (1 − v)``.
+        monthly_cost: The company's cost of running it per month (product managers,
+            research; allocated to the simulated sample as ``cost / weight``).
+    """
+
+    feedback_rate: float
+    monthly_cost: float
+
+
+@dataclass(frozen=True)
 class PolicySpec:
     """An engagement model as a scenario describes it.
 
@@ -106,6 +157,8 @@ class PolicySpec:
         fixed_cost_per_month: Platform and tooling cost per month.
         teams: Team name (``named``/``pooled``) → :class:`TeamSpec`.
         programs: The programs.
+        community: Its community program, or ``None``.
+        roadmap: Its collaborative roadmap, or ``None``.
     """
 
     name: str
@@ -113,6 +166,8 @@ class PolicySpec:
     fixed_cost_per_month: float
     teams: dict[str, TeamSpec]
     programs: tuple[ProgramSpec, ...]
+    community: CommunitySpec | None = None
+    roadmap: RoadmapSpec | None = None
 
 
 @dataclass
@@ -130,6 +185,11 @@ class Engagement:
         csm_hours_available: Customer-facing CSM hours the policy had this step.
         csm_hours_used: CSM hours spent on touches this step.
         csm_headcount: CSMs employed this step.
+        community_strength: Strength of the community pull the policy runs this step,
+            in [0, 1] (0: no community; see :class:`CommunitySpec`).
+        feedback_rate: Monthly rate at which the policy's collaborative roadmap turns
+            engaged customers' feedback into product value, ≥ 0 (0: none; see
+            :class:`RoadmapSpec`).
     """
 
     response: np.ndarray
@@ -139,6 +199,8 @@ class Engagement:
     csm_hours_available: float = 0.0
     csm_hours_used: float = 0.0
     csm_headcount: int = 0
+    community_strength: float = 0.0
+    feedback_rate: float = 0.0
 
     @classmethod
     def none(cls, n: int) -> Engagement:
@@ -228,7 +290,8 @@ def check_engagement(policy: Policy, engaged: Engagement, n: int) -> Engagement:
 
     The model calls this on what :meth:`Policy.engage` returned: an :class:`Engagement`
     whose ``response``, ``touches`` and ``cost`` have one value per customer and whose
-    ``costs_by_type`` uses only :data:`COST_TYPES`.
+    ``costs_by_type`` uses only :data:`COST_TYPES`, with ``community_strength`` in
+    [0, 1] and ``feedback_rate`` finite and ≥ 0.
     """
     if not isinstance(engaged, Engagement):
         raise PolicyError(
@@ -241,6 +304,16 @@ def check_engagement(policy: Policy, engaged: Engagement, n: int) -> Engagement:
                 policy,
                 f"Engagement.{name} must have one value per customer ({n},), got shape {shape}",
             )
+    if not 0.0 <= engaged.community_strength <= 1.0:
+        raise PolicyError(
+            policy,
+            f"Engagement.community_strength must be in [0, 1], got {engaged.community_strength!r}",
+        )
+    if not 0.0 <= engaged.feedback_rate < np.inf:
+        raise PolicyError(
+            policy,
+            f"Engagement.feedback_rate must be finite and ≥ 0, got {engaged.feedback_rate!r}",
+        )
     unknown = [key for key in engaged.costs_by_type if key not in COST_TYPES]
     if unknown:
         raise PolicyError(
@@ -409,6 +482,7 @@ class ProgramPolicy(Policy):
         fixed = self.spec.fixed_cost_per_month / spm / view.weight  # the sample's share
         by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), np.flatnonzero(view.active), cost)
+        strength, rate = self._community_and_roadmap(view, cost, by_type)
         return Engagement(
             response=-np.expm1(-dose * spm),  # dose per month: independent of step length
             touches=touches,
@@ -417,4 +491,37 @@ class ProgramPolicy(Policy):
             csm_hours_available=sum(t.headcount * t.hours_per_step for t in self.teams.values()),
             csm_hours_used=sum(float(t.hours_used.sum()) for t in self.teams.values()),
             csm_headcount=sum(t.headcount for t in self.teams.values()),
+            community_strength=strength,
+            feedback_rate=rate,
         )
+
+    def _community_and_roadmap(
+        self, view: PolicyView, cost: np.ndarray, by_type: dict[str, float]
+    ) -> tuple[float, float]:
+        """Book this step's community and roadmap costs; return their strength and rate.
+
+        The monthly costs are the company's (the sample carries ``1 / weight``, shared
+        evenly by the active customers); the community's cost per member is booked on
+        each active customer. All of it is type ``fixed``.
+
+        Returns:
+            ``(community_strength, feedback_rate)`` (0 for a program the policy lacks).
+        """
+        community, roadmap = self.spec.community, self.spec.roadmap
+        if community is None and roadmap is None:
+            return 0.0, 0.0
+        spm, active = view.steps_per_month, np.flatnonzero(view.active)
+        strength = rate = company = 0.0
+        if community is not None:
+            strength = community.strength
+            company += community.monthly_cost
+            per_member = community.cost_per_member_month / spm
+            cost[active] += per_member
+            by_type["fixed"] += per_member * active.size
+        if roadmap is not None:
+            rate = roadmap.feedback_rate
+            company += roadmap.monthly_cost
+        share = company / spm / view.weight  # the sample's share of the company's cost
+        by_type["fixed"] += share
+        allocate(share, np.zeros(0), active, cost)
+        return strength, rate

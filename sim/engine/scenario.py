@@ -22,7 +22,14 @@ from sim.engine.economics import EconomicsSpec, MarketingSpec
 from sim.engine.lifecycle import BASE_SOURCES, DRIVERS, STAGE_KINDS, Edge, Lifecycle, Stage
 from sim.engine.network import NETWORK_KINDS, NetworkSpec
 from sim.engine.paths import apply_overrides
-from sim.engine.policies import CHANNEL_TEAM, CHANNELS, PolicySpec, ProgramSpec
+from sim.engine.policies import (
+    CHANNEL_TEAM,
+    CHANNELS,
+    CommunitySpec,
+    PolicySpec,
+    ProgramSpec,
+    RoadmapSpec,
+)
 from sim.engine.segments import (
     ANNUAL_FORMS,
     DISTRIBUTIONS,
@@ -234,6 +241,7 @@ def from_dict(
     economics = _economics(root.table("economics", {}))
     team_defaults = _team_defaults(root.table("teams", {}))
     policies = _policies(root.table("policies"), lifecycle, segments, team_defaults)
+    _community_needs_network(policies, network, file)
     uncertain = root.table("uncertainties", {})
     root.finish()  # a misspelt section first: the uncertainties' paths may run into it
     uncertainties = parse_uncertainties(uncertain, data)
@@ -640,6 +648,51 @@ def _program(
     return spec
 
 
+def _community(p: Table) -> CommunitySpec | None:
+    """A policy's ``community`` table (``None`` when it has none)."""
+    if "community" not in p:
+        return None
+    t = p.table("community")
+    spec = CommunitySpec(
+        strength=t.number("strength", low=0.0, low_open=True, high=1.0,
+                          what="a share in (0, 1]", what_states_bounds=True),
+        monthly_cost=t.cost("monthly_cost"),
+        cost_per_member_month=t.cost("cost_per_member_month", 0.0),
+    )
+    t.finish()
+    return spec
+
+
+def _roadmap(p: Table) -> RoadmapSpec | None:
+    """A policy's ``roadmap`` table (``None`` when it has none)."""
+    if "roadmap" not in p:
+        return None
+    t = p.table("roadmap")
+    spec = RoadmapSpec(
+        feedback_rate=t.number("feedback_rate", low=0.0, low_open=True, high=1.0,
+                               what="a monthly rate in (0, 1]", what_states_bounds=True),
+        monthly_cost=t.cost("monthly_cost"),
+    )
+    t.finish()
+    return spec
+
+
+def _community_needs_network(
+    policies: Mapping[str, PolicySpec], network: NetworkSpec, file: str
+) -> None:
+    """Refuse a community where customers have no neighbours to be pulled toward."""
+    if network.kind == "small_world":
+        return
+    for name, policy in policies.items():
+        if policy.community is not None:
+            raise InputError(
+                file, f"policies.{name}.community",
+                "a community pulls each customer toward its active neighbours on the "
+                f"network, but network.kind is {network.kind!r}: set [network] "
+                "kind = \"small_world\" or remove the community",
+            )
+
+
 def _policies(
     t: Table,
     lifecycle: Lifecycle,
@@ -679,6 +732,8 @@ def _policies(
             fixed_cost_per_month=p.cost("fixed_cost_per_month", 0.0),
             teams=teams,
             programs=programs,
+            community=_community(p),
+            roadmap=_roadmap(p),
         )
         p.finish()
     if not policies:

@@ -94,7 +94,8 @@ def test_feedback_raises_engagement():
 
 
 # ----------------------------------------------------------------------------------
-# community pull: target_e = (1 − c) · own target + c · Σ_j W_ij e_j (inactive count 0)
+# community pull: target_e = (1 − c) · own target + c · mean e of the ACTIVE neighbours
+# (no active neighbour: no pull)
 
 
 def _community_model(strength, seed=1, months=12):
@@ -114,8 +115,10 @@ def test_community_pull_follows_the_stated_rule_on_one_step():
     model.step()  # no policy: response 0
     o_new = o + per_step(d.onboarding_rate, spm) * (1 - cx) * (1 - o)
     own = v * (0.3 + 0.7 * o_new) * (1 - d.complexity_drag * cx)
-    neighbours = model.network @ np.where(act, e, 0.0)
-    target = (1 - c) * own + c * neighbours
+    share = model.network @ act.astype(float)  # share of the neighbours who are active
+    has = share > 0
+    neighbours = (model.network @ np.where(act, e, 0.0)) / np.where(has, share, 1.0)
+    target = np.where(has, (1 - c) * own + c * neighbours, own)
     expected = np.clip(e + per_step(d.engagement_adjust, spm) * (target - e), 0, 1)
     assert act.sum() > 500
     np.testing.assert_allclose(model.engagement[act], expected[act], rtol=0, atol=1e-12)
