@@ -373,7 +373,7 @@ def _describe(summary: dict, out: Path) -> str:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a scenario file from the user's numbers, asking for missing ones at a terminal."""
-    from sim.engine.scenario_writer import (
+    from sim.theory.scenario_writer import (
         QUESTIONS,
         RUNS_PER_SEGMENT,
         calibrate_churn,

@@ -193,7 +193,7 @@ class PlanPolicy(Policy):
             # a community or a roadmap reaches every customer: the strongest one runs
             total.community_strength = max(total.community_strength, engaged.community_strength)
             total.feedback_rate = max(total.feedback_rate, engaged.feedback_rate)
-        fixed = self.fixed_cost_per_month / spm
+        fixed = self.fixed_cost_per_month / spm / view.weight  # the sample's share
         total.costs_by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), np.flatnonzero(view.active), total.cost)
         return total

@@ -12,7 +12,7 @@ import pytest
 from sim import EngagementModel, load_scenario
 from sim.cli import main
 from sim.engine.scenario import from_dict
-from sim.engine.scenario_writer import (
+from sim.theory.scenario_writer import (
     CALIBRATION_AGENTS,
     CHURN_MONTHS,
     collect,

@@ -30,8 +30,11 @@ def _summary(scenario, policy, seed):
     return jsonable(EngagementModel(scenario, policy, rng=seed).run().summary(seed=seed))
 
 
+@pytest.mark.parametrize("agents", [None, 1000])  # every customer, or a quarter of them
 @pytest.mark.parametrize("policy", ["high_touch", "hybrid"])
-def test_a_plan_of_one_policy_is_that_policy_number_for_number(scenario, policy):
+def test_a_plan_of_one_policy_is_that_policy_number_for_number(scenario, policy, agents):
+    if agents is not None:  # the platform is the company's: the sample carries 1/weight
+        scenario = scenario.with_overrides({"population.agents": agents})
     name = plan_name(dict.fromkeys(scenario.segment_names, policy))
     single, plan = _summary(scenario, policy, 7), _summary(scenario, name, 7)
     assert plan["policy"] == name
