@@ -36,7 +36,12 @@ from sim.engine.results import write_run
 from sim.engine.scenario import load_scenario, shipped_scenarios
 from sim.formatting import fixed, money_short
 from sim.schema import InputError
-from sim.sweep.design import DECIDE_AGENTS, DECIDE_REPLICATIONS, DECIDE_SAMPLES
+from sim.sweep.design import (
+    DECIDE_AGENTS,
+    DECIDE_REPLICATIONS,
+    DECIDE_SAMPLES,
+    EXPERIMENT_AGENTS,
+)
 
 EXIT_INPUT = 2
 #: How the command line writes a value the run left undefined (LTV:CAC with no new customers).
@@ -93,11 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy defined in the scenario (default: hybrid), or FILE.py:ClassName",
     )
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    run.add_argument("--customers", type=_positive_int,
-                     help="the company's customers and prospects (default: the scenario's)")
-    run.add_argument("--agents", type=_positive_int,
-                     help="customers the run simulates, a sample of the company (default: "
-                     "the scenario's agents, else every customer)")
+    _add_company_options(run)
     run.add_argument("--months", type=_positive_int, help="override horizon in months")
     run.add_argument(
         "--out", type=Path, help="output folder (default: results/runs/SCENARIO-POLICY-sSEED)"
@@ -157,11 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: no_touch if compared, else the first)")
     compare.add_argument("--replications", type=_positive_int, default=10,
                          help="replications per policy (default: 10)")
-    compare.add_argument("--customers", type=_positive_int,
-                         help="the company's customers and prospects (default: the scenario's)")
-    compare.add_argument("--agents", type=_positive_int,
-                         help="customers each run simulates, a sample of the company "
-                         "(default: the scenario's agents, else every customer)")
+    _add_company_options(compare)
     compare.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
     compare.add_argument("--seed", type=_seed, default=0, help="root seed (default: 0)")
     _add_execution_options(compare)
@@ -177,11 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the scenario's policy whose programs are knocked out one by one")
     tactics.add_argument("--replications", type=_positive_int, default=10,
                          help="replications per variant (default: 10)")
-    tactics.add_argument("--customers", type=_positive_int,
-                         help="the company's customers and prospects (default: the scenario's)")
-    tactics.add_argument("--agents", type=_positive_int,
-                         help="customers each run simulates, a sample of the company "
-                         "(default: the scenario's agents, else every customer)")
+    _add_company_options(tactics)
     tactics.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
     tactics.add_argument("--seed", type=_seed, default=0, help="root seed (default: 0)")
     _add_execution_options(tactics)
@@ -191,10 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("experiment", help="experiment .toml path or shipped experiment name")
     sweep.add_argument("--replications", type=_positive_int, help="override replications")
-    sweep.add_argument("--customers", type=_positive_int,
-                       help="override the company's customers and prospects")
-    sweep.add_argument("--agents", type=_positive_int,
-                       help="override the customers each run simulates (a sample of the company)")
+    _add_company_options(sweep, customers="the experiment file's, else the scenario's",
+                         agents=f"the experiment file's, else at most {EXPERIMENT_AGENTS:,}")
     sweep.add_argument("--months", type=_positive_int, help="override horizon")
     _add_execution_options(sweep)
 
@@ -213,11 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"runs per policy and sample (default: {DECIDE_REPLICATIONS}; "
                         "≥ 2 lets the report remove simulation noise)")
     decide.add_argument("--policies", help="comma-separated policies (default: all)")
-    decide.add_argument("--customers", type=_positive_int,
-                        help="the company's customers and prospects (default: the scenario's)")
-    decide.add_argument("--agents", type=_positive_int,
-                        help=f"customers each run simulates, a sample of the company (default: "
-                        f"the scenario's, at most {DECIDE_AGENTS:,})")
+    _add_company_options(decide, agents=f"the scenario's agents, else every customer, "
+                         f"at most {DECIDE_AGENTS:,}")
     decide.add_argument("--months", type=_positive_int, help="horizon (default: the scenario's)")
     decide.add_argument("--design", choices=("lhs", "saltelli"), default="lhs",
                         help="lhs: Latin hypercube, given-data sensitivity (default); "
@@ -295,6 +283,22 @@ def _port(text: str) -> int:
     if value > 65535:
         raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
     return value
+
+
+def _add_company_options(parser: argparse.ArgumentParser, customers: str = "the scenario's",
+                         agents: str = "the scenario's agents, else every customer") -> None:
+    """``--customers`` (the company) and ``--agents`` (the sample each run simulates).
+
+    Args:
+        parser: The command's parser.
+        customers: Where the company's size comes from by default, as the help says it.
+        agents: Where the sample size comes from by default.
+    """
+    parser.add_argument("--customers", type=_positive_int,
+                        help=f"the company's customers and prospects (default: {customers})")
+    parser.add_argument("--agents", type=_positive_int,
+                        help=f"customers each run simulates, a sample of the company "
+                        f"(default: {agents})")
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:

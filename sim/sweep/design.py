@@ -97,6 +97,10 @@ class Factor:
         return round(float(value)) if self.integer else float(value)
 
 
+EXPERIMENT_AGENTS = 5000
+"""Most customers an experiment's run simulates unless the file says ``agents``."""
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A validated experiment file.
@@ -361,10 +365,6 @@ def experiment_from_dict(raw: Mapping[str, Any], file: str, name: str = "experim
     )
     _check_points(experiment, file, "factors")
     return experiment
-
-
-EXPERIMENT_AGENTS = 5000
-"""Most customers an experiment's run simulates unless the file says ``agents``."""
 
 
 def _check_points(experiment: Experiment, file: str, key: str) -> None:
