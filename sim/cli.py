@@ -1,7 +1,7 @@
 """The ``engagesim`` command line.
 
 * ``engagesim run [SCENARIO] --policy NAME --seed N ...``: one run → ``summary.json``,
-  ``timeseries.csv``, ``customers.csv``;
+  ``timeseries.csv``, ``customers.csv``, ``conversion.csv``;
 * ``engagesim compare [SCENARIO] [--policies a,b] [--replications R] ...``: every policy
   with replications → ``runs.csv``, ``summary.csv``, ``report.md`` with figures;
 * ``engagesim tactics [SCENARIO] --policy P [--replications R] ...``: the policy without
@@ -370,7 +370,8 @@ def _describe(summary: dict, out: Path) -> str:
            f"{summary['grr_12']:.1%}   (after 12 months)"] if "nrr_12" in summary else []),
         f"  LTV:CAC          {show('ltv_to_cac', 2)}   payback "
         f"{show('payback_months', 1)} months   NPS {show('nps')}",
-        f"  results in       {out}/ (summary.json, timeseries.csv, customers.csv)",
+        f"  results in       {out}/ (summary.json, timeseries.csv, customers.csv, "
+        "conversion.csv)",
     ]
     return "\n".join(lines)
 

@@ -16,6 +16,10 @@ This module is the one place that knows, for each outcome:
   decides ``better_if`` and ``share_better`` of ``summary.csv``
   (:mod:`sim.analysis.statistics`).
 
+The funnel's conversion rates are named after the scenario's own stages,
+``conversion_<from>_to_<to>`` (:func:`sim.engine.metrics.funnel_conversion`): each is a
+monthly share, higher is better (:func:`conversion_outcome`).
+
 :func:`outcome` resolves any column, per-segment ones included, to its :class:`Outcome`
 (``None`` for a column that is not an outcome: ids, factors, :data:`SETTING_COLUMNS`).
 The report (:mod:`sim.analysis.report`), the figures (:mod:`sim.analysis.plots`), the
@@ -41,6 +45,9 @@ _AXIS_UNIT = {MONEY: "currency", SHARE: "%"}
 
 SEGMENT_PREFIX = "segments_"
 """Prefix of the per-segment columns: ``segments_<segment>_<outcome>``."""
+
+CONVERSION_PREFIX = "conversion_"
+"""Prefix of the funnel's conversion rates: ``conversion_<from>_to_<to>``."""
 
 SETTING_COLUMNS = ("customers", "agents", "months")
 """Summary columns that restate the run's settings: not outcomes."""
@@ -120,6 +127,8 @@ _REGISTRY = (
     # the installed base's revenue a year in, with and without expansion
     Outcome("nrr_12", "NRR 12 mo", SHARE, axis="net revenue retention after 12 months"),
     Outcome("grr_12", "GRR 12 mo", SHARE, axis="gross revenue retention after 12 months"),
+    # customers lost per month at risk, pooled over the run
+    Outcome("churn_rate_monthly", "churn / mo", SHARE, False, axis="monthly churn rate"),
     # value per converted customer (discounted)
     Outcome("ltv_mean", "LTV / customer", MONEY, axis="LTV per customer"),
     Outcome("cost_per_customer", "cost / customer", MONEY, False,
@@ -146,6 +155,8 @@ _REGISTRY = (
     Outcome("nps", "NPS", SCORE),
     Outcome("satisfaction", "satisfaction", SCORE, axis="mean satisfaction"),
     Outcome("engagement_index", "engagement index", SCORE),
+    Outcome("csat", "CSAT", SHARE, axis="CSAT (satisfied customers)"),
+    Outcome("dau_mau", "DAU/MAU", SHARE, axis="stickiness (DAU/MAU)"),
     # customer success managers
     Outcome("csm_utilisation", "CSM utilisation", SHARE),
     Outcome("csm_headcount_mean", "CSM headcount", COUNT, axis="mean CSM headcount"),
@@ -174,13 +185,28 @@ def segment_column(segment: str | None, name: str) -> str:
 
 
 @cache
+def conversion_outcome(name: str) -> Outcome | None:
+    """The outcome of a funnel conversion rate ``conversion_<from>_to_<to>`` (else ``None``)."""
+    source, sep, target = name.removeprefix(CONVERSION_PREFIX).partition("_to_")
+    if not name.startswith(CONVERSION_PREFIX) or not (source and sep and target):
+        return None
+    return Outcome(name, f"{source} → {target} / mo", SHARE,
+                   axis=f"monthly conversion {source} → {target}")
+
+
+def _named(name: str) -> Outcome | None:
+    """The registry's outcome of ``name``, or a funnel conversion rate's."""
+    return OUTCOMES.get(name) or conversion_outcome(name)
+
+
+@cache
 def split_column(column: str) -> tuple[str | None, str] | None:
     """``(segment, outcome name)`` of a column (segment ``None`` for all customers).
 
     ``None`` when the column is not an outcome.
     """
     column = str(column)
-    if column in OUTCOMES:
+    if _named(column) is not None:
         return None, column
     if column.startswith(SEGMENT_PREFIX):
         rest = column[len(SEGMENT_PREFIX):]
@@ -194,7 +220,7 @@ def split_column(column: str) -> tuple[str | None, str] | None:
 def outcome(column: str) -> Outcome | None:
     """The outcome of a column, per-segment columns included; ``None`` if it is none."""
     split = split_column(column)
-    return OUTCOMES[split[1]] if split else None
+    return _named(split[1]) if split else None
 
 
 def lower_is_better_names() -> tuple[str, ...]:

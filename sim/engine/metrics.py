@@ -14,6 +14,35 @@ Definitions (also in the README):
 * **Retention at month m** = share of converted customers still customers ``m`` months
   after conversion, estimated with Kaplan–Meier (later cohorts are observed for
   fewer months: each customer counts for as long as it is observed).
+* **Churn rate** of a step = customers who entered a churned stage during the step /
+  customers active at its start (:func:`churn_rate`). Over a run (overall or per
+  segment) it is pooled: all churned customer-steps over all active customer-steps at
+  risk, the exposure-weighted mean of the steps' rates and the maximum-likelihood
+  estimate of a constant churn, as a monthly probability (:func:`monthly_probability`:
+  ``1 − (1 − r)^k`` for ``k`` steps a month; the rate itself for monthly steps).
+* **CSAT** = % satisfied: the share of active customers who would answer 4 or 5 on
+  the usual 1–5 satisfaction question (top two boxes). The answer is the customer's
+  own satisfaction ``s`` on that scale, ``1 + round(4 · s)`` (:func:`csat_scores`), so
+  a customer is satisfied from ``s ≥ 0.625``. It is the satisfaction itself, not the
+  would-recommend score of NPS: that one adds the stage's willingness to recommend
+  (an advocate scores 10 whatever it thinks of the product), which is what NPS asks
+  and CSAT does not. The threshold sits near NPS's passive line (``s ≥ 0.65``): a
+  satisfied customer is about one who is not a detractor.
+* **DAU/MAU (stickiness)** is derived from the visit model in expectation (no random
+  draws, so runs keep their random streams): an active customer visits as a Poisson
+  process of rate ``λ = visits_per_month · engagement`` a month
+  (:func:`sim.engine.dynamics.observe`). Thinned to days, it visits on a given day with
+  probability ``1 − e^(−λ/30)`` (:data:`DAYS_PER_MONTH`, the usual 30-day window of a
+  monthly-active count) and is a monthly active user if it visits at least once in the
+  month, ``1 − e^(−λ)``. Summed over the active customers these are the expected daily
+  and monthly actives, and DAU/MAU = E[daily actives] / E[monthly actives]
+  (:func:`dau_mau`). A customer at ``λ`` = 20 visits a month gives
+  ``(1 − e^(−2/3)) / (1 − e^(−20)) = 0.487``; one visiting daily (``λ`` → ∞) gives 1.
+* **Conversion rate** of a lifecycle edge ``a → b`` = agents (prospects and customers)
+  in ``a`` at a step's start who moved to ``b`` during the step / agents in ``a`` at
+  the steps' starts, pooled over the run, as a monthly probability
+  (:func:`conversion_rates`). The funnel edges (:func:`funnel_edges`) are the edges to a
+  later stage of the lifecycle's order that is not a churned stage.
 """
 
 from __future__ import annotations
@@ -22,6 +51,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+
+from sim.engine.lifecycle import Edge, Lifecycle
 
 #: Per-step metrics recorded by the DataCollector (besides one count per stage).
 STEP_METRICS = (
@@ -50,7 +82,16 @@ STEP_METRICS = (
     "referrals",
     "csm_headcount",
     "csm_utilisation",
+    "churn_rate",
+    "csat",
+    "dau_mau",
 )
+
+#: Days in the month of a monthly-active count (the usual 30-day MAU window).
+DAYS_PER_MONTH = 30.0
+
+#: The lowest answer on the 1–5 satisfaction scale that counts as satisfied (top two boxes).
+CSAT_SATISFIED = 4
 
 #: Retention horizons (months) reported when within the run's horizon.
 RETENTION_MONTHS = (3, 6, 12, 24, 36, 60)
@@ -92,6 +133,155 @@ def engagement_index(active: int, total: int, visits_per_active: float) -> float
     if total <= 0:
         return 0.0
     return active / total * visits_per_active
+
+
+def csat_scores(satisfaction: np.ndarray) -> np.ndarray:
+    """Answers 1–5 to the satisfaction question: ``1 + round(4 · s)`` for satisfaction ``s``.
+
+    Args:
+        satisfaction: Each customer's satisfaction in [0, 1].
+
+    Returns:
+        Integer answers 1..5.
+    """
+    return 1 + np.rint(4.0 * np.asarray(satisfaction, dtype=float)).astype(np.int64)
+
+
+def csat(satisfaction: np.ndarray) -> float:
+    """CSAT: the share of customers answering 4 or 5 (:func:`csat_scores`); ``nan`` if none."""
+    scores = csat_scores(satisfaction)
+    if scores.size == 0:
+        return math.nan
+    return np.count_nonzero(scores >= CSAT_SATISFIED) / scores.size
+
+
+def daily_active_probability(visit_rate: np.ndarray) -> np.ndarray:
+    """Probability of at least one visit in a day at ``visit_rate`` visits a month.
+
+    ``1 − e^(−λ/30)``: the month's Poisson visits thinned to one of
+    :data:`DAYS_PER_MONTH` days.
+    """
+    return -np.expm1(-np.asarray(visit_rate, dtype=float) / DAYS_PER_MONTH)
+
+
+def monthly_active_probability(visit_rate: np.ndarray) -> np.ndarray:
+    """Probability of at least one visit in a month at ``visit_rate`` visits a month.
+
+    ``1 − e^(−λ)``: a monthly active user.
+    """
+    return -np.expm1(-np.asarray(visit_rate, dtype=float))
+
+
+def dau_mau(visit_rate: np.ndarray) -> float:
+    """Stickiness: expected daily actives over expected monthly actives.
+
+    Args:
+        visit_rate: Each active customer's visits a month, ``λ = visits_per_month ·
+            engagement`` (:func:`sim.engine.dynamics.observe`).
+
+    Returns:
+        ``Σ (1 − e^(−λ/30)) / Σ (1 − e^(−λ))``; ``nan`` when nobody is expected to visit.
+    """
+    monthly = float(monthly_active_probability(visit_rate).sum())
+    if monthly <= 0.0:
+        return math.nan
+    return float(daily_active_probability(visit_rate).sum()) / monthly
+
+
+def churn_rate(churned: int, at_risk: int) -> float:
+    """Churned customers over the customers at risk (active at the start); ``nan`` if none."""
+    return churned / at_risk if at_risk > 0 else math.nan
+
+
+def monthly_probability(per_step: float | np.ndarray, steps_per_month: float) -> float | np.ndarray:
+    """A probability per step as a probability per month, ``1 − (1 − p)^k`` for ``k`` steps.
+
+    Monthly steps return ``p`` itself (exactly, not through the power).
+    """
+    if steps_per_month == 1:
+        return per_step
+    return -np.expm1(steps_per_month * np.log1p(-np.asarray(per_step, dtype=float)))
+
+
+def churn_rate_monthly(counts: np.ndarray, customer: np.ndarray, churned: np.ndarray,
+                       steps_per_month: float) -> float:
+    """The pooled monthly churn rate of customers from their stage-move counts.
+
+    Args:
+        counts: ``(stages, stages)`` moves of customers from a customer stage at a step's
+            start to a stage at its end, summed over the run (a segment's slice of the
+            model's ``moves_count``, or their sum).
+        customer: Which stages are customer stages.
+        churned: Which stages are churned stages.
+        steps_per_month: Steps in a month.
+
+    Returns:
+        Σ churned / Σ at risk as a monthly probability (:func:`monthly_probability`);
+        ``nan`` when no customer was ever at risk.
+    """
+    at_risk = int(counts[customer].sum())
+    lost = int(counts[np.ix_(customer, churned)].sum())
+    rate = churn_rate(lost, at_risk)
+    return rate if math.isnan(rate) else float(monthly_probability(rate, steps_per_month))
+
+
+def funnel_edges(lifecycle: Lifecycle) -> tuple[Edge, ...]:
+    """The lifecycle's funnel: edges to a later stage (in its order) that is not churned."""
+    churned = lifecycle.kind_mask("churned")
+    return tuple(e for e in lifecycle.edges if e.target > e.source and not churned[e.target])
+
+
+#: Columns of the conversion table (:func:`conversion_rates`, ``conversion.csv``).
+CONVERSION_COLUMNS = ("from", "to", "moved", "exposed", "rate_per_month")
+
+
+def conversion_rates(flows: np.ndarray, lifecycle: Lifecycle,
+                     steps_per_month: float) -> pd.DataFrame:
+    """Every lifecycle edge's conversion rate, pooled over the run.
+
+    The exits of a stage are competing risks drawn once a step
+    (:mod:`sim.engine.lifecycle`), so a stage left with probability ``P`` a step is
+    left with ``1 − (1 − P)^k`` over the ``k`` steps of a month, and each exit takes
+    its share of the moves out of the stage.
+
+    Args:
+        flows: ``(stages, stages)`` agents in a stage at a step's start (row) and in a
+            stage at its end (column), summed over the run's steps.
+        lifecycle: The stage graph.
+        steps_per_month: Steps in a month.
+
+    Returns:
+        One row per edge, in the lifecycle's order: ``from``, ``to``, ``moved`` (agents
+        that took the edge), ``exposed`` (agent-steps in ``from`` at a step's start),
+        ``rate_per_month`` (monthly probability of taking the edge; ``moved / exposed``
+        for monthly steps; ``nan`` when nobody was ever exposed).
+    """
+    names = lifecycle.names
+    rows = []
+    for e in lifecycle.edges:
+        exposed = int(flows[e.source].sum())
+        moved = int(flows[e.source, e.target])
+        left = exposed - int(flows[e.source, e.source])
+        if exposed == 0:
+            rate = math.nan
+        elif steps_per_month == 1 or left == 0:
+            rate = moved / exposed
+        else:
+            rate = moved / left * float(monthly_probability(left / exposed, steps_per_month))
+        rows.append((names[e.source], names[e.target], moved, exposed, rate))
+    return pd.DataFrame(rows, columns=list(CONVERSION_COLUMNS))
+
+
+def funnel_conversion(table: pd.DataFrame, lifecycle: Lifecycle) -> dict[str, float]:
+    """The funnel edges' monthly conversion rates, ``{"<from>_to_<to>": rate}``.
+
+    Args:
+        table: The run's :func:`conversion_rates` (one row per edge, in order).
+        lifecycle: Its stage graph (whose :func:`funnel_edges` are reported).
+    """
+    funnel = funnel_edges(lifecycle)
+    rows = zip(lifecycle.edges, table["from"], table["to"], table["rate_per_month"], strict=True)
+    return {f"{a}_to_{b}": float(rate) for edge, a, b, rate in rows if edge in funnel}
 
 
 def retention(

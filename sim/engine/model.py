@@ -211,6 +211,9 @@ class EngagementModel(mesa.Model):
         #: ``(segments, stages, stages)`` stage moves of customers, counted every step
         #: (what :mod:`sim.engine.continuation` reads the value beyond the horizon from)
         self.moves_count = np.zeros((len(scenario.segments), n_stages, n_stages), np.int64)
+        #: the same for every agent, prospects included (the conversion rates of
+        #: :func:`sim.engine.metrics.conversion_rates`)
+        self.flow_count = np.zeros_like(self.moves_count)
 
     def _init_structure(self) -> None:
         scenario = self.spec
@@ -336,6 +339,7 @@ class EngagementModel(mesa.Model):
         # 5. apply moves
         moves = self._apply_moves(moved_to, t)
         count_moves(self.moves_count, self.segment, stage_before, self.stage, was_active)
+        count_moves(self.flow_count, self.segment, stage_before, self.stage, np.ones(n, bool))
 
         # 6. book money
         booked = econ.book(
@@ -372,7 +376,7 @@ class EngagementModel(mesa.Model):
         self.csm_hours_used += engaged.csm_hours_used
         self.csm_hours_available += engaged.csm_hours_available
         self.metrics = results.step_record(
-            self, engaged, booked, moves, int(referred.size), marketing
+            self, engaged, booked, moves, int(referred.size), marketing, stage_before
         )
         self.datacollector.collect(self)
         if t >= self.horizon:

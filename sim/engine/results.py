@@ -4,7 +4,12 @@
 * :func:`timeseries`, :func:`customers_frame`, :func:`summary` — one row per step, one
   row per customer, the run-level results (the model's methods of the same names
   delegate here);
-* :func:`write_run` — ``summary.json``, ``timeseries.csv`` and ``customers.csv``.
+* :func:`conversion_frame` — one row per lifecycle edge: its conversion rate over the run;
+* :func:`write_run` — ``summary.json``, ``timeseries.csv``, ``customers.csv`` and
+  ``conversion.csv``.
+
+The metrics themselves (churn rate, CSAT, DAU/MAU, conversion rates, NPS, …) are
+defined in :mod:`sim.engine.metrics`.
 
 Files are written into a temporary folder beside the destination and moved into place
 only when all of them are complete, so an interrupted run never leaves half-written
@@ -33,7 +38,13 @@ from sim.engine.lifecycle import Moves
 from sim.engine.metrics import (
     COST_COLUMNS,
     STEP_METRICS,
+    churn_rate,
+    churn_rate_monthly,
+    conversion_rates,
+    csat,
+    dau_mau,
     engagement_index,
+    funnel_conversion,
     mean_or_nan,
     nps,
     recommend_scores,
@@ -82,6 +93,7 @@ def step_record(
     moves: Moves,
     referrals: int,
     marketing: float,
+    stage_before: np.ndarray,
 ) -> dict[str, float]:
     """The metrics of the step being taken, recorded once its phases are done.
 
@@ -92,6 +104,8 @@ def step_record(
         moves: The step's moves.
         referrals: Word-of-mouth moves this step.
         marketing: Marketing spend this step.
+        stage_before: Every agent's stage at the start of the step (who was at risk
+            of churning).
 
     Returns:
         One count per lifecycle stage and one value per
@@ -110,6 +124,8 @@ def step_record(
     costs["cost_marketing"] = marketing
     cost_total = sum(costs.values())
     available = engaged.csm_hours_available
+    at_risk = tables.customer[stage_before]
+    lost = np.count_nonzero(at_risk & tables.churned[model.stage])
     m = dict(zip(lc.names, counts.tolist(), strict=True))
     m.update(
         month=model.steps / model.steps_per_month,
@@ -132,8 +148,20 @@ def step_record(
         referrals=referrals,
         csm_headcount=engaged.csm_headcount,
         csm_utilisation=engaged.csm_hours_used / available if available > 0 else math.nan,
+        churn_rate=churn_rate(int(lost), int(np.count_nonzero(at_risk))),
+        csat=csat(satisfaction),
+        dau_mau=dau_mau(visit_rate(model, act)),
     )
     return m
+
+
+def visit_rate(model: EngagementModel, who: np.ndarray) -> np.ndarray:
+    """Visits a month of the active customers ``who``: ``visits_per_month · engagement``.
+
+    The Poisson mean of a month's visits (:func:`sim.engine.dynamics.observe`), from
+    which DAU/MAU is derived (:func:`sim.engine.metrics.dau_mau`).
+    """
+    return model.spec.dynamics.visits_per_month * model.engagement[who]
 
 
 # ----------------------------------------------------------------------------------
@@ -234,6 +262,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
             model.converted_step, model.churn_step, model.steps, model.steps_per_month
         ),
         **revenue_retention_12(model, np.ones(model.n, dtype=bool)),
+        "churn_rate_monthly": segment_churn(model, model.moves_count.sum(axis=0)),
         "converted": int(np.count_nonzero(conv)),
         "new_customers": n_new,
         "active": int(np.count_nonzero(model.active)),
@@ -246,10 +275,13 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "nps": float(ts["nps"].iloc[-1]) if len(ts) else math.nan,
         "satisfaction": float(ts["satisfaction_mean"].iloc[-1]) if len(ts) else math.nan,
         "engagement_index": float(ts["engagement_index"].iloc[-1]) if len(ts) else 0.0,
+        "csat": float(ts["csat"].iloc[-1]) if len(ts) else math.nan,
+        "dau_mau": float(ts["dau_mau"].iloc[-1]) if len(ts) else math.nan,
         "csm_utilisation": used / available if available > 0 else math.nan,
         "csm_headcount_mean": float(ts["csm_headcount"].mean()) if len(ts) else 0.0,
         "csm_headcount_peak": int(ts["csm_headcount"].max()) if len(ts) else 0,
         "referrals": int(model.referrals.sum()),
+        "conversion": funnel_conversion(conversion_frame(model), model.spec.lifecycle),
         "segments": segment_summary(model, profit, life),
         "version": version,
     }
@@ -357,8 +389,9 @@ def segment_summary(model: EngagementModel, profit: np.ndarray,
         life: Their lifetime values (default: :func:`lifetime`).
 
     Returns:
-        Segment name → converted count, retention, mean LTV, cost and profit (within the
-        horizon, then lifetime).
+        Segment name → converted count, retention, net and gross revenue retention,
+        the pooled monthly churn rate, mean LTV, cost and profit (within the horizon,
+        then lifetime), and at the last step CSAT and DAU/MAU of its active customers.
     """
     life = lifetime(model) if life is None else life
     out = {}
@@ -373,9 +406,43 @@ def segment_summary(model: EngagementModel, profit: np.ndarray,
                 model.steps_per_month,
             ),
             **revenue_retention_12(model, model.segment == k),
+            "churn_rate_monthly": segment_churn(model, model.moves_count[k]),
             **customer_values(model, profit, life, mine),
+            **csat_and_stickiness(model, (model.segment == k) & model.active),
         }
     return out
+
+
+def segment_churn(model: EngagementModel, counts: np.ndarray) -> float:
+    """The pooled monthly churn rate of the customer moves ``counts`` (``(stages, stages)``).
+
+    See :func:`sim.engine.metrics.churn_rate_monthly`.
+    """
+    tables = model.stage_tables
+    return churn_rate_monthly(counts, tables.customer, tables.churned, model.steps_per_month)
+
+
+def csat_and_stickiness(model: EngagementModel, who: np.ndarray) -> dict[str, float]:
+    """CSAT and DAU/MAU now of the active customers ``who`` (one segment's).
+
+    The same definitions as the step's ``csat`` and ``dau_mau`` columns.
+    """
+    rows = np.flatnonzero(who)
+    return {"csat": csat(model.satisfaction[rows]), "dau_mau": dau_mau(visit_rate(model, rows))}
+
+
+def conversion_frame(model: EngagementModel) -> pd.DataFrame:
+    """One row per lifecycle edge: agents that took it, agent-steps exposed, monthly rate.
+
+    Pooled over the run and over every agent, prospects included (the model's
+    ``flow_count``; :func:`sim.engine.metrics.conversion_rates`). The contents of
+    ``conversion.csv``.
+
+    Args:
+        model: The model.
+    """
+    flows = model.flow_count.sum(axis=0)
+    return conversion_rates(flows, model.spec.lifecycle, model.steps_per_month)
 
 
 def revenue_retention_12(model: EngagementModel, who: np.ndarray) -> dict[str, float]:
@@ -402,7 +469,7 @@ def revenue_retention_12(model: EngagementModel, who: np.ndarray) -> dict[str, f
 
 
 def write_run(model: EngagementModel, out_dir: str | Path, seed: int | None) -> Path:
-    """Write the three result files of a finished run into ``out_dir`` atomically.
+    """Write the result files of a finished run into ``out_dir`` atomically.
 
     Args:
         model: The finished model.
@@ -421,6 +488,7 @@ def write_run(model: EngagementModel, out_dir: str | Path, seed: int | None) -> 
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         model.timeseries().to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
         model.customers_frame().to_csv(tmp / "customers.csv", index=False, lineterminator="\n")
+        conversion_frame(model).to_csv(tmp / "conversion.csv", index=False, lineterminator="\n")
         out.mkdir(exist_ok=True)
         for f in tmp.iterdir():
             f.replace(out / f.name)

@@ -64,17 +64,34 @@ def test_per_segment_columns_resolve_to_their_outcome(record, model):
 
 def test_direction():
     by_type = tuple(f"{column}_total" for column in COST_COLUMNS)
-    lower = {"cost_per_customer", "cost_lifetime_per_customer", "cost_total", *by_type,
-             "payback_months", "cac", "churned"}
+    lower = {"churn_rate_monthly", "cost_per_customer", "cost_lifetime_per_customer",
+             "cost_total", *by_type, "payback_months", "cac", "churned"}
     assert {n for n, o in OUTCOMES.items() if not o.higher_is_better} == lower
     # the order the report lists them in
     assert outcomes.lower_is_better_names() == (
-        "cost_per_customer", "cost_lifetime_per_customer", "cost_total", *by_type,
-        "payback_months", "cac", "churned")
+        "churn_rate_monthly", "cost_per_customer", "cost_lifetime_per_customer", "cost_total",
+        *by_type, "payback_months", "cac", "churned")
     assert outcomes.lower_is_better("segments_enterprise_cost_per_customer")
     assert not outcomes.lower_is_better("segments_enterprise_profit_per_customer")
     assert not outcomes.lower_is_better("not_a_metric")
     assert OUTCOMES["cac"].better_if == "lower" and OUTCOMES["nps"].better_if == "higher"
+    assert outcomes.lower_is_better("segments_smb_churn_rate_monthly")
+    assert not outcomes.lower_is_better("conversion_onboarding_to_adoption")
+
+
+def test_funnel_conversion_columns_are_monthly_shares_named_after_the_stages(record, model):
+    columns = [c for c in record if c.startswith(outcomes.CONVERSION_PREFIX)]
+    names = model.spec.lifecycle.names
+    assert "conversion_onboarding_to_adoption" in columns
+    for column in columns:
+        found = outcome(column)
+        source, target = column.removeprefix("conversion_").split("_to_")
+        assert (source in names and target in names), column
+        assert found.name == column and found.unit == "share" and found.higher_is_better
+        assert split_column(column) == (None, column)
+    assert outcomes.label("conversion_onboarding_to_adoption") == "onboarding → adoption / mo"
+    for not_one in ("conversion_", "conversion_onboarding", "conversion__to_adoption"):
+        assert outcome(not_one) is None
 
 
 def test_units_decide_formats():
@@ -85,6 +102,7 @@ def test_units_decide_formats():
     assert OUTCOMES["ltv_to_cac"].unit == "ratio"
     assert OUTCOMES["nps"].unit == "score"
     assert OUTCOMES["churned"].unit == "count"
+    assert {OUTCOMES[n].unit for n in ("churn_rate_monthly", "csat", "dau_mau")} == {"share"}
     assert OUTCOMES["retention_12"].format(0.912) == "91.2 %"
     assert outcomes.formatter("segments_smb_retention_3", difference=True)(0.014, signed=True) \
         == "+1.4 pp"

@@ -150,6 +150,6 @@ def test_cli_good_run_writes_results(capsys, tmp_path):
                  "--out", str(out)])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "customers.csv", "summary.json", "timeseries.csv"
+        "conversion.csv", "customers.csv", "summary.json", "timeseries.csv"
     ]
     assert capsys.readouterr().err == ""
