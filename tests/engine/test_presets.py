@@ -133,6 +133,21 @@ def test_programs_target_the_presets_own_customer_stages(preset):
                                                                           program.name)
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_uncertainties_cut_every_touched_churn_edge(preset):
+    """The default's assumptions, at this graph's edges (so ``engagesim decide`` runs)."""
+    scenario = load_scenario(preset)
+    lifecycle = scenario.lifecycle
+    paths = set()
+    for u in scenario.uncertainties:
+        paths |= {u.path, *u.also}
+    touched = {i for i, e in enumerate(lifecycle.edges)
+               if lifecycle.stages[e.target].kind == "churned" and dict(e.drivers).get("touch")}
+    assert touched
+    assert {f"lifecycle.edges[{i}].drivers.touch" for i in touched} <= paths
+    assert "lifecycle.edges[0].referral" in paths and lifecycle.edges[0].referral > 0
+
+
 # ----------------------------------------------------------------------------------
 # running it
 
