@@ -149,8 +149,7 @@ def step_record(
         csm_headcount=engaged.csm_headcount,
         csm_utilisation=engaged.csm_hours_used / available if available > 0 else math.nan,
         churn_rate=churn_rate(int(lost), int(np.count_nonzero(at_risk))),
-        csat=csat(satisfaction),
-        dau_mau=dau_mau(visit_rate(model, act)),
+        **csat_and_stickiness(model, model.active),
     )
     return m
 
@@ -423,9 +422,10 @@ def segment_churn(model: EngagementModel, counts: np.ndarray) -> float:
 
 
 def csat_and_stickiness(model: EngagementModel, who: np.ndarray) -> dict[str, float]:
-    """CSAT and DAU/MAU now of the active customers ``who`` (one segment's).
+    """CSAT and DAU/MAU now of the active customers ``who`` (all, or one segment's).
 
-    The same definitions as the step's ``csat`` and ``dau_mau`` columns.
+    The step's ``csat`` and ``dau_mau`` columns, and a segment's at the end
+    (:func:`sim.engine.metrics.csat`, :func:`sim.engine.metrics.dau_mau`).
     """
     rows = np.flatnonzero(who)
     return {"csat": csat(model.satisfaction[rows]), "dau_mau": dau_mau(visit_rate(model, rows))}
