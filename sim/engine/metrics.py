@@ -200,7 +200,8 @@ def monthly_probability(per_step: float | np.ndarray, steps_per_month: float) ->
     """
     if steps_per_month == 1:
         return per_step
-    return -np.expm1(steps_per_month * np.log1p(-np.asarray(per_step, dtype=float)))
+    with np.errstate(divide="ignore"):  # p = 1: log1p(−1) = −inf gives exactly 1
+        return -np.expm1(steps_per_month * np.log1p(-np.asarray(per_step, dtype=float)))
 
 
 def churn_rate_monthly(counts: np.ndarray, customer: np.ndarray, churned: np.ndarray,
