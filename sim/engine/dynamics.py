@@ -35,6 +35,7 @@ Monthly rates are converted to per-step rates for weekly steps (``1 − (1 − �
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -290,6 +291,7 @@ def respond(
     product_value: float,
     network: sparse.csr_array | None,
     community: float = 0.0,
+    aimed: Mapping[str, np.ndarray] | None = None,
 ) -> CustomerState:
     """Move onboarding, engagement and satisfaction by one step (active customers only).
 
@@ -304,6 +306,9 @@ def respond(
         network: The row-normalised network, for the community pull (``None``: none).
         community: The strength of the policy's community program (0: none), combined
             with the scenario's by :func:`community_strength`.
+        aimed: Effects of programs aimed at ``onboarding``, ``engagement`` or
+            ``satisfaction`` (:mod:`sim.engine.targets`), each added to the response
+            ``r`` in that state's gain (``None``: none).
 
     Returns:
         The new state (new arrays; ``state`` is not modified).
@@ -312,16 +317,19 @@ def respond(
     o, e, s = state
     k_o = per_step(d.onboarding_rate, spm)
     g_o = per_step(d.touch_onboarding_gain, spm)
-    o_new = o + (k_o * (1.0 - complexity) + g_o * r) * (1.0 - o)
+    aimed = aimed or {}
+    r_o, r_e, r_s = (r + aimed[k] if k in aimed else r
+                     for k in ("onboarding", "engagement", "satisfaction"))
+    o_new = o + (k_o * (1.0 - complexity) + g_o * r_o) * (1.0 - o)
     target_e = engagement_target(product_value, o_new, complexity, d.complexity_drag)
     strength = community_strength(d.community_strength, community)
     target_e = community_target(target_e, strength, network, e, act)
     k_e = per_step(d.engagement_adjust, spm)
     g_e = per_step(d.touch_engagement_gain, spm)
-    e_new = e + k_e * (target_e - e) + g_e * r * (1.0 - e)
+    e_new = e + k_e * (target_e - e) + g_e * r_e * (1.0 - e)
     k_s = per_step(d.satisfaction_adjust, spm)
     g_s = per_step(d.touch_satisfaction_gain, spm)
-    s_new = s + k_s * (satisfaction_target(d, e_new) - s) + g_s * r * (1.0 - s)
+    s_new = s + k_s * (satisfaction_target(d, e_new) - s) + g_s * r_s * (1.0 - s)
     return CustomerState(
         onboarding=np.where(act, np.clip(o_new, 0.0, 1.0), o),
         engagement=np.where(act, np.clip(e_new, 0.0, 1.0), e),
@@ -367,6 +375,7 @@ def observe(
     onboarding: np.ndarray,
     u: np.ndarray,
     z: np.ndarray,
+    visit_factor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw this step's usage and the health score the company sees.
 
@@ -378,12 +387,16 @@ def observe(
         onboarding: Onboarding progress.
         u: One uniform per customer (visits, by :func:`poisson_from_uniform`).
         z: One standard normal per customer (health noise).
+        visit_factor: Per-customer multiplier of the visit rate (programs aimed at
+            ``visits``; ``None``: 1).
 
     Returns:
         ``(visits, health)``.
     """
     d, spm = spec, steps_per_month
     lam = np.where(active, d.visits_per_month / spm * engagement, 0.0)
+    if visit_factor is not None:
+        lam = lam * visit_factor
     visits = poisson_from_uniform(lam, u)
     noise = d.health_noise * z
     health = np.where(

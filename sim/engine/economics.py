@@ -113,6 +113,7 @@ def book(
     cost: np.ndarray,
     age: np.ndarray,
     discount: np.ndarray,
+    price_discount: np.ndarray | None = None,
 ) -> Booking:
     """Book one step's revenue, margin and cost, discounted from conversion.
 
@@ -125,11 +126,15 @@ def book(
         cost: Each customer's cost to serve in the step.
         age: Steps since each customer's conversion (installed base: since the start).
         discount: :func:`discount_factors` (ages past its end use its last factor).
+        price_discount: Per-customer share of the revenue given away by programs
+            aimed at ``price``, in [0, 1] (``None``: none).
 
     Returns:
         The :class:`Booking`.
     """
     revenue = np.where(payers, monthly_revenue / steps_per_month, 0.0)
+    if price_discount is not None:
+        revenue = revenue * (1.0 - price_discount)
     margin = spec.gross_margin * revenue
     factor = discount[np.minimum(age, discount.size - 1)]
     return Booking(revenue, margin, margin * factor, cost, cost * factor)
@@ -144,6 +149,7 @@ def expand(
     potential: np.ndarray,
     engagement: np.ndarray,
     contract: np.ndarray,
+    rate_factor: np.ndarray | None = None,
 ) -> np.ndarray:
     """Grow the contracts of customers in expanding stages.
 
@@ -155,6 +161,8 @@ def expand(
         potential: Each customer's ``expansion_potential`` trait.
         engagement: Engagement.
         contract: Each customer's starting contract revenue.
+        rate_factor: Per-customer multiplier of the expansion rate (programs aimed at
+            ``expansion``; ``None``: 1).
 
     Returns:
         ``monthly_revenue × (1 + rate · potential · engagement)``, at most
@@ -165,6 +173,8 @@ def expand(
         return monthly_revenue
     rate = spec.expansion_rate / steps_per_month
     factor = 1.0 + rate * potential * engagement
+    if rate_factor is not None:
+        factor = 1.0 + rate * rate_factor * potential * engagement
     cap = spec.max_expansion * contract
     return np.where(growing, np.minimum(monthly_revenue * factor, cap), monthly_revenue)
 

@@ -225,6 +225,7 @@ def edge_rate(
     drivers: dict[str, np.ndarray],
     base_logit: dict[str, np.ndarray | float],
     pressure: np.ndarray | None,
+    shift: np.ndarray | None = None,
 ) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Monthly hazard rate of ``edge`` for the customers ``rows``.
 
@@ -238,6 +239,8 @@ def edge_rate(
         base_logit: Base source name → logit of the base (array over all customers or
             a scalar).
         pressure: Full-length word-of-mouth pressure array (``None`` when no network).
+        shift: Full-length logit shift of this edge from programs aimed at it
+            (:func:`sim.engine.targets.edge_shifts`; ``None``: none).
 
     Returns:
         ``(rate, referral_rate)`` for ``rows``: the total rate and the part of it due
@@ -252,6 +255,8 @@ def edge_rate(
         z = z + np.log(edge.odds)
     for name, beta in edge.drivers:
         z = z + beta * drivers[name][rows]
+    if shift is not None:
+        z = z + shift[rows]
     # λ = −ln(1 − sigmoid(z)) = softplus(z), computed stably (faster than logaddexp)
     rate = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
     if edge.referral > 0.0 and pressure is not None:
@@ -307,6 +312,7 @@ def transitions(
     pressure: np.ndarray | None,
     steps_per_month: float,
     u: np.ndarray,
+    shifts: dict[tuple[int, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw every customer's lifecycle move for one step (competing risks per stage).
 
@@ -318,6 +324,8 @@ def transitions(
         pressure: Full-length word-of-mouth pressure (``None``: no word of mouth).
         steps_per_month: 1 for monthly steps, 52/12 for weekly steps.
         u: One uniform per customer (full length).
+        shifts: ``(source, target)`` → full-length logit shift of that edge (programs
+            aimed at churn or conversion; ``None``: none).
 
     Returns:
         ``(new_stage, referred)``: every customer's stage after the step (a new array)
@@ -335,7 +343,8 @@ def transitions(
         if not edges or rows.size == 0:
             continue
         rates, ref_rates = zip(
-            *(edge_rate(e, rows, drivers, base_logit, pressure) for e in edges),
+            *(edge_rate(e, rows, drivers, base_logit, pressure,
+                        (shifts or {}).get((e.source, e.target))) for e in edges),
             strict=True,
         )
         choice, share = choose_exits(list(rates), rows.size, steps_per_month, u[rows])

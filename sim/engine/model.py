@@ -48,12 +48,15 @@ from sim.engine import dynamics as dyn
 from sim.engine import economics as econ
 from sim.engine import lifecycle, results
 from sim.engine import network as net
+from sim.engine import targets as aim
 from sim.engine.agents import CSMAgent, CustomerAgent
 from sim.engine.continuation import count_moves
 from sim.engine.knockout import is_knockout, make_knockout
 from sim.engine.plan import is_plan, make_plan
 from sim.engine.policies import (
+    Engagement,
     Policy,
+    PolicyError,
     ProgramPolicy,
     check_engagement,
 )
@@ -316,13 +319,16 @@ class EngagementModel(mesa.Model):
             scenario.dynamics, spm, before, engaged.response,
             active=self.active, complexity=self.traits["complexity"],
             product_value=self.product_value, network=self.network,
-            community=engaged.community_strength,
+            community=engaged.community_strength, aimed=engaged.targets or None,
         )
         self.onboarding, self.engagement, self.satisfaction = after
         self.mid_step = dyn.midpoint(before, after)
 
         # 3. word of mouth: the pressure predicted for mid-step from its last change
         weight = self._referral_weight() if self._wom else None
+        referral_factor = aim.factor(engaged.targets, "referral")
+        if weight is not None and referral_factor is not None:
+            weight = weight * referral_factor
         now = None if weight is None else net.pressure(self.network, weight)
         pressure = None if now is None else net.midstep_pressure(now, self._pressure_before)
         self._pressure_before = now
@@ -330,11 +336,15 @@ class EngagementModel(mesa.Model):
         # 4. transitions (and who gets the credit for a referral)
         moved_to, referred = lifecycle.transitions(
             self.stage, self.stage_tables.out_edges, self._drivers(engaged.response),
-            self._base_logit, pressure, spm, u[0],
+            self._base_logit, pressure, spm, u[0], self._edge_shifts(engaged),
         )
         if referred.size:
             referrers = net.credit_referrers(referred, u[1], weight, self.network)
             np.add.at(self.referrals, referrers, 1)
+            if engaged.referral_cost is not None:  # programs that reward referrals
+                paid = engaged.referral_cost[referrers]
+                np.add.at(engaged.cost, referrers, paid)
+                engaged.costs_by_type["touch"] += float(paid.sum())
 
         # 5. apply moves
         moves = self._apply_moves(moved_to, t)
@@ -346,7 +356,7 @@ class EngagementModel(mesa.Model):
             scenario.economics, spm,
             payers=was_active & self.active, monthly_revenue=self.monthly_revenue,
             cost=engaged.cost, age=t - np.maximum(self.converted_step, 0),
-            discount=self._discount,
+            discount=self._discount, price_discount=aim.price_discount(engaged.targets),
         )
         self.revenue_cum += booked.revenue
         self.ltv += booked.value
@@ -357,6 +367,7 @@ class EngagementModel(mesa.Model):
             growing=self.active & self.stage_tables.expands[self.stage],
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
+            rate_factor=aim.factor(engaged.targets, "expansion"),
         )
         reached = np.count_nonzero(self.stage_tables.marketed[stage_before])
         marketing = econ.marketing_cost(scenario.marketing, reached, spm)
@@ -367,7 +378,8 @@ class EngagementModel(mesa.Model):
 
         # 7. observe
         self.visits, self.health = dyn.observe(
-            scenario.dynamics, spm, self.active, self.engagement, self.onboarding, u[2], z
+            scenario.dynamics, spm, self.active, self.engagement, self.onboarding, u[2], z,
+            aim.factor(engaged.targets, "visits"),
         )
 
         # 8. record
@@ -381,6 +393,18 @@ class EngagementModel(mesa.Model):
         self.datacollector.collect(self)
         if t >= self.horizon:
             self.running = False
+
+    def _edge_shifts(self, engaged: Engagement) -> dict[tuple[int, int], np.ndarray] | None:
+        """The edges' logit shifts from programs aimed at churn or conversion."""
+        if not engaged.targets:
+            return None
+        try:
+            return aim.edge_shifts(
+                engaged.targets, self.spec.lifecycle.names, self.stage_tables.out_edges,
+                self.stage_tables.churned,
+            )
+        except ValueError as err:
+            raise PolicyError(self.policy, str(err)) from None
 
     def _apply_moves(self, moved_to: np.ndarray, t: int) -> lifecycle.Moves:
         """Put every customer in its new stage; new customers start afresh."""

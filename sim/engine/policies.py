@@ -19,6 +19,18 @@ Human touches are scaled by the customer's preference for human contact, so
 over-touching a self-serve customer buys little. The dose of a customer is
 ``Σ touches × effect × fit × responsiveness × quality``.
 
+A program may instead be **aimed at outcomes** (``targets``: churn, engagement,
+satisfaction, onboarding, referral, visits, expansion, price, conversion on named
+edges). It then does not add to the dose: it has its own response
+``1 − exp(−touches × fit × responsiveness × quality / saturation)`` and moves each
+target by its effect × that response, carried to the model in
+:attr:`Engagement.targets` and applied where the target acts (:mod:`sim.engine.targets`).
+Any program may add cost models beyond per touch: its own platform
+(``fixed_cost_per_month``, type ``fixed``), per enrolled customer per month and per
+reward redeemed (type ``touch``), per referral credited to an enrolled referrer (type
+``touch``, booked by the model) and a build cost amortised over its first months (type
+``setup``) — :func:`book_program_costs`.
+
 A policy may also run two programs that act on everyone at once rather than touch
 customers one by one:
 
@@ -55,7 +67,10 @@ The policy contract (what a custom policy may rely on and must honour):
   with a :class:`PolicyError` naming the policy. :meth:`Engagement.from_touches` builds
   one from touches *per month* and handles the step length. Its optional
   ``community_strength`` (in [0, 1]) and ``feedback_rate`` (≥ 0, per month) switch on
-  the community pull and the roadmap's product feedback for this step.
+  the community pull and the roadmap's product feedback for this step. Its optional
+  ``targets`` (target name → one finite value per customer; see
+  :mod:`sim.engine.targets`) and ``referral_cost`` (per credited referral, one value
+  per customer) act on outcomes directly.
 * **Company costs.** The run simulates a sample of the company: each customer row
   stands for ``view.weight`` company customers. A cost the company pays whatever its
   size (a platform, a team) is allocated to the sample as ``cost / view.weight`` (as
@@ -74,9 +89,10 @@ from types import MappingProxyType
 
 import numpy as np
 
+from sim.engine import targets
 from sim.engine.staffing import Team, TeamSpec, priority_key
 from sim.engine.view import PolicyView
-from sim.schema import InputError
+from sim.schema import InputError, suggest
 
 CHANNELS = ("digital", "pooled", "named_csm")
 CHANNEL_TEAM = {"pooled": "pooled", "named_csm": "named"}
@@ -101,6 +117,22 @@ class ProgramSpec:
         effect: Dose of one touch for a perfectly fitting, fully responsive customer.
         cost_per_touch: Direct cost of one touch.
         setup_cost: One-off cost the first time a customer enters the program.
+        targets: ``(target, effect at full response)`` pairs
+            (:mod:`sim.engine.targets`); empty: the program feeds the pooled touch
+            dose with ``effect``, as always.
+        saturation: Monthly fitted touches at which a targeted program's response is
+            63 % (``r = 1 − exp(−touches × fit / saturation)``).
+        fixed_cost_per_month: The program's own platform per month (the company's;
+            type ``fixed``).
+        cost_per_enrolled_month: Per customer in scope per month (type ``touch``).
+        cost_per_reward: Cost of one reward redeemed (type ``touch``).
+        rewards_per_month: Rewards each enrolled customer redeems per month (the
+            expected cost is booked; no draws).
+        cost_per_referral: Paid per word-of-mouth conversion credited to an enrolled
+            referrer (type ``touch``, booked by the model where referrals are credited).
+        build_cost: One-off build cost (the company's; type ``setup``), spread evenly
+            over the first ``amortise_months`` months.
+        amortise_months: Months over which ``build_cost`` is spread.
     """
 
     name: str
@@ -114,6 +146,15 @@ class ProgramSpec:
     effect: float = 0.0
     cost_per_touch: float = 0.0
     setup_cost: float = 0.0
+    targets: tuple[tuple[str, float], ...] = ()
+    saturation: float = 1.0
+    fixed_cost_per_month: float = 0.0
+    cost_per_enrolled_month: float = 0.0
+    cost_per_reward: float = 0.0
+    rewards_per_month: float = 0.0
+    cost_per_referral: float = 0.0
+    build_cost: float = 0.0
+    amortise_months: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -190,6 +231,10 @@ class Engagement:
         feedback_rate: Monthly rate at which the policy's collaborative roadmap turns
             engaged customers' feedback into product value, ≥ 0 (0: none; see
             :class:`RoadmapSpec`).
+        targets: Target name → per-customer effect of programs aimed at outcomes
+            (:mod:`sim.engine.targets`; empty: none).
+        referral_cost: Per-customer cost of each word-of-mouth conversion credited to
+            the customer this step (``None``: no referral rewards).
     """
 
     response: np.ndarray
@@ -201,6 +246,8 @@ class Engagement:
     csm_headcount: int = 0
     community_strength: float = 0.0
     feedback_rate: float = 0.0
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+    referral_cost: np.ndarray | None = None
 
     @classmethod
     def none(cls, n: int) -> Engagement:
@@ -291,7 +338,8 @@ def check_engagement(policy: Policy, engaged: Engagement, n: int) -> Engagement:
     The model calls this on what :meth:`Policy.engage` returned: an :class:`Engagement`
     whose ``response``, ``touches`` and ``cost`` have one value per customer and whose
     ``costs_by_type`` uses only :data:`COST_TYPES`, with ``community_strength`` in
-    [0, 1] and ``feedback_rate`` finite and ≥ 0.
+    [0, 1], ``feedback_rate`` finite and ≥ 0, and ``targets`` (and ``referral_cost``)
+    of known targets, one finite value per customer.
     """
     if not isinstance(engaged, Engagement):
         raise PolicyError(
@@ -314,6 +362,23 @@ def check_engagement(policy: Policy, engaged: Engagement, n: int) -> Engagement:
             policy,
             f"Engagement.feedback_rate must be finite and ≥ 0, got {engaged.feedback_rate!r}",
         )
+    arrays = dict(engaged.targets)
+    if engaged.referral_cost is not None:
+        arrays["referral_cost"] = engaged.referral_cost
+    for key, value in arrays.items():
+        if key != "referral_cost" and not targets.is_known(key):
+            raise PolicyError(
+                policy,
+                f"Engagement.targets has unknown target {key!r}"
+                + suggest(key, targets.TARGETS) + f"; allowed: {', '.join(targets.TARGETS)}",
+            )
+        value = np.asarray(value)
+        if value.shape != (n,) or not np.all(np.isfinite(value)):
+            raise PolicyError(
+                policy,
+                f"Engagement {key!r} must have one finite value per customer ({n},), "
+                f"got shape {value.shape}",
+            )
     unknown = [key for key in engaged.costs_by_type if key not in COST_TYPES]
     if unknown:
         raise PolicyError(
@@ -431,6 +496,7 @@ class ProgramPolicy(Policy):
         by_type = dict.fromkeys(COST_TYPES, 0.0)
         cell = view.stage.astype(np.intp) * self._n_segments + view.segment
         reach = {p.name: self._reach(view, p, cell) for p in self.spec.programs}
+        aimed = Aimed(n)
 
         # staff the teams, then ration each team's hours once across its programs
         served: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -466,7 +532,10 @@ class ProgramPolicy(Policy):
                 share, quality = served[CHANNEL_TEAM[p.channel]]
                 delivered = wanted * share[asking]
                 fit = traits["human_preference"][asking] * quality[asking]
-            dose[asking] += delivered * p.effect * fit * traits["responsiveness"][asking]
+            if p.targets:  # aimed at outcomes: its own response (sim.engine.targets)
+                aimed.add(asking, delivered * spm * fit * traits["responsiveness"][asking], p)
+            else:
+                dose[asking] += delivered * p.effect * fit * traits["responsiveness"][asking]
             touches[asking] += delivered
             touch_cost = delivered * p.cost_per_touch
             cost[asking] += touch_cost
@@ -479,6 +548,9 @@ class ProgramPolicy(Policy):
             else:
                 self._set_up[p.name][asking] = True
 
+        for p in self.spec.programs:
+            if p.targets or program_costs(p):
+                book_program_costs(p, view, reach[p.name][1], cost, by_type, aimed)
         fixed = self.spec.fixed_cost_per_month / spm / view.weight  # the sample's share
         by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), np.flatnonzero(view.active), cost)
@@ -493,6 +565,8 @@ class ProgramPolicy(Policy):
             csm_headcount=sum(t.headcount for t in self.teams.values()),
             community_strength=strength,
             feedback_rate=rate,
+            targets=aimed.effects,
+            referral_cost=aimed.referral_cost,
         )
 
     def _community_and_roadmap(
@@ -525,3 +599,78 @@ class ProgramPolicy(Policy):
         by_type["fixed"] += share
         allocate(share, np.zeros(0), active, cost)
         return strength, rate
+
+
+class Aimed:
+    """The per-target effects of a step's programs aimed at outcomes, as they add up.
+
+    Args:
+        n: Number of customers.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self.effects: dict[str, np.ndarray] = {}
+        self.referral_cost: np.ndarray | None = None
+
+    def _add(self, key: str, rows: np.ndarray, values: np.ndarray | float) -> None:
+        effect = self.effects.setdefault(key, np.zeros(self.n))
+        effect[rows] += values
+
+    def add(self, rows: np.ndarray, fitted_per_month: np.ndarray, p: ProgramSpec) -> None:
+        """Add program ``p``'s effects on ``rows`` (fitted touches per month given).
+
+        The response is ``1 − exp(−fitted / saturation)``; each target gets
+        ``effect × response``, except ``price``, a discount of ``effect`` on everyone
+        enrolled.
+        """
+        response = -np.expm1(-fitted_per_month / p.saturation)
+        for key, x in p.targets:
+            self._add(key, rows, x if key == "price" else x * response)
+
+    def enrol_referrals(self, rows: np.ndarray, cost_per_referral: float) -> None:
+        """Pay ``cost_per_referral`` for each referral credited to ``rows`` this step."""
+        if self.referral_cost is None:
+            self.referral_cost = np.zeros(self.n)
+        self.referral_cost[rows] += cost_per_referral
+
+
+def program_costs(p: ProgramSpec) -> bool:
+    """Whether program ``p`` has a cost beyond its touches and set-up."""
+    return any((p.fixed_cost_per_month, p.cost_per_enrolled_month,
+                p.cost_per_reward * p.rewards_per_month, p.cost_per_referral, p.build_cost))
+
+
+def book_program_costs(
+    p: ProgramSpec,
+    view: PolicyView,
+    enrolled: np.ndarray,
+    cost: np.ndarray,
+    by_type: dict[str, float],
+    aimed: Aimed,
+) -> None:
+    """Book one step of program ``p``'s cost models on its ``enrolled`` customers.
+
+    Per enrolled customer (not scaled): ``cost_per_enrolled_month`` and
+    ``cost_per_reward × rewards_per_month`` per month (type ``touch``); the company's
+    (``/ view.weight``, shared evenly by the enrolled, else the active):
+    ``fixed_cost_per_month`` (type ``fixed``) and ``build_cost`` spread evenly over the
+    first ``amortise_months`` months (type ``setup``). ``cost_per_referral`` is
+    recorded for the model, which pays it where referrals are credited.
+    """
+    spm = view.steps_per_month
+    carriers = enrolled if enrolled.size else np.flatnonzero(view.active)
+    per_customer = (p.cost_per_enrolled_month + p.cost_per_reward * p.rewards_per_month) / spm
+    if per_customer > 0 and enrolled.size:
+        cost[enrolled] += per_customer
+        by_type["touch"] += per_customer * enrolled.size
+    company = {"fixed": p.fixed_cost_per_month / spm / view.weight, "setup": 0.0}
+    build_steps = max(1, round(p.amortise_months * spm))
+    if p.build_cost > 0 and view.step <= build_steps:
+        company["setup"] = p.build_cost / build_steps / view.weight
+    for kind, amount in company.items():
+        if amount > 0:
+            by_type[kind] += amount
+            allocate(amount, np.zeros(0), carriers, cost)
+    if p.cost_per_referral > 0 and enrolled.size:
+        aimed.enrol_referrals(enrolled, p.cost_per_referral)

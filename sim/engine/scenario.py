@@ -41,6 +41,7 @@ from sim.engine.segments import (
     monthly_churn,
 )
 from sim.engine.staffing import PRIORITIES, TeamSpec
+from sim.engine.targets import TARGETS, conversion_key
 from sim.engine.uncertainties import Uncertainty, parse_uncertainties
 from sim.schema import InputError, Table, read_text, suggest
 
@@ -640,12 +641,62 @@ def _program(
         health_below=health_below,
         touches_per_month=t.nonneg("touches_per_month"),
         hours_per_touch=t.positive("hours_per_touch", 1.0),
-        effect=t.nonneg("effect"),
+        effect=t.nonneg("effect", 0.0) if "targets" in t else t.nonneg("effect"),
         cost_per_touch=t.cost("cost_per_touch", 0.0),
         setup_cost=t.cost("setup_cost", 0.0),
+        **_aims_and_costs(t, lifecycle),
     )
     t.finish()
     return spec
+
+
+def _aims_and_costs(t: Table, lifecycle: Lifecycle) -> dict[str, Any]:
+    """A program's ``targets`` table, ``saturation`` and cost models (all optional).
+
+    See :mod:`sim.engine.targets` and :class:`~sim.engine.policies.ProgramSpec`.
+    """
+    aims: list[tuple[str, float]] = []
+    if "targets" in t:
+        g = t.table("targets")
+        for key in list(g.keys()):
+            if key not in TARGETS:
+                raise g.error(key, f"unknown target {key!r}" + suggest(key, TARGETS)
+                              + f"; targets are {', '.join(TARGETS)}")
+            if key == "price":
+                aims.append((key, g.number(key, low=0.0, high=1.0, what_states_bounds=True,
+                                           what="a discount, a share in [0, 1]")))
+                continue
+            if key != "conversion":
+                aims.append((key, g.number(key)))
+                continue
+            c = g.table("conversion")
+            edges = {f"{lifecycle.names[e.source]}->{lifecycle.names[e.target]}"
+                     for e in lifecycle.edges}
+            for edge in list(c.keys()):
+                if edge not in edges:
+                    raise c.error(edge, f"no edge {edge!r} in the lifecycle" + suggest(edge, edges)
+                                  + "; write \"SOURCE->TARGET\" with stage names")
+                source, _, target = edge.partition("->")
+                aims.append((conversion_key(source, target), c.number(edge)))
+            c.finish()
+        g.finish()
+    if "amortise_months" in t and "build_cost" not in t:
+        raise t.error("amortise_months", "amortise_months spreads a build_cost: give "
+                      "build_cost or remove amortise_months")
+    if not aims and "saturation" in t:
+        raise t.error("saturation", "saturation shapes the response of a program with "
+                      "targets: give a targets table or remove it")
+    return dict(
+        targets=tuple(aims),
+        saturation=t.positive("saturation", 1.0),
+        fixed_cost_per_month=t.cost("fixed_cost_per_month", 0.0),
+        cost_per_enrolled_month=t.cost("cost_per_enrolled_month", 0.0),
+        cost_per_reward=t.cost("cost_per_reward", 0.0),
+        rewards_per_month=t.nonneg("rewards_per_month", 0.0),
+        cost_per_referral=t.cost("cost_per_referral", 0.0),
+        build_cost=t.cost("build_cost", 0.0),
+        amortise_months=t.positive("amortise_months", 1.0),
+    )
 
 
 def _community(p: Table) -> CommunitySpec | None:
