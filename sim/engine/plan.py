@@ -193,6 +193,11 @@ class PlanPolicy(Policy):
             # a community or a roadmap reaches every customer: the strongest one runs
             total.community_strength = max(total.community_strength, engaged.community_strength)
             total.feedback_rate = max(total.feedback_rate, engaged.feedback_rate)
+            for key, effect in engaged.targets.items():  # programs aimed at outcomes
+                total.targets[key] = total.targets.get(key, 0.0) + effect
+            if engaged.referral_cost is not None:
+                total.referral_cost = engaged.referral_cost + (
+                    0.0 if total.referral_cost is None else total.referral_cost)
         fixed = self.fixed_cost_per_month / spm / view.weight  # the sample's share
         total.costs_by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), np.flatnonzero(view.active), total.cost)

@@ -142,6 +142,17 @@ def test_programs_without_targets_feed_the_pooled_touch_response(raw):
     assert engaged.response.max() > 0
 
 
+def test_a_plan_carries_its_policies_targets(raw):
+    scenario = _scenario(raw, _points(targets={"churn": -0.8, "referral": 1.0},
+                                      cost_per_referral=10.0))
+    plan = "plan:" + ",".join(f"{s.name}=loyalty" for s in scenario.segments)
+    runs = [EngagementModel(scenario, p, rng=2, agents=1000, months=12).run()
+            for p in (plan, "loyalty")]
+    np.testing.assert_array_equal(runs[0].stage, runs[1].stage)
+    np.testing.assert_array_equal(runs[0].referrals, runs[1].referrals)
+    np.testing.assert_allclose(runs[0].cost_cum, runs[1].cost_cum, rtol=1e-9)
+
+
 @pytest.mark.parametrize(
     ("points", "key", "words"),
     [
