@@ -419,6 +419,56 @@ def stage_funnel(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> 
     return path
 
 
+#: ``runs.csv`` columns of the funnel's stages: ``reached_<stage>`` (:mod:`sim.engine.funnel`).
+REACHED = "reached_"
+
+
+def funnel_stages(runs: pd.DataFrame) -> list[str]:
+    """The funnel stages of a ``runs.csv`` table, in the lifecycle's order.
+
+    None without user stages: only such runs report how far their agents got.
+    """
+    return [c.removeprefix(REACHED) for c in runs.columns if c.startswith(REACHED)]
+
+
+def growth_funnel(runs: pd.DataFrame, path: str | Path) -> Path:
+    """The growth team's funnel: agents that reached each stage, one panel per policy.
+
+    Horizontal bars, the first stage on top, of the mean over runs of the agents that
+    got at least as far as each stage (``reached_<stage>``), each labelled with its count
+    and the conversion from the bar above (its share of the stage before).
+
+    Args:
+        runs: A ``runs.csv`` table with ``reached_<stage>`` columns.
+        path: Output PNG.
+    """
+    path = Path(path)
+    policies = policies_of(runs)
+    stages = funnel_stages(runs)
+    mean = _ok(runs).groupby("policy")[[REACHED + s for s in stages]].mean()
+    shades = [_stage_colour(i, len(stages) + 1, s) for i, s in enumerate(stages)]
+    y = np.arange(len(stages))[::-1]
+    with styled_figure(path, *panel_grid(len(policies)), sharex=True) as (fig, axes):
+        for ax, policy in zip(first_panels(fig, axes, len(policies)), policies, strict=True):
+            ax.set_title(textwrap.fill(label(policy), TITLE_WRAP))
+            ax.set_yticks(y, [tick_label(s) for s in stages])
+            ax.grid(axis="y", visible=False)
+            if policy not in mean.index:
+                continue
+            counts = mean.loc[policy].to_numpy(float)
+            ax.barh(y, counts, color=shades)
+            top = float(np.nanmax(counts)) if np.isfinite(counts).any() else 1.0
+            for i, (yy, count) in enumerate(zip(y, counts, strict=True)):
+                text = f"{count:,.0f}"
+                if i > 0 and counts[i - 1] > 0:
+                    text += f"  ({count / counts[i - 1]:.0%} of {label(stages[i - 1])})"
+                ax.text(count + 0.01 * top, yy, text, va="center", fontsize=12)
+            ax.set_xlim(0, 1.6 * top)
+        fig.supxlabel("agents that got at least this far (mean over runs)")
+        _title(fig, "Growth funnel: how far the agents got", runs, ci=False)
+    return path
+
+
 def _stage_colour(i: int, n: int, stage: str) -> tuple[float, ...] | str:
     """Stages from light (prospects) to dark (advocates); churned in grey."""
     if stage == "churned":

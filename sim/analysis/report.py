@@ -250,6 +250,9 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
         jobs += [
             ("funnel.png", "Customers in each lifecycle stage over time.",
              lambda p: plots.stage_funnel(series, runs, p)),
+            *([("growth_funnel.png", "How far the agents got down the funnel, with each "
+                 "stage's conversion from the one before.",
+                 lambda p: plots.growth_funnel(runs, p))] if plots.funnel_stages(runs) else []),
             ("costs.png", "Total cost over the horizon by type, beside gross margin and "
              "profit.",
              lambda p: plots.cost_breakdown(series, runs, p)),

@@ -1,7 +1,7 @@
 """The lifecycle stage graph and its edge hazards.
 
 Stages are data, not branches: a scenario defines its stages (each a prospect stage, a
-customer stage or a churned stage) and its edges. Each edge's monthly probability is
+user stage, a customer stage or a churned stage) and its edges. Each edge's monthly probability is
 logit-linear in the customer's state and in what the policy did this step::
 
     p = sigmoid(logit(base) + log(odds) + Σ_k β_k · x_k)
@@ -17,6 +17,16 @@ one, and weekly steps rescale rates exactly (``λ_week = λ_month · 12/52``). T
 pressure a step uses is predicted for the middle of the step
 (:func:`sim.engine.network.midstep_pressure`).
 
+Stage kinds (:data:`STAGE_KINDS`): a **prospect** has not started; a **user** uses the
+product but does not pay (AARRR's activation before revenue: engagement, satisfaction,
+visits and touches like a customer, may churn and recommend, books no revenue); a
+**customer** pays; a **churned** agent has left. Users and customers are *engaged*
+(:attr:`StageTables.engaged`: they have the dynamics); only customers are *active*
+(paying: revenue, conversion, retention and the ``active`` counts). An agent is
+*activated* when it first enters an engaged stage (its state starts afresh then) and
+*converted* when it first enters a customer stage (its revenue and acquisition cost
+start then). Without user stages the two are the same moment.
+
 The step's phases that own these rules: :func:`transitions` draws every customer's
 exit (and which exits were word of mouth), :func:`sort_moves` says what the moves
 mean (conversions, churn) for the model to apply. :func:`stage_tables` gathers the
@@ -29,7 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-STAGE_KINDS = ("prospect", "customer", "churned")
+#: Stage kinds: not started, using without paying, paying, left.
+STAGE_KINDS = ("prospect", "user", "customer", "churned")
 
 #: Hazard drivers and how each is computed from the state (see docs in README).
 DRIVERS = {
@@ -54,7 +65,8 @@ class Stage:
 
     Attributes:
         name: Stage name.
-        kind: ``prospect`` (has not bought), ``customer`` (pays) or ``churned``.
+        kind: ``prospect`` (has not started), ``user`` (uses the product, does not pay),
+            ``customer`` (pays) or ``churned``.
         expands: Whether revenue expands while a customer is in this stage.
         initial_onboarding: Onboarding progress of installed-base customers who start
             the run in this stage.
@@ -153,7 +165,9 @@ class StageTables:
 
     Attributes:
         prospect: Prospect stages.
-        customer: Customer stages.
+        user: User stages (using the product, not paying).
+        customer: Customer stages (paying).
+        engaged: User or customer stages (the agents whose state the dynamics move).
         churned: Churned stages.
         expands: Stages in which revenue expands.
         referral_weight: How strongly a customer in the stage recommends the product
@@ -167,7 +181,9 @@ class StageTables:
     """
 
     prospect: np.ndarray
+    user: np.ndarray
     customer: np.ndarray
+    engaged: np.ndarray
     churned: np.ndarray
     expands: np.ndarray
     referral_weight: np.ndarray
@@ -194,7 +210,9 @@ def stage_tables(lifecycle: Lifecycle) -> StageTables:
             marketed[e.source] = True
     return StageTables(
         prospect=lifecycle.kind_mask("prospect"),
+        user=lifecycle.kind_mask("user"),
         customer=lifecycle.kind_mask("customer"),
+        engaged=lifecycle.kind_mask("user") | lifecycle.kind_mask("customer"),
         churned=lifecycle.kind_mask("churned"),
         expands=np.array([s.expands for s in stages]),
         referral_weight=np.array([s.referral_weight for s in stages]),
@@ -374,6 +392,9 @@ class Moves:
         churned: Entered a churned stage.
         first_churn: Churned for the first time after having been a customer (a
             prospect who drops out before buying is not a churned customer).
+        engaged: In a user or customer stage after the move.
+        activated: Entered a user or customer stage for the first time (equals
+            ``converted`` when the lifecycle has no user stages).
     """
 
     changed: np.ndarray
@@ -381,6 +402,8 @@ class Moves:
     converted: np.ndarray
     churned: np.ndarray
     first_churn: np.ndarray
+    engaged: np.ndarray
+    activated: np.ndarray
 
 
 def sort_moves(
@@ -390,6 +413,8 @@ def sort_moves(
     churned_stage: np.ndarray,
     converted_step: np.ndarray,
     churn_step: np.ndarray,
+    engaged_stage: np.ndarray | None = None,
+    activated_step: np.ndarray | None = None,
 ) -> Moves:
     """Say what each customer's move means.
 
@@ -400,6 +425,10 @@ def sort_moves(
         churned_stage: Whether each stage is a churned stage.
         converted_step: Step of conversion so far (−1: never converted).
         churn_step: Step of first churn so far (−1: never churned).
+        engaged_stage: Whether each stage is a user or customer stage (default: the
+            customer stages).
+        activated_step: Step of activation so far (−1: never; default:
+            ``converted_step``).
 
     Returns:
         The :class:`Moves`.
@@ -409,4 +438,8 @@ def sort_moves(
     converted = changed & active & (converted_step < 0)
     churned = changed & churned_stage[stage_after]
     first_churn = churned & (churn_step < 0) & (converted_step >= 0)
-    return Moves(changed, active, converted, churned, first_churn)
+    if engaged_stage is None:
+        return Moves(changed, active, converted, churned, first_churn, active, converted)
+    engaged = engaged_stage[stage_after]
+    activated = changed & engaged & (activated_step < 0)
+    return Moves(changed, active, converted, churned, first_churn, engaged, activated)

@@ -46,7 +46,7 @@ import pandas as pd
 
 from sim.engine import dynamics as dyn
 from sim.engine import economics as econ
-from sim.engine import lifecycle, results
+from sim.engine import funnel, lifecycle, results
 from sim.engine import network as net
 from sim.engine import targets as aim
 from sim.engine.agents import CSMAgent, CustomerAgent
@@ -189,14 +189,19 @@ class EngagementModel(mesa.Model):
 
         tables = self.stage_tables = lifecycle.stage_tables(scenario.lifecycle)
         self.active = tables.customer[self.stage]
+        #: in a user or customer stage: whose state the dynamics move (``active`` are
+        #: only the paying customers; :mod:`sim.engine.lifecycle`)
+        self.engaged = tables.engaged[self.stage]
         self.product_value = scenario.dynamics.product_value
         state, self.health = dyn.starting_state(
-            scenario.dynamics, self.active, tables.initial_onboarding[self.stage],
+            scenario.dynamics, self.engaged, tables.initial_onboarding[self.stage],
             self.traits["complexity"],
         )
         self.onboarding, self.engagement, self.satisfaction = self.mid_step = state
         self.steps_in_stage = np.zeros(n, dtype=np.int32)
         self.converted_step = np.where(self.active, 0, -1).astype(np.int32)
+        #: step of first entering a user or customer stage (−1: never)
+        self.activated_step = np.where(self.engaged, 0, -1).astype(np.int32)
         self.churn_step = np.full(n, -1, dtype=np.int32)
         self.visits = np.zeros(n, dtype=np.int64)
         self.monthly_revenue = np.where(self.active, self.traits["revenue"], 0.0)
@@ -217,6 +222,11 @@ class EngagementModel(mesa.Model):
         #: the same for every agent, prospects included (the conversion rates of
         #: :func:`sim.engine.metrics.conversion_rates`)
         self.flow_count = np.zeros_like(self.moves_count)
+        #: with user stages (:mod:`sim.engine.funnel`), every step's ``(stages,
+        #: stages)`` moves (``flow.csv``) and each agent's deepest funnel stage
+        funnel_run = funnel.has_users(scenario.lifecycle)
+        self.step_flows: list[np.ndarray] | None = [] if funnel_run else None
+        self.depth = funnel.depth(self.stage, tables.churned, None) if funnel_run else None
 
     def _init_structure(self) -> None:
         scenario = self.spec
@@ -317,7 +327,7 @@ class EngagementModel(mesa.Model):
         before = self._state()
         after = dyn.respond(
             scenario.dynamics, spm, before, engaged.response,
-            active=self.active, complexity=self.traits["complexity"],
+            active=self.engaged, complexity=self.traits["complexity"],
             product_value=self.product_value, network=self.network,
             community=engaged.community_strength, aimed=engaged.targets or None,
         )
@@ -350,6 +360,10 @@ class EngagementModel(mesa.Model):
         moves = self._apply_moves(moved_to, t)
         count_moves(self.moves_count, self.segment, stage_before, self.stage, was_active)
         count_moves(self.flow_count, self.segment, stage_before, self.stage, np.ones(n, bool))
+        if self.step_flows is not None:
+            n_stages = len(scenario.lifecycle.stages)
+            self.step_flows.append(funnel.step_flow(stage_before, self.stage, n_stages))
+            self.depth = funnel.depth(self.stage, self.stage_tables.churned, self.depth)
 
         # 6. book money
         booked = econ.book(
@@ -372,13 +386,13 @@ class EngagementModel(mesa.Model):
         reached = np.count_nonzero(self.stage_tables.marketed[stage_before])
         marketing = econ.marketing_cost(scenario.marketing, reached, spm)
         self.product_value = dyn.improve_product(
-            self.product_value, scenario.dynamics, spm, self.active, self.engagement,
+            self.product_value, scenario.dynamics, spm, self.engaged, self.engagement,
             engaged.feedback_rate,
         )
 
         # 7. observe
         self.visits, self.health = dyn.observe(
-            scenario.dynamics, spm, self.active, self.engagement, self.onboarding, u[2], z,
+            scenario.dynamics, spm, self.engaged, self.engagement, self.onboarding, u[2], z,
             aim.factor(engaged.targets, "visits"),
         )
 
@@ -407,21 +421,25 @@ class EngagementModel(mesa.Model):
             raise PolicyError(self.policy, str(err)) from None
 
     def _apply_moves(self, moved_to: np.ndarray, t: int) -> lifecycle.Moves:
-        """Put every customer in its new stage; new customers start afresh."""
+        """Put every customer in its new stage; newly activated agents start afresh."""
         moves = lifecycle.sort_moves(
             self.stage, moved_to, self.stage_tables.customer, self.stage_tables.churned,
             self.converted_step, self.churn_step,
+            self.stage_tables.engaged, self.activated_step,
         )
         self.stage = moved_to
         self.steps_in_stage += 1
         self.steps_in_stage[moves.changed] = 0
         self.active = moves.active
+        self.engaged = moves.engaged
         self.churn_step[moves.first_churn] = t  # retention and tenure count to the first churn
         self.converted_step[moves.converted] = t
-        new, d = moves.converted, self.spec.dynamics
-        self.onboarding[new] = 0.0
-        self.engagement[new] = d.new_customer_engagement
-        self.satisfaction[new] = d.new_customer_satisfaction
+        self.activated_step[moves.activated] = t
+        started, d = moves.activated, self.spec.dynamics
+        self.onboarding[started] = 0.0
+        self.engagement[started] = d.new_customer_engagement
+        self.satisfaction[started] = d.new_customer_satisfaction
+        new = moves.converted
         self.monthly_revenue[new] = self.traits["revenue"][new]
         self.acquisition[new] = self._cac[new]
         return moves

@@ -6,7 +6,8 @@
   delegate here);
 * :func:`conversion_frame` — one row per lifecycle edge: its conversion rate over the run;
 * :func:`write_run` — ``summary.json``, ``timeseries.csv``, ``customers.csv`` and
-  ``conversion.csv``.
+  ``conversion.csv`` (and ``flow.csv`` for a lifecycle with user stages:
+  :mod:`sim.engine.funnel`, which also adds the funnel's summary entries and columns).
 
 The metrics themselves (churn rate, CSAT, DAU/MAU, conversion rates, NPS, …) are
 defined in :mod:`sim.engine.metrics`.
@@ -32,6 +33,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from sim.engine import funnel
 from sim.engine.continuation import remaining_steps
 from sim.engine.economics import Booking, payback_months, revenue_retention
 from sim.engine.lifecycle import Moves
@@ -178,7 +180,7 @@ def timeseries(model: EngagementModel) -> pd.DataFrame:
     """
     frame = model.datacollector.get_model_vars_dataframe()
     frame.insert(0, "step", np.arange(1, len(frame) + 1))
-    return frame.reset_index(drop=True)
+    return funnel.timeseries_columns(model, frame.reset_index(drop=True))
 
 
 def customer_profit(model: EngagementModel) -> np.ndarray:
@@ -281,6 +283,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "csm_headcount_peak": int(ts["csm_headcount"].max()) if len(ts) else 0,
         "referrals": int(model.referrals.sum()),
         "conversion": funnel_conversion(conversion_frame(model), model.spec.lifecycle),
+        **funnel.summary_part(model),
         "segments": segment_summary(model, profit, life),
         "version": version,
     }
@@ -489,6 +492,9 @@ def write_run(model: EngagementModel, out_dir: str | Path, seed: int | None) -> 
         model.timeseries().to_csv(tmp / "timeseries.csv", index=False, lineterminator="\n")
         model.customers_frame().to_csv(tmp / "customers.csv", index=False, lineterminator="\n")
         conversion_frame(model).to_csv(tmp / "conversion.csv", index=False, lineterminator="\n")
+        if model.step_flows is not None:  # a growth funnel (user stages)
+            funnel.flow_frame(model.step_flows, model.spec.lifecycle).to_csv(
+                tmp / "flow.csv", index=False, lineterminator="\n")
         out.mkdir(exist_ok=True)
         for f in tmp.iterdir():
             f.replace(out / f.name)
