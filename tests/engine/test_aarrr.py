@@ -216,3 +216,16 @@ def test_the_growth_funnel_figure_draws_the_reached_counts(tmp_path):
     default = pd.DataFrame([flatten(EngagementModel(
         "default", "no_touch", rng=1, customers=300, months=1).run().summary(1))])
     assert plots.funnel_stages(default) == []
+
+
+def test_the_aarrr_uncertainties_cover_every_touched_edge():
+    """The default's assumptions at the funnel's edges, so ``engagesim decide`` runs."""
+    scenario = load_scenario("aarrr")
+    paths = set()
+    for u in scenario.uncertainties:
+        paths |= {u.path, *u.also}
+    touched = {i for i, e in enumerate(scenario.lifecycle.edges) if dict(e.drivers).get("touch")}
+    assert {f"lifecycle.edges[{i}].drivers.touch" for i in touched} == {
+        p for p in paths if p.endswith(".drivers.touch")
+    }
+    assert "lifecycle.edges[0].referral" in paths
