@@ -16,6 +16,8 @@ paying) separates *activation* (first entering a user or customer stage) from
   stage counts as having come through the ones before it) is that stage or a later one
   (:func:`reached`). Monotone down the funnel by construction; what the funnel figure
   draws (:func:`sim.analysis.plots.growth_funnel`);
+* **activated_month** — in ``customers.csv``, the month each agent was activated
+  (empty: never; 0: from the start), beside ``converted_month``;
 * **users** — agents in a user stage at each step (a ``users`` column) and at the end,
   beside ``active`` (paying customers only), and ``activations`` (agents first
   activated during the run: each step's in an ``activations`` column, the run's in the
@@ -166,4 +168,24 @@ def timeseries_columns(model: EngagementModel, frame: pd.DataFrame) -> pd.DataFr
     counts = np.bincount(model.activated_step[model.activated_step > 0],
                          minlength=len(frame) + 1)
     out["activations"] = counts[1 : len(frame) + 1]
+    return out
+
+
+def customers_columns(model: EngagementModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """The per-customer frame with an ``activated_month`` column (with user stages).
+
+    Args:
+        model: The model.
+        frame: Its one-row-per-customer frame (with a ``converted_month`` column).
+
+    Returns:
+        ``frame`` with ``activated_month`` (month of activation, ``nan``: never) right
+        after ``converted_month``, or ``frame`` as it is without user stages.
+    """
+    if model.step_flows is None:
+        return frame
+    out = frame.copy()
+    month = np.where(model.activated_step >= 0,
+                     model.activated_step / model.steps_per_month, np.nan)
+    out.insert(out.columns.get_loc("converted_month") + 1, "activated_month", month)
     return out

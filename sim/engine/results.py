@@ -223,7 +223,7 @@ def customers_frame(model: EngagementModel) -> pd.DataFrame:
             "referrals": model.referrals,
         }
     )
-    return frame
+    return funnel.customers_columns(model, frame)
 
 
 def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str, Any]:

@@ -116,6 +116,9 @@ def test_users_book_no_revenue_and_are_not_converted_until_paying(tmp_path):
     ts = model.timeseries()
     assert (ts["users"] == ts["trial"]).all() and (ts["active"] == ts["paying"]).all()
     assert ts["activations"].tolist() == [model.n] + [0] * (len(ts) - 1)
+    customers = model.customers_frame()
+    assert (customers["activated_month"] == 1.0).all()
+    assert customers["converted_month"].isna().sum() == int(users.sum())
     # revenue is booked only by payers (one step after the step they convert)
     assert ts["revenue"].iloc[0] == 0.0 and ts["revenue"].sum() > 0
 
@@ -185,6 +188,7 @@ def test_a_lifecycle_without_user_stages_has_no_funnel_outputs(tmp_path):
     summary = model.summary()
     assert not {"users", "activations", "time_to_convert", "reached"} & set(summary)
     assert "users" not in model.timeseries()
+    assert "activated_month" not in model.customers_frame()
     out = write_run(model, tmp_path / "run", seed=1)
     assert not (out / "flow.csv").exists()
     # without user stages activation is conversion
