@@ -20,6 +20,7 @@ from typing import Any
 from sim.engine.dynamics import DynamicsSpec
 from sim.engine.economics import EconomicsSpec, MarketingSpec
 from sim.engine.lifecycle import BASE_SOURCES, DRIVERS, STAGE_KINDS, Edge, Lifecycle, Stage
+from sim.engine.metrics import STEP_METRICS
 from sim.engine.network import NETWORK_KINDS, NetworkSpec
 from sim.engine.paths import apply_overrides
 from sim.engine.policies import (
@@ -385,6 +386,21 @@ def _segments(t: Table) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
+#: Stage names that would collide with another column of ``timeseries.csv``.
+RESERVED_STAGE_NAMES = frozenset({"step", *STEP_METRICS, "users", "activations"})
+
+
+#: Metric columns that count the agents of one stage kind: a stage of that name is
+#: allowed when it is the only stage of that kind (the two columns are then one count).
+_KIND_COUNTS = {"churned": "churned", "active": "customer", "prospects": "prospect"}
+
+
+def _same_count(stage: Stage, stages: list[Stage]) -> bool:
+    """Whether the metric column named like ``stage`` counts exactly that stage."""
+    kind = _KIND_COUNTS.get(stage.name)
+    return kind == stage.kind and sum(s.kind == kind for s in stages) == 1
+
+
 def _lifecycle(t: Table) -> Lifecycle:
     allow_winback = t.boolean("allow_winback", False)
     st = t.table("stages")
@@ -403,6 +419,11 @@ def _lifecycle(t: Table) -> Lifecycle:
         s.finish()
     if not stages:
         raise st.error("", "define at least one stage")
+    for stage in stages:
+        if stage.name in RESERVED_STAGE_NAMES and not _same_count(stage, stages):
+            raise st.error(stage.name, "this name is another column of timeseries.csv, "
+                           "which has a count column per stage; rename the stage (e.g. "
+                           f"{stage.name}_stage)")
     names = [s.name for s in stages]
     edges = []
     for e in t.tables("edges"):

@@ -143,6 +143,12 @@ def _policy_reasons(
 ) -> list[str]:
     """Rules 5 and 6; fills ``needed`` with the traits the response depends on."""
     lc = scenario.lifecycle
+    if isinstance(policy, ProgramPolicy):
+        aimed = [p.name for p in policy.spec.programs if p.targets]
+        if aimed:
+            return [f"policies.{policy.spec.name}.programs.{name}.targets: a program aimed at "
+                    "outcomes moves hazards and rates the chain does not model"
+                    for name in aimed]
     if not touch or isinstance(policy, NoPolicy):
         return []
     if not isinstance(policy, ProgramPolicy):

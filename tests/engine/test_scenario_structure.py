@@ -281,3 +281,33 @@ def test_table_accessors_report_every_problem():
     with pytest.raises(InputError) as info:
         fresh.finish(allowed=["n", "x"])
     check(info.value, FILE, "outer.xs", "unknown key (did you mean 'x'?)")
+
+
+def _rename_stage(raw, old, new):
+    """Rename a stage everywhere the default-like raw scenario names it."""
+    stages = raw["lifecycle"]["stages"]
+    raw["lifecycle"]["stages"] = {new if k == old else k: v for k, v in stages.items()}
+    for edge in raw["lifecycle"]["edges"]:
+        for end in ("from", "to"):
+            if edge[end] == old:
+                edge[end] = new
+    initial = raw["population"]["initial_stages"]
+    raw["population"]["initial_stages"] = {new if k == old else k: v for k, v in initial.items()}
+    for policy in raw["policies"].values():
+        for program in policy.get("programs", {}).values():
+            if "stages" in program:
+                program["stages"] = [new if s == old else s for s in program["stages"]]
+
+
+@pytest.mark.parametrize("name", ["revenue", "profit", "nps", "step", "active"])
+def test_a_stage_named_like_another_timeseries_column_is_refused(name):
+    raw = copy.deepcopy(RAW)
+    _rename_stage(raw, "adoption", name)  # a customer stage among several
+    with pytest.raises(InputError) as info:
+        from_dict(raw, FILE)
+    check(info.value, FILE, f"lifecycle.stages.{name}", "another column of timeseries.csv")
+
+
+def test_the_only_churned_stage_may_be_called_churned():
+    scenario = from_dict(copy.deepcopy(RAW), FILE)
+    assert scenario.lifecycle.stages[scenario.lifecycle.index("churned")].kind == "churned"

@@ -92,3 +92,10 @@ def test_inert_features_are_accepted():
     # with no touch-driven edge, any policy (escalation, tight teams) is irrelevant
     default_like = load_scenario("constant_churn")
     assert markov_obstacles(default_like, "email") == []
+
+
+def test_a_program_aimed_at_outcomes_is_an_obstacle():
+    scenario = load_scenario("loyalty_example")
+    reasons = markov_obstacles(scenario, "loyalty")
+    assert any(".programs." in r and ".targets: a program aimed at outcomes" in r
+               for r in reasons), reasons
