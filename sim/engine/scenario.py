@@ -42,6 +42,7 @@ from sim.engine.segments import (
     monthly_churn,
 )
 from sim.engine.staffing import PRIORITIES, TeamSpec
+from sim.engine.tactics_library import with_tactics
 from sim.engine.targets import TARGETS, conversion_key
 from sim.engine.uncertainties import Uncertainty, parse_uncertainties
 from sim.schema import InputError, Table, read_text, suggest
@@ -773,7 +774,7 @@ def _policies(
 ) -> Mapping[str, PolicySpec]:
     policies = {}
     for name in list(t.keys()):
-        p = t.table(name)
+        p = with_tactics(t.table(name), lifecycle, name)  # README "The tactics library"
         progs_t = p.table("programs", {})
         programs = tuple(
             _program(progs_t.table(k), k, lifecycle, segments) for k in list(progs_t.keys())
