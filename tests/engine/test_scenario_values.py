@@ -129,7 +129,7 @@ OVERRIDE_CASES = [
     (
         {"lifecycle.stages.aware.kind": "prospects"},
         "lifecycle.stages.aware.kind",
-        ["expected one of 'prospect', 'customer', 'churned'", "did you mean 'prospect'?"],
+        ["expected one of 'prospect', 'user', 'customer', 'churned'", "did you mean 'prospect'?"],
     ),
     (
         {"segments.smb.acv": {"dist": "lognormall", "mean": 300.0, "sd": 150.0}},

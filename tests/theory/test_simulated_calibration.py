@@ -52,18 +52,18 @@ expansion_potential = {{ dist = "fixed", value = 0.0 }}
 referral_propensity = {{ dist = "fixed", value = 0.0 }}
 [lifecycle.stages]
 trial = {{ kind = "customer" }}
-active = {{ kind = "customer" }}
+paying = {{ kind = "customer" }}
 churned = {{ kind = "churned" }}
 [[lifecycle.edges]]
 from = "trial"
-to = "active"
+to = "paying"
 base = 0.5
 [[lifecycle.edges]]
 from = "trial"
 to = "churned"
 base = 0.2
 [[lifecycle.edges]]
-from = "active"
+from = "paying"
 to = "churned"
 base = "churn_propensity"
 [network]
@@ -73,15 +73,15 @@ description = "nothing"
 """
 
 
-#: The same segment converting from prospects: unaware → lead → active (the cohort run
+#: The same segment converting from prospects: unaware → lead → paying (the cohort run
 #: starts in lead, the stage that converts, and converts at once).
 PROSPECTS = (
     TOY.replace('trial = {{ kind = "customer" }}',
                 'unaware = {{ kind = "prospect" }}\nlead = {{ kind = "prospect" }}')
-    .replace('from = "trial"\nto = "active"\nbase = 0.5',
+    .replace('from = "trial"\nto = "paying"\nbase = 0.5',
              'from = "unaware"\nto = "lead"\nbase = 0.3')
     .replace('from = "trial"\nto = "churned"\nbase = 0.2',
-             'from = "lead"\nto = "active"\nbase = 0.5')
+             'from = "lead"\nto = "paying"\nbase = 0.5')
 )
 
 
@@ -140,12 +140,12 @@ def test_shipped_example_written_scenario_reproduces_the_table(tmp_path):
         assert f"segment {name} <- table cohort {name}" in text
 
 
-@pytest.mark.parametrize("start", ["active", "unaware"])
+@pytest.mark.parametrize("start", ["paying", "unaware"])
 def test_closed_form_on_an_edge_without_drivers(tmp_path, start):
     """On a churn edge with odds 1 and no drivers the simulated cohort is the sBG curve
     itself, so the calibrated Beta's closed-form survival S(t) = B(a, b + t) / B(a, b)
     reproduces the table within K SE too, and agrees with the sBG fit's mean churn —
-    for an installed base (active) and for prospects converting over time (unaware)."""
+    for an installed base (paying) and for prospects converting over time (unaware)."""
     alive = simulate_cohort(0.9, 7.0, 4000, 10, np.random.default_rng(7))
     path = write_table(tmp_path, table_text({"all": alive.tolist()}))
     result = calibrate_to_simulation(path, toy(tmp_path, start), "none",
@@ -181,20 +181,20 @@ def test_a_shape_no_beta_reaches_is_refused(tmp_path):
     path = write_table(tmp_path, table_text({"all": [1000, 1000, 1000, 500, 500]}))
     with pytest.raises(InputError, match=r"segment 'everyone'.*no churn propensity Beta "
                        r"reproduces the table.*the best \(alpha = .*off by"):
-        calibrate_to_simulation(path, toy(tmp_path, "active"), "none",
+        calibrate_to_simulation(path, toy(tmp_path, "paying"), "none",
                                 segment_map={"all": "everyone"}, agents=1000)
 
 
 def test_bad_mappings_are_refused(tmp_path):
     path = write_table(tmp_path, table_text({"all": [1000, 900, 820]}))
     with pytest.raises(InputError, match=r"no segment 'nobody'.*everyone"):
-        calibrate_to_simulation(path, toy(tmp_path, "active"), "none",
+        calibrate_to_simulation(path, toy(tmp_path, "paying"), "none",
                                 segment_map={"all": "nobody"})
     with pytest.raises(InputError, match="no cohort 'smb'"):
-        calibrate_to_simulation(path, toy(tmp_path, "active"), "none",
+        calibrate_to_simulation(path, toy(tmp_path, "paying"), "none",
                                 segment_map={"smb": "everyone"})
     with pytest.raises(InputError, match="no cohort of the table"):
-        calibrate_to_simulation(path, toy(tmp_path, "active"), "none")
+        calibrate_to_simulation(path, toy(tmp_path, "paying"), "none")
     with pytest.raises(InputError, match="policy"):
-        calibrate_to_simulation(path, toy(tmp_path, "active"), "no_such_policy",
+        calibrate_to_simulation(path, toy(tmp_path, "paying"), "no_such_policy",
                                 segment_map={"all": "everyone"})
