@@ -31,19 +31,20 @@ import numpy as np
 
 
 def count_moves(counts: np.ndarray, segment: np.ndarray, before: np.ndarray,
-                after: np.ndarray, was_customer: np.ndarray) -> None:
-    """Add one step's stage moves of the customers to ``counts`` (in place).
+                after: np.ndarray, who: np.ndarray | None = None) -> None:
+    """Add one step's stage moves to ``counts`` (in place).
 
     Args:
         counts: ``(segments, stages, stages)`` move counts.
-        segment: Each customer's segment.
-        before: Each customer's stage at the start of the step.
-        after: Each customer's stage at its end.
-        was_customer: Who was a customer at the start of the step.
+        segment: Each agent's segment.
+        before: Each agent's stage at the start of the step.
+        after: Each agent's stage at its end.
+        who: Whose moves to count (``None``: every agent's).
     """
+    if who is not None:
+        segment, before, after = segment[who], before[who], after[who]
     n_stage = counts.shape[1]
-    index = (segment[was_customer].astype(np.intp) * n_stage
-             + before[was_customer]) * n_stage + after[was_customer]
+    index = (segment.astype(np.intp) * n_stage + before) * n_stage + after
     counts += np.bincount(index, minlength=counts.size).reshape(counts.shape)
 
 

@@ -216,12 +216,10 @@ class EngagementModel(mesa.Model):
         self.acquisition = np.zeros(n)
         self.referrals = np.zeros(n, dtype=np.int64)
         n_stages = len(scenario.lifecycle.stages)
-        #: ``(segments, stages, stages)`` stage moves of customers, counted every step
-        #: (what :mod:`sim.engine.continuation` reads the value beyond the horizon from)
-        self.moves_count = np.zeros((len(scenario.segments), n_stages, n_stages), np.int64)
-        #: the same for every agent, prospects included (the conversion rates of
-        #: :func:`sim.engine.metrics.conversion_rates`)
-        self.flow_count = np.zeros_like(self.moves_count)
+        #: ``(segments, stages, stages)`` stage moves of every agent, counted every step
+        #: (the conversion rates of :func:`sim.engine.metrics.conversion_rates`; its
+        #: customer rows are :attr:`moves_count`)
+        self.flow_count = np.zeros((len(scenario.segments), n_stages, n_stages), np.int64)
         #: with user stages (:mod:`sim.engine.funnel`), every step's ``(stages,
         #: stages)`` moves (``flow.csv``) and each agent's deepest funnel stage
         funnel_run = funnel.has_users(scenario.lifecycle)
@@ -243,6 +241,16 @@ class EngagementModel(mesa.Model):
 
     # ------------------------------------------------------------------------------
     # derived views
+
+    @property
+    def moves_count(self) -> np.ndarray:
+        """``(segments, stages, stages)`` stage moves of customers (from a customer stage).
+
+        What :mod:`sim.engine.continuation` reads the value beyond the horizon from: the
+        customer rows of :attr:`flow_count` (a customer is exactly an agent in a customer
+        stage at the step's start), the other rows 0.
+        """
+        return np.where(self.stage_tables.customer[None, :, None], self.flow_count, 0)
 
     @property
     def tenure_months(self) -> np.ndarray:
@@ -358,8 +366,7 @@ class EngagementModel(mesa.Model):
 
         # 5. apply moves
         moves = self._apply_moves(moved_to, t)
-        count_moves(self.moves_count, self.segment, stage_before, self.stage, was_active)
-        count_moves(self.flow_count, self.segment, stage_before, self.stage, np.ones(n, bool))
+        count_moves(self.flow_count, self.segment, stage_before, self.stage)
         if self.step_flows is not None:
             n_stages = len(scenario.lifecycle.stages)
             self.step_flows.append(funnel.step_flow(stage_before, self.stage, n_stages))
