@@ -397,15 +397,15 @@ def _flip_sentence(b: BreakEven, by_path: Mapping[str, Uncertainty]) -> str:
     """One break-even in the user's units."""
     u = by_path[b.assumption]
     if math.isnan(b.value):
-        return (f"No value of *{u.label}* in its range ({u.shown(u.support()[0])} to "
-                f"{u.shown(u.support()[1])}) makes {label(b.other)} better than "
+        return (f"No value of *{u.label}* in its range ({u.shown_interval(*u.support())}) "
+                f"makes {label(b.other)} better than "
                 f"{label(b.leader)} on average." if b.always == b.leader else
                 f"Given *{u.label}* alone, {label(b.other)} is better over its whole range.")
-    side = "above" if b.leader_wins_above else "below"
-    ci = (f" (95 % CI {u.shown(b.low)} to {u.shown(b.high)})"
+    ci = (f" (95 % CI of the break-even: {u.shown_interval(b.low, b.high)})"
           if math.isfinite(b.low) and math.isfinite(b.high) else "")
-    return (f"{label(b.leader)} beats {label(b.other)} while *{u.label}* is {side} "
-            f"{u.shown(b.value)}{ci}; otherwise {label(b.other)} wins.")
+    return (f"{label(b.leader)} beats {label(b.other)} while *{u.label}* "
+            f"{u.shown_beyond(b.value, b.leader_wins_above)}{ci}; "
+            f"otherwise {label(b.other)} wins.")
 
 
 def _choices(answers: Mapping[str, ScopeAnswer]) -> list[str]:
@@ -512,7 +512,7 @@ def _assumptions_table(manifest: Mapping[str, Any],
         linked = f" (+ {len(a.also)} linked)" if a.also else ""
         low, high = a.support()
         rows.append([a.label, f"`{a.path}`{linked}", a.describe(),
-                     f"{a.shown(low)} to {a.shown(high)}", a.source])
+                     a.shown_interval(low, high), a.source])
     lines += markdown_table(["assumption", "key", "distribution", "range", "source"], rows)
     fixed = manifest.get("fixed", {})
     lines += ["", "Fixed:", ""]

@@ -188,6 +188,45 @@ class Uncertainty:
                 return f"{verb} churn odds by {percent(abs(change), digits=0)}"
         return f"{round(value):,}" if self.integer else number(value)
 
+    def shown_beyond(self, value: float, above: bool) -> str:
+        """The condition "the assumption is above (or below) ``value``" as a phrase.
+
+        A cut in churn odds reads the other way round from its logit coefficient (a
+        lower coefficient is a larger cut): ``cuts churn odds by more than 48 %``
+        rather than ``is below cuts churn odds by 48 %``.
+
+        Args:
+            value: The threshold, in the model's units.
+            above: Whether the condition is "above" the threshold.
+
+        Returns:
+            A phrase that follows the assumption's label (``is above 10.5 %``).
+        """
+        if self.display != "odds_cut":
+            return f"is {'above' if above else 'below'} {self.shown(value)}"
+        change = math.exp(value) - 1.0
+        if change <= 0.0:  # a cut: a lower coefficient cuts more
+            side = "less" if above else "more"
+            return f"cuts churn odds by {side} than {percent(-change, digits=0)}"
+        return (f"raises churn odds by {'more' if above else 'less'} than "
+                f"{percent(change, digits=0)}")
+
+    def shown_interval(self, low: float, high: float) -> str:
+        """An interval of values in the user's units (``cuts churn odds by 43 % to 65 %``).
+
+        Args:
+            low: Lower end, in the model's units.
+            high: Upper end.
+
+        Returns:
+            ``"<low> to <high>"``; a cut in churn odds is given once, smaller cut first.
+        """
+        if self.display == "odds_cut" and max(low, high) <= 0.0:
+            cuts = sorted(1.0 - math.exp(v) for v in (low, high))
+            return (f"cuts churn odds by {percent(cuts[0], digits=0)} to "
+                    f"{percent(cuts[1], digits=0)}")
+        return f"{self.shown(low)} to {self.shown(high)}"
+
 
 def _g(value: float) -> str:
     return "∞" if value == math.inf else "−∞" if value == -math.inf else f"{value:g}"

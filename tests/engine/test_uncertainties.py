@@ -247,6 +247,30 @@ def test_shown(display, value, text):
     assert u.shown(value) == text
 
 
+@pytest.mark.parametrize(
+    ("display", "value", "above", "text"),
+    [
+        ("percent", 0.105, True, "is above 10.5 %"),
+        ("number", 0.5, False, "is below 0.50"),
+        # a lower logit coefficient is a larger cut: "below −0.65" means "more than 48 %"
+        ("odds_cut", -0.65, False, "cuts churn odds by more than 48 %"),
+        ("odds_cut", -0.65, True, "cuts churn odds by less than 48 %"),
+        ("odds_cut", 0.5, True, "raises churn odds by more than 65 %"),
+    ],
+)
+def test_shown_beyond_reads_in_the_users_direction(display, value, above, text):
+    u = Uncertainty(PATH, "uniform", (("low", -2.0), ("high", 2.0)), display=display)
+    assert u.shown_beyond(value, above) == text
+
+
+def test_shown_interval_gives_a_cut_once_smaller_first():
+    u = Uncertainty(PATH, "uniform", (("low", -2.0), ("high", 2.0)), display="odds_cut")
+    assert u.shown_interval(-1.05, -0.56) == "cuts churn odds by 43 % to 65 %"
+    assert u.shown_interval(-0.5, 0.5) == "cuts churn odds by 39 % to raises churn odds by 65 %"
+    money = Uncertainty(PATH, "uniform", (("low", 1.0), ("high", 2.0)), display="money")
+    assert money.shown_interval(9000.0, 12000.0) == "9k to 12k"
+
+
 def test_shown_integer_number_is_whole():
     u = Uncertainty(PATH, "triangular", (("low", 15), ("mode", 25), ("high", 40)), integer=True)
     assert u.shown(27.4) == "27"
