@@ -17,7 +17,7 @@ from scipy import stats
 from sim import InputError, load_scenario
 from sim.cli import main
 from sim.engine.paths import get_path
-from sim.engine.scenario import from_dict
+from sim.engine.scenario import from_dict, shipped_scenarios
 from sim.engine.uncertainties import DISPLAYS, UNCERTAIN_DISTRIBUTIONS, Uncertainty
 
 PATH = "policies.high_touch.programs.check_ins.effect"
@@ -62,17 +62,27 @@ def test_default_declares_thirteen_uncertainties_in_file_order():
         assert u.source and u.label != u.path and u.display in DISPLAYS
 
 
-def test_default_base_values_lie_inside_their_supports():
-    scenario = load_scenario("default")
+#: shipped scenarios that declare uncertain assumptions (each must keep them valid)
+UNCERTAIN_SCENARIOS = tuple(
+    name for name, path in shipped_scenarios().items() if "[uncertainties" in path.read_text()
+)
+
+
+@pytest.mark.parametrize("name", UNCERTAIN_SCENARIOS)
+def test_base_values_lie_inside_their_supports(name):
+    scenario = load_scenario(name)
+    assert scenario.uncertainties
     for u in scenario.uncertainties:
+        assert u.source and u.label != u.path and u.display in DISPLAYS
         low, high = u.support()
         for path in (u.path, *u.also):
             assert low <= get_path(scenario.raw, path) <= high, path
 
 
 @pytest.mark.parametrize("q", [0.0, 0.5, 1.0])
-def test_default_extremes_are_valid_scenarios(q):
-    scenario = load_scenario("default")
+@pytest.mark.parametrize("name", UNCERTAIN_SCENARIOS)
+def test_extremes_are_valid_scenarios(name, q):
+    scenario = load_scenario(name)
     for u in scenario.uncertainties:
         value = round(u.ppf(q)) if u.integer else u.ppf(q)
         changed = scenario.with_overrides({u.path: value, **{a: value for a in u.also}})
