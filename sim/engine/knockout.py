@@ -22,11 +22,18 @@ The rules:
   from the run's. So the runs of a policy and of its knockouts on one seed are paired,
   and removing a program that does nothing (no effect, no cost, no CSM hours) gives the
   policy's results number for number.
+
+:func:`knock_out` applies the same removal to a whole scenario, each policy keeping its
+name: the live page's program switches (:mod:`sim.explore.levers`) use it, so a policy
+switched off there runs exactly as its knockout does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sim.engine.policies import CHANNEL_TEAM, PolicySpec, ProgramPolicy
 from sim.engine.scenario import Scenario
@@ -115,3 +122,59 @@ def make_knockout(scenario: Scenario, name: str) -> ProgramPolicy:
     spec = scenario.policies[policy]
     removed = {p.name for p in spec.programs} if program == EVERY else {program}
     return ProgramPolicy(without(spec, removed, name))
+
+
+@dataclasses.dataclass(frozen=True)
+class KnockedOut(Scenario):
+    """A scenario whose policies run without some of their programs (:func:`knock_out`).
+
+    Its ``raw`` table still lists the programs; :meth:`with_overrides` removes them
+    again from the copy it returns, and :attr:`digest` tells it from the whole scenario.
+
+    Attributes:
+        removed: Policy name → names of the programs removed.
+    """
+
+    removed: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        """The whole scenario's digest and the programs removed, hashed together."""
+        removed = sorted((p, sorted(names)) for p, names in self.removed.items())
+        return hashlib.sha256(f"{super().digest}{removed}".encode()).hexdigest()
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
+        """A re-validated copy with ``overrides`` applied, the programs still removed."""
+        return knock_out(super().with_overrides(overrides), self.removed)
+
+
+def knock_out(scenario: Scenario, removed: Mapping[str, Iterable[str]]) -> Scenario:
+    """``scenario`` with programs of its policies removed, each policy keeping its name.
+
+    Each policy loses its programs by :func:`without`, the rule of :func:`make_knockout`:
+    policy ``P`` of the result runs exactly as ``knockout:P/X`` of ``scenario`` when
+    ``removed = {"P": {"X"}}``.
+
+    Args:
+        scenario: The scenario.
+        removed: Policy name → names of the programs to remove (empty: none).
+
+    Returns:
+        ``scenario`` itself when nothing is removed, else a :class:`KnockedOut` copy.
+
+    Raises:
+        InputError: An unknown policy or program (the messages of :func:`parse_knockout`).
+    """
+    policies = dict(scenario.policies)
+    gone = {p: frozenset(names) for p, names in getattr(scenario, "removed", {}).items()}
+    for policy, names in removed.items():
+        programs = set(names)
+        for program in sorted(programs):
+            parse_knockout(scenario, knockout_name(policy, program))
+        if programs:
+            policies[policy] = without(policies[policy], programs, policy)
+            gone[policy] = gone.get(policy, frozenset()) | programs
+    if all(policies[name] is spec for name, spec in scenario.policies.items()):
+        return scenario
+    fields = {f.name: getattr(scenario, f.name) for f in dataclasses.fields(Scenario)}
+    return KnockedOut(**{**fields, "policies": policies}, removed=gone)

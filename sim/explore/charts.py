@@ -55,8 +55,16 @@ def stage_colours(model: PairedModel) -> list[str]:
 
 
 def title(model: PairedModel, label: str) -> str:
-    """``"A: high_touch"``."""
-    return f"{label}: {model.runs[label].policy.name}"
+    """``"A: high_touch"``, then the programs switched off and the tactics added.
+
+    For example ``"A: hybrid − escalation + gamification"``.
+    """
+    name = model.runs[label].policy.name
+    off = sorted(model.levers.programs_off.get(name, ()))
+    added = model.levers.tactics_on.get(name, ())
+    return f"{label}: {name}" + "".join(f" − {p}" for p in off) + "".join(
+        f" + {t}" for t in added
+    )
 
 
 def stages_figure(model: PairedModel, segment: str | None = None) -> Figure:

@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import breadth_first_order
 from sim.engine.metrics import retention_curve
 from sim.engine.model import EngagementModel
 from sim.engine.scenario import Scenario, load_scenario
-from sim.explore.levers import Levers, apply
+from sim.explore.levers import Levers, apply, parse_controls
 
 #: Most customers drawn in the network panel.
 SAMPLE_SIZE = 150
@@ -80,7 +80,10 @@ class PairedModel(mesa.Model):
         referral_scale: See :class:`~sim.explore.levers.Levers`.
         scenario: Mesa's experimental scenario, which SolaraViz passes on Reset; unused
             (the engagesim scenario is ``source``).
-        **segment_weights: ``weight_<segment>`` relative weights of the segments.
+        **controls: ``weight_<segment>`` relative weights of the segments, and the
+            program switches ``program:<policy>/<program>`` (``False``: off) and
+            library tactics ``tactic:<policy>`` of the page
+            (:func:`~sim.explore.levers.parse_controls`).
 
     Attributes:
         spec: The scenario with the levers applied (named as
@@ -108,15 +111,12 @@ class PairedModel(mesa.Model):
         marketing_scale: float = 1.0,
         referral_scale: float = 1.0,
         scenario: Any = None,
-        **segment_weights: float,
+        **controls: Any,
     ):
         super().__init__(rng=seed)
         base = source if isinstance(source, Scenario) else load_scenario(source)
-        weights = {}
-        for key, value in segment_weights.items():
-            if not key.startswith("weight_"):
-                raise TypeError(f"unexpected keyword argument {key!r}")
-            weights[key.removeprefix("weight_")] = value
+        switches = parse_controls(controls)
+        weights = switches.pop("segment_weights")
         #: Notes for the page about settings that could not be used as given.
         self.notes: list[str] = []
         effective = [weights.get(seg.name, seg.share) for seg in base.segments]
@@ -132,6 +132,7 @@ class PairedModel(mesa.Model):
             segment_weights=weights,
             customers=customers,
             months=months,
+            **switches,
         )
         self.spec = apply(base, levers)
         self.seed = seed
