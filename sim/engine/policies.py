@@ -25,6 +25,9 @@ edges). It then does not add to the dose: it has its own response
 ``1 − exp(−touches × fit × responsiveness × quality / saturation)`` and moves each
 target by its effect × that response, carried to the model in
 :attr:`Engagement.targets` and applied where the target acts (:mod:`sim.engine.targets`).
+With a ``decay`` (the share of its effect carried over per month) that effect outlasts
+the step: each customer keeps a level that fades geometrically, capped at the effect at
+full response (:class:`~sim.engine.targets.Carry`, per run).
 Any program may add cost models beyond per touch: its own platform
 (``fixed_cost_per_month``, type ``fixed``), per enrolled customer per month and per
 reward redeemed (type ``touch``), per referral credited to an enrolled referrer (type
@@ -122,6 +125,9 @@ class ProgramSpec:
             dose with ``effect``, as always.
         saturation: Monthly fitted touches at which a targeted program's response is
             63 % (``r = 1 − exp(−touches × fit / saturation)``).
+        decay: Share of a targeted program's effect carried over per month, in [0, 1)
+            (0: the effect lasts the step it is delivered in; see
+            :class:`~sim.engine.targets.Carry`).
         fixed_cost_per_month: The program's own platform per month (the company's;
             type ``fixed``).
         cost_per_enrolled_month: Per customer in scope per month (type ``touch``).
@@ -148,6 +154,7 @@ class ProgramSpec:
     setup_cost: float = 0.0
     targets: tuple[tuple[str, float], ...] = ()
     saturation: float = 1.0
+    decay: float = 0.0
     fixed_cost_per_month: float = 0.0
     cost_per_enrolled_month: float = 0.0
     cost_per_reward: float = 0.0
@@ -200,6 +207,8 @@ class PolicySpec:
         programs: The programs.
         community: Its community program, or ``None``.
         roadmap: Its collaborative roadmap, or ``None``.
+        churned_stages: Indices of the lifecycle's churned stages: a customer entering
+            one loses what its programs' ``decay`` carried (empty: nobody does).
     """
 
     name: str
@@ -209,6 +218,7 @@ class PolicySpec:
     programs: tuple[ProgramSpec, ...]
     community: CommunitySpec | None = None
     roadmap: RoadmapSpec | None = None
+    churned_stages: tuple[int, ...] = ()
 
 
 @dataclass
@@ -449,7 +459,10 @@ class ProgramPolicy(Policy):
         self.teams = {}
 
     def setup(self, view: PolicyView) -> None:
-        """Create the teams and the per-program set-up records.
+        """Create the teams, the per-program set-up records and the carried levels.
+
+        Everything a run accumulates starts here afresh, so one policy object run
+        twice (one run after the other) gives the same results both times.
 
         Args:
             view: The model's view (or any object with the same arrays and ``spec``).
@@ -460,6 +473,9 @@ class ProgramPolicy(Policy):
             for name, team in self.spec.teams.items()
         }
         self._set_up = {p.name: np.zeros(view.n, dtype=bool) for p in self.spec.programs}
+        self._carry = targets.Carry(
+            self.spec.programs, view.n, view.steps_per_month, self.spec.churned_stages
+        )
         n_stages = len(view.stage_names)
         n_segments = len(view.segment_names)
         # one lookup per program over (stage, segment) cells: cell = stage · S + segment
@@ -496,7 +512,7 @@ class ProgramPolicy(Policy):
         by_type = dict.fromkeys(COST_TYPES, 0.0)
         cell = view.stage.astype(np.intp) * self._n_segments + view.segment
         reach = {p.name: self._reach(view, p, cell) for p in self.spec.programs}
-        aimed = Aimed(n)
+        aimed = Aimed(n, self._carry)
 
         # staff the teams, then ration each team's hours once across its programs
         served: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -548,6 +564,7 @@ class ProgramPolicy(Policy):
             else:
                 self._set_up[p.name][asking] = True
 
+        aimed.settle(view)  # the decaying programs' carried levels
         for p in self.spec.programs:
             if p.targets or program_costs(p):
                 book_program_costs(p, view, reach[p.name][1], cost, by_type, aimed)
@@ -606,14 +623,16 @@ class Aimed:
 
     Args:
         n: Number of customers.
+        carry: The run's carried levels of decaying programs (``None``: none decay).
     """
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, carry: targets.Carry | None = None):
         self.n = n
+        self.carry = carry
         self.effects: dict[str, np.ndarray] = {}
         self.referral_cost: np.ndarray | None = None
 
-    def _add(self, key: str, rows: np.ndarray, values: np.ndarray | float) -> None:
+    def _add(self, key: str, rows: np.ndarray | slice, values: np.ndarray | float) -> None:
         effect = self.effects.setdefault(key, np.zeros(self.n))
         effect[rows] += values
 
@@ -622,11 +641,26 @@ class Aimed:
 
         The response is ``1 − exp(−fitted / saturation)``; each target gets
         ``effect × response``, except ``price``, a discount of ``effect`` on everyone
-        enrolled.
+        enrolled. A target that carries over (``decay``) is delivered to the carry
+        instead and reaches :attr:`effects` in :meth:`settle`.
         """
         response = -np.expm1(-fitted_per_month / p.saturation)
         for key, x in p.targets:
-            self._add(key, rows, x if key == "price" else x * response)
+            if self.carry is not None and self.carry.carries(p.name, key):
+                self.carry.deliver(p.name, key, rows, x * response)
+            else:
+                self._add(key, rows, x if key == "price" else x * response)
+
+    def settle(self, view: PolicyView) -> None:
+        """Advance the carried levels one step and add them to :attr:`effects`.
+
+        Called once per step after every program's :meth:`add` (a decaying program
+        reaching nobody this step still fades).
+        """
+        if self.carry is None:
+            return
+        for key, level in self.carry.step(view.stage, view.steps_in_stage):
+            self._add(key, slice(None), level)
 
     def enrol_referrals(self, rows: np.ndarray, cost_per_referral: float) -> None:
         """Pay ``cost_per_referral`` for each referral credited to ``rows`` this step."""

@@ -43,7 +43,7 @@ from sim.engine.segments import (
 )
 from sim.engine.staffing import PRIORITIES, TeamSpec
 from sim.engine.tactics_library import with_tactics
-from sim.engine.targets import TARGETS, conversion_key
+from sim.engine.targets import NOT_CARRIED, TARGETS, conversion_key
 from sim.engine.uncertainties import Uncertainty, parse_uncertainties
 from sim.schema import InputError, Table, read_text, suggest
 
@@ -673,7 +673,7 @@ def _program(
 
 
 def _aims_and_costs(t: Table, lifecycle: Lifecycle) -> dict[str, Any]:
-    """A program's ``targets`` table, ``saturation`` and cost models (all optional).
+    """A program's ``targets`` table, ``saturation``, ``decay`` and cost models (all optional).
 
     See :mod:`sim.engine.targets` and :class:`~sim.engine.policies.ProgramSpec`.
     """
@@ -711,6 +711,7 @@ def _aims_and_costs(t: Table, lifecycle: Lifecycle) -> dict[str, Any]:
     return dict(
         targets=tuple(aims),
         saturation=t.positive("saturation", 1.0),
+        decay=_decay(t, aims),
         fixed_cost_per_month=t.cost("fixed_cost_per_month", 0.0),
         cost_per_enrolled_month=t.cost("cost_per_enrolled_month", 0.0),
         cost_per_reward=t.cost("cost_per_reward", 0.0),
@@ -719,6 +720,29 @@ def _aims_and_costs(t: Table, lifecycle: Lifecycle) -> dict[str, Any]:
         build_cost=t.cost("build_cost", 0.0),
         amortise_months=t.positive("amortise_months", 1.0),
     )
+
+
+def _decay(t: Table, aims: list[tuple[str, float]]) -> float:
+    """A program's ``decay``: the share of its targets' effect carried over per month.
+
+    See :class:`sim.engine.targets.Carry`. It applies to targets other than ``price``;
+    a program without them has nothing to carry (its pooled touch dose already lasts
+    through the engagement, satisfaction and onboarding it moves).
+    """
+    if "decay" not in t:
+        return 0.0
+    what = "a share of the effect carried over per month in [0, 1)"
+    decay = t.number("decay", low=0.0, what=what, what_states_bounds=True)
+    if decay >= 1.0:
+        raise t.error("decay", f"expected {what}, got {decay:g}: an effect that never fades "
+                      "would build up without end (0.9 is a half-life of 6.6 months)")
+    if not any(key != NOT_CARRIED for key, _ in aims):
+        raise t.error("decay", "decay carries the effect of a program's targets over to "
+                      "later months; this program has no targets it could carry (a price "
+                      "discount lasts while enrolled, and a program without targets feeds "
+                      "the pooled touch dose, whose effect lasts through the states it "
+                      "moves): give a targets table or remove decay")
+    return decay
 
 
 def _community(p: Table) -> CommunitySpec | None:
@@ -807,6 +831,9 @@ def _policies(
             programs=programs,
             community=_community(p),
             roadmap=_roadmap(p),
+            churned_stages=tuple(
+                i for i, stage in enumerate(lifecycle.stages) if stage.kind == "churned"
+            ),
         )
         p.finish()
     if not policies:
