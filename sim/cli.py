@@ -367,7 +367,11 @@ def _describe(summary: dict, out: Path) -> str:
         f"{money_short(summary['cost_total'])}   profit {money_short(summary['profit_total'])}"
         f"   CSMs to hire {summary['csm_headcount_peak']}",
         *([f"  installed base   net revenue retention {summary['nrr_12']:.1%}   gross "
-           f"{summary['grr_12']:.1%}   (after 12 months)"] if "nrr_12" in summary else []),
+           f"{summary['grr_12']:.1%}   (after 12 months)"]
+          if summary.get("nrr_12") is not None else []),
+        *([f"  purchases        {summary['orders']:,} orders   AOV {show('aov', 2)}   "
+           f"{show('purchase_frequency', 2)} a month per customer   repeat-purchase rate "
+           f"{show('repeat_purchase_rate', 2)}"] if "orders" in summary else []),
         f"  LTV:CAC          {show('ltv_to_cac', 2)}   payback "
         f"{show('payback_months', 1)} months   NPS {show('nps')}",
         f"  results in       {out}/ (summary.json, timeseries.csv, customers.csv, "

@@ -7,6 +7,11 @@ expectation, ``Σ_k m r^k / (1 + d)^k = m r / (1 + d − r)`` (Pfeifer & Carrawa
 Value and cost are discounted from the customer's conversion (installed-base customers:
 from the start of the run) at the annual rate, compounded per step.
 
+Revenue is a subscription (each customer pays its monthly contract) or, with
+``revenue_model = "repeat_purchase"``, the orders a customer places in the step
+(:mod:`sim.engine.purchases`, which states the rule and the subscription as its special
+case); :func:`book` takes that spend as given.
+
 The step's money phase: :func:`book` (revenue, margin, discounted value and cost of
 the step), :func:`expand` (contracts grow in expanding stages) and
 :func:`marketing_cost` (spend on the prospects marketing reached).
@@ -30,12 +35,15 @@ class EconomicsSpec:
         expansion_rate: Monthly revenue growth of a customer in an expanding stage, at
             expansion potential 1 and full engagement.
         max_expansion: Cap on revenue as a multiple of the starting contract.
+        revenue_model: ``"subscription"`` (monthly revenue per customer) or
+            ``"repeat_purchase"`` (orders × basket; :mod:`sim.engine.purchases`).
     """
 
     gross_margin: float = 0.8
     annual_discount_rate: float = 0.1
     expansion_rate: float = 0.02
     max_expansion: float = 2.0
+    revenue_model: str = "subscription"
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,7 @@ def book(
     age: np.ndarray,
     discount: np.ndarray,
     price_discount: np.ndarray | None = None,
+    spend: np.ndarray | None = None,
 ) -> Booking:
     """Book one step's revenue, margin and cost, discounted from conversion.
 
@@ -128,11 +137,16 @@ def book(
         discount: :func:`discount_factors` (ages past its end use its last factor).
         price_discount: Per-customer share of the revenue given away by programs
             aimed at ``price``, in [0, 1] (``None``: none).
+        spend: Each customer's spend in the step before discounts, when revenue is not a
+            subscription (repeat purchases: orders × basket, which already says who
+            paid: the payers and the first orders of new customers; ``payers`` is then
+            not read); ``None``: the subscription, ``monthly_revenue / steps_per_month``
+            of the payers.
 
     Returns:
         The :class:`Booking`.
     """
-    revenue = np.where(payers, monthly_revenue / steps_per_month, 0.0)
+    revenue = np.where(payers, monthly_revenue / steps_per_month, 0.0) if spend is None else spend
     if price_discount is not None:
         revenue = revenue * (1.0 - price_discount)
     margin = spec.gross_margin * revenue

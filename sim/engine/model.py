@@ -61,6 +61,7 @@ from sim.engine.policies import (
     check_engagement,
 )
 from sim.engine.policy_files import is_policy_file, load_policy_file
+from sim.engine.purchases import Purchases, spend_potential
 from sim.engine.scenario import Scenario, load_scenario
 from sim.engine.segments import sample_population
 from sim.engine.view import PolicyView
@@ -169,6 +170,11 @@ class EngagementModel(mesa.Model):
         self._init_structure()
         # the policy's own generator: spawning leaves self.rng's stream untouched
         self._policy_rng = self.rng.spawn(1)[0]
+        #: a repeat-purchase run's orders (``None``: a subscription), drawn from a stream
+        #: spawned after the policy's (:mod:`sim.engine.purchases`)
+        self.purchases: Purchases | None = None
+        if scenario.economics.revenue_model == "repeat_purchase":
+            self._start_purchases()
         self.policy.setup(PolicyView(self, self._policy_rng))
         self.csm_agents: dict[str, list[CSMAgent]] = {}
         self._views: dict[int, CustomerAgent] = {}
@@ -225,6 +231,15 @@ class EngagementModel(mesa.Model):
         funnel_run = funnel.has_users(scenario.lifecycle)
         self.step_flows: list[np.ndarray] | None = [] if funnel_run else None
         self.depth = funnel.depth(self.stage, tables.churned, None) if funnel_run else None
+
+    def _start_purchases(self) -> None:
+        self.purchases = Purchases.start(
+            self.rng, self.spec.segments, self.segment, self.steps_per_month
+        )
+        self.traits.update(self.purchases.traits)
+        self.traits["revenue"] = spend_potential(self.traits)
+        self.monthly_revenue = np.where(self.active, self.traits["revenue"], 0.0)
+        self.base_revenue = self.monthly_revenue.copy()
 
     def _init_structure(self) -> None:
         scenario = self.spec
@@ -372,12 +387,18 @@ class EngagementModel(mesa.Model):
             self.step_flows.append(funnel.step_flow(stage_before, self.stage, n_stages))
             self.depth = funnel.depth(self.stage, self.stage_tables.churned, self.depth)
 
-        # 6. book money
+        # 6. book money (repeat purchases: this step's orders, sim.engine.purchases)
+        payers = was_active & self.active
+        spend = None if self.purchases is None else self.purchases.step(
+            payers, self.engagement, self.monthly_revenue,
+            aim.factor(engaged.targets, "visits"), first=moves.converted,
+        )
         booked = econ.book(
             scenario.economics, spm,
-            payers=was_active & self.active, monthly_revenue=self.monthly_revenue,
+            payers=payers, monthly_revenue=self.monthly_revenue,
             cost=engaged.cost, age=t - np.maximum(self.converted_step, 0),
             discount=self._discount, price_discount=aim.price_discount(engaged.targets),
+            spend=spend,
         )
         self.revenue_cum += booked.revenue
         self.ltv += booked.value

@@ -33,7 +33,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim.engine import funnel
+from sim.engine import funnel, purchases
 from sim.engine.continuation import remaining_steps
 from sim.engine.economics import Booking, payback_months, revenue_retention
 from sim.engine.lifecycle import Moves
@@ -180,7 +180,11 @@ def timeseries(model: EngagementModel) -> pd.DataFrame:
     """
     frame = model.datacollector.get_model_vars_dataframe()
     frame.insert(0, "step", np.arange(1, len(frame) + 1))
-    return funnel.timeseries_columns(model, frame.reset_index(drop=True))
+    frame = funnel.timeseries_columns(model, frame.reset_index(drop=True))
+    if model.purchases is not None:  # repeat purchases: orders, AOV, frequency, …
+        columns = purchases.timeseries_columns(model.purchases, frame["revenue"].to_numpy())
+        frame = frame.assign(**columns)
+    return frame
 
 
 def customer_profit(model: EngagementModel) -> np.ndarray:
@@ -223,6 +227,11 @@ def customers_frame(model: EngagementModel) -> pd.DataFrame:
             "referrals": model.referrals,
         }
     )
+    if model.purchases is not None:  # repeat purchases: the traits and the orders
+        frame = frame.assign(
+            **{k: model.traits[k] for k in purchases.PURCHASE_TRAITS},
+            orders=model.purchases.orders,
+        )
     return funnel.customers_columns(model, frame)
 
 
@@ -284,6 +293,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "referrals": int(model.referrals.sum()),
         "conversion": funnel_conversion(conversion_frame(model), model.spec.lifecycle),
         **funnel.summary_part(model),
+        **purchase_part(model, conv),
         "segments": segment_summary(model, profit, life),
         "version": version,
     }
@@ -353,7 +363,11 @@ def lifetime(model: EngagementModel) -> Lifetime:
         age = model.steps - np.maximum(model.converted_step[live], 0)
         at_age = step_discount ** age.astype(float)
         seg, stage = model.segment[live], model.stage[live]
-        margin = model.spec.economics.gross_margin * model.monthly_revenue[live] / spm
+        if model.purchases is None:  # the contract, held at today's level
+            per_step = model.monthly_revenue[live] / spm
+        else:  # the expected orders × basket at the last step's rate
+            per_step = model.purchases.expected_spend()[live]
+        margin = model.spec.economics.gross_margin * per_step
         served = np.maximum(model.tenure_months[live] * spm, 1.0)
         cost_per_step = model.cost_cum[live] / served
         ltv[live] += at_age * margin * weights.paid[seg, stage]
@@ -411,8 +425,23 @@ def segment_summary(model: EngagementModel, profit: np.ndarray,
             "churn_rate_monthly": segment_churn(model, model.moves_count[k]),
             **customer_values(model, profit, life, mine),
             **csat_and_stickiness(model, (model.segment == k) & model.active),
+            **purchase_part(model, mine),
         }
     return out
+
+
+def purchase_part(model: EngagementModel, who: np.ndarray) -> dict[str, Any]:
+    """A repeat-purchase run's metrics of the customers ``who`` (empty for a subscription).
+
+    The revenue model, orders, buyers, AOV, purchase frequency, repeat-purchase rate
+    and revenue per customer (:func:`sim.engine.purchases.purchase_metrics`).
+    """
+    if model.purchases is None:
+        return {}
+    return {
+        "revenue_model": "repeat_purchase",
+        **purchases.purchase_metrics(model.purchases, model.revenue_cum, who),
+    }
 
 
 def segment_churn(model: EngagementModel, counts: np.ndarray) -> float:
@@ -455,7 +484,8 @@ def revenue_retention_12(model: EngagementModel, who: np.ndarray) -> dict[str, f
     months after the start over their revenue at the start, with expansion (net) and
     without (gross: churn and contraction only;
     :func:`sim.engine.economics.revenue_retention`). Empty for runs shorter than a
-    year or without an installed base in ``who``.
+    year or without an installed base in ``who``. Repeat purchases have no contract
+    to compare: both are ``None`` there, with the reason in ``revenue_retention_note``.
 
     Args:
         model: The model.
@@ -463,6 +493,9 @@ def revenue_retention_12(model: EngagementModel, who: np.ndarray) -> dict[str, f
     """
     if model.base_revenue_12 is None:
         return {}
+    if model.purchases is not None:
+        return {"nrr_12": None, "grr_12": None,
+                "revenue_retention_note": purchases.NO_REVENUE_RETENTION}
     net, gross = revenue_retention(model.base_revenue[who], model.base_revenue_12[who])
     return {} if math.isnan(net) else {"nrr_12": net, "grr_12": gross}
 

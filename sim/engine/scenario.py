@@ -31,6 +31,7 @@ from sim.engine.policies import (
     ProgramSpec,
     RoadmapSpec,
 )
+from sim.engine.purchases import PURCHASE_COLUMNS, PURCHASE_TRAITS, REVENUE_MODELS
 from sim.engine.segments import (
     ANNUAL_FORMS,
     DISTRIBUTIONS,
@@ -225,7 +226,8 @@ def from_dict(
     root = Table(data, file)
     description = root.string("description", "")
     time = _time(root.table("time", {}))
-    segments = _segments(root.table("segments"))
+    economics = _economics(root.table("economics", {}))  # first: segments follow its revenue model
+    segments = _segments(root.table("segments"), economics.revenue_model)
     stages_table = root.table("lifecycle")
     lifecycle = _lifecycle(stages_table)
     population = _population(root.table("population"), lifecycle)
@@ -241,7 +243,6 @@ def from_dict(
     dynamics = _dynamics(root.table("dynamics", {}))
     network = _network(root.table("network", {}))
     marketing = _marketing(root.table("marketing", {}))
-    economics = _economics(root.table("economics", {}))
     team_defaults = _team_defaults(root.table("teams", {}))
     policies = _policies(root.table("policies"), lifecycle, segments, team_defaults)
     _community_needs_network(policies, network, file)
@@ -370,15 +371,24 @@ def _trait(s: Table, trait: str) -> Distribution:
     return Distribution(dist.kind, tuple(v / 12.0 for v in dist.params))
 
 
-def _segments(t: Table) -> tuple[Segment, ...]:
+#: The placeholder ``revenue`` of a repeat-purchase segment (a fixed value draws nothing).
+_NO_CONTRACT = Distribution("fixed", (0.0,))
+
+
+def _segments(t: Table, revenue_model: str = "subscription") -> tuple[Segment, ...]:
+    repeat = revenue_model == "repeat_purchase"
     segments = []
     for name in list(t.keys()):
         s = t.table(name)
         share = s.share("share")
         cac = s.cost("acquisition_cost", 0.0)
-        traits = {trait: _trait(s, trait) for trait in TRAITS}
-        s.finish(("share", "acquisition_cost", *TRAITS, *ANNUAL_FORMS.values()))
-        segments.append(Segment(name, share, cac, traits))
+        purchases = _purchase_traits(s, repeat)
+        traits = {trait: _NO_CONTRACT if repeat and trait == "revenue" else _trait(s, trait)
+                  for trait in TRAITS}
+        allowed = ("share", "acquisition_cost", *TRAITS, *ANNUAL_FORMS.values(),
+                   *(PURCHASE_TRAITS if repeat else ()))
+        s.finish(allowed)
+        segments.append(Segment(name, share, cac, traits, purchases))
     if not segments:
         raise t.error("", "define at least one segment")
     total = sum(s.share for s in segments)
@@ -387,8 +397,30 @@ def _segments(t: Table) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
+def _purchase_traits(s: Table, repeat: bool) -> dict[str, Distribution]:
+    """A segment's ``order_frequency`` and ``basket`` (repeat purchases) or nothing.
+
+    A repeat-purchase segment states them instead of ``revenue`` / ``acv``; a
+    subscription segment may not state them (:mod:`sim.engine.purchases`).
+    """
+    if not repeat:
+        for key in PURCHASE_TRAITS:
+            if key in s:
+                raise s.error(key, f"{key} is a trait of repeat purchases: set [economics] "
+                              "revenue_model = \"repeat_purchase\" or remove it (a "
+                              "subscription's revenue is revenue or acv)")
+        return {}
+    for key in ("revenue", ANNUAL_FORMS["revenue"]):
+        if key in s:
+            raise s.error(key, "a repeat-purchase segment's revenue is its orders × basket: "
+                          "state order_frequency (orders a month at full engagement) and "
+                          "basket (order value) instead of revenue or acv")
+    return {key: _distribution(s.table(key), unit=False) for key in PURCHASE_TRAITS}
+
+
 #: Stage names that would collide with another column of ``timeseries.csv``.
-RESERVED_STAGE_NAMES = frozenset({"step", *STEP_METRICS, "users", "activations"})
+RESERVED_STAGE_NAMES = frozenset({"step", *STEP_METRICS, "users", "activations",
+                                  *PURCHASE_COLUMNS})
 
 
 #: Metric columns that count the agents of one stage kind: a stage of that name is
@@ -547,6 +579,7 @@ def _economics(t: Table) -> EconomicsSpec:
         max_expansion=t.number(
             "max_expansion", 2.0, low=1.0, what="a multiple ≥ 1", what_states_bounds=True
         ),
+        revenue_model=t.string("revenue_model", "subscription", choices=REVENUE_MODELS),
     )
     t.finish()
     return spec

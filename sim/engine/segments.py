@@ -19,7 +19,7 @@ Two traits can be stated in the units a business uses (:data:`ANNUAL_FORMS`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
@@ -141,13 +141,18 @@ class Segment:
         share: Share of the population in this segment.
         acquisition_cost: Sales cost per converted customer (currency).
         traits: Trait name → distribution, for every name in :data:`TRAITS` (in the
-            model's units: monthly churn propensity, monthly revenue).
+            model's units: monthly churn propensity, monthly revenue). In a
+            repeat-purchase scenario ``revenue`` is a placeholder fixed at 0 (it draws no
+            random numbers) that the model replaces by ``order_frequency × basket``.
+        purchases: A repeat-purchase scenario's ``order_frequency`` and ``basket``
+            distributions (:mod:`sim.engine.purchases`); empty for a subscription.
     """
 
     name: str
     share: float
     acquisition_cost: float
     traits: dict[str, Distribution]
+    purchases: dict[str, Distribution] = field(default_factory=dict)
 
 
 def segment_counts(shares: np.ndarray, n: int) -> np.ndarray:
