@@ -203,6 +203,8 @@ class Carry:
     def step(self, stage: np.ndarray, steps_in_stage: np.ndarray) -> list[tuple[str, np.ndarray]]:
         """Advance every level one step and return ``(target, level)`` per program target.
 
+        The returned levels are the carry's own arrays: add them, do not keep them.
+
         Customers who entered a churned stage last step (``steps_in_stage == 0`` there)
         lose their levels first; then each level becomes :func:`carried` of itself and
         what was delivered this step (:meth:`deliver`).
@@ -222,5 +224,5 @@ class Carry:
                 if delivered is None:
                     delivered = np.zeros(level.size)
                 level[:] = carried(previous, delivered, decay, self.steps_per_month, x)
-                out.append((key, level.copy()))
+                out.append((key, level))
         return out
