@@ -655,9 +655,10 @@ class Aimed:
         """Advance the carried levels one step and add them to :attr:`effects`.
 
         Called once per step after every program's :meth:`add` (a decaying program
-        reaching nobody this step still fades).
+        reaching nobody this step still fades). Without one it reads nothing from the
+        view (a model-like object without ``steps_in_stage`` will do, as before).
         """
-        if self.carry is None:
+        if self.carry is None or not self.carry.levels:
             return
         for key, level in self.carry.step(view.stage, view.steps_in_stage):
             self._add(key, slice(None), level)
