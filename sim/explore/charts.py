@@ -60,8 +60,9 @@ def title(model: PairedModel, label: str) -> str:
     For example ``"A: hybrid − escalation + gamification"``.
     """
     name = model.runs[label].policy.name
-    off = sorted(model.levers.programs_off.get(name, ()))
-    added = model.levers.tactics_on.get(name, ())
+    levers = model.run_levers[label]
+    off = sorted(levers.programs_off.get(name, ()))
+    added = levers.tactics_on.get(name, ())
     return f"{label}: {name}" + "".join(f" − {p}" for p in off) + "".join(
         f" + {t}" for t in added
     )

@@ -31,8 +31,16 @@ from mesa.visualization.utils import update_counter
 
 from sim.engine.scenario import Scenario, load_scenario
 from sim.explore import charts
-from sim.explore.levers import SCALE_RANGES, describe
-from sim.explore.paired import NO_COMPARISON, PairedModel
+from sim.explore.levers import (
+    NO_TACTIC,
+    SCALE_RANGES,
+    available_tactics,
+    composed_from,
+    describe,
+    program_key,
+    tactic_key,
+)
+from sim.explore.paired import NO_COMPARISON, SWITCHES_APPLY_TO, PairedModel
 from sim.formatting import compact
 
 ALL = "all customers"
@@ -178,10 +186,12 @@ def Headline(model: PairedModel):
             "Both policies serve <b>the same customers with the same random numbers</b>: "
             "every difference here is the policy's doing, not chance."
         )
-        with solara.Details("Levers in effect"):
+        with solara.Details("Programs and levers in effect"):
             for label in labels:
                 policy = model.runs[label].policy.name
-                items = "".join(f"<li>{escape(line)}</li>" for line in describe(model.spec, policy))
+                run = model.runs[label]
+                lines = describe(run.spec, policy, model.run_levers[label])
+                items = "".join(f"<li>{escape(line)}</li>" for line in lines)
                 _html(f"<b>{escape(charts.title(model, label))}</b><ul>{items}</ul>")
 
 
@@ -200,8 +210,22 @@ def settings_line(model: PairedModel) -> str:
         f"seed {model.seed}; book size ×{levers.book_scale:g}, "
         f"escalation ×{levers.escalation_scale:g}, cadence ×{levers.cadence_scale:g}, "
         f"marketing ×{levers.marketing_scale:g}, referral ×{levers.referral_scale:g}; "
-        f"mix {mix}."
+        f"mix {mix}{_switches(model)}."
     ) + " <i>Move the sliders, then press Reset to apply them.</i>"
+
+
+def _switches(model: PairedModel) -> str:
+    """``"; A: hybrid without escalation"`` for the runs' switches, or ``""``."""
+    parts = []
+    for label, run in model.runs.items():
+        policy, levers = run.policy.name, model.run_levers[label]
+        off = sorted(levers.programs_off.get(policy, ()))
+        added = levers.tactics_on.get(policy, ())
+        if off:
+            parts.append(f"{label}: {policy} without {', '.join(off)}")
+        if added:
+            parts.append(f"{label}: {policy} with the tactic {', '.join(added)}")
+    return "".join(f"; {part}" for part in parts)
 
 
 def _chart(build, *args) -> None:
@@ -319,6 +343,48 @@ def model_params(scenario: Scenario) -> dict[str, Any]:
             "max": 1.0,
             "step": 0.05,
             "label": f"Segment mix: {segment.name} (weight)",
+        }
+    params.update(tactic_controls(scenario))
+    return params
+
+
+def tactic_controls(scenario: Scenario) -> dict[str, Any]:
+    """Per policy, a checkbox per program (on) and a select of a library tactic to add.
+
+    A program composed from the tactics library says so in its label; the page's
+    "Programs and levers in effect" lists the tactic's effect range and source.
+
+    Args:
+        scenario: The scenario the page explores.
+
+    Returns:
+        ``switches_apply_to`` (A and B, A only, B only: "A only" with the same policy
+        as A and B shows what its switched-off programs do), then
+        :func:`~sim.explore.levers.program_key` → a Checkbox spec and
+        :func:`~sim.explore.levers.tactic_key` → a Select spec, policy by policy.
+    """
+    params: dict[str, Any] = {
+        "switches_apply_to": {
+            "type": "Select",
+            "value": "A and B",
+            "values": list(SWITCHES_APPLY_TO),
+            "label": "Program switches apply to",
+        }
+    }
+    for policy, spec in scenario.policies.items():
+        tactics = composed_from(scenario, policy)
+        for program in spec.programs:
+            library = " (library tactic)" if program.name in tactics else ""
+            params[program_key(policy, program.name)] = {
+                "type": "Checkbox",
+                "value": True,
+                "label": f"{policy}: {program.name}{library}",
+            }
+        params[tactic_key(policy)] = {
+            "type": "Select",
+            "value": NO_TACTIC,
+            "values": [NO_TACTIC, *available_tactics(scenario, policy)],
+            "label": f"{policy}: add a library tactic",
         }
     return params
 

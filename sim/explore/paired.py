@@ -13,6 +13,7 @@ layout, and customer inspection under both policies.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ from sim.explore.levers import Levers, apply, parse_controls
 SAMPLE_SIZE = 150
 #: The ``compare_with`` value for a single run (the page's "no policy B" choice).
 NO_COMPARISON = "(none)"
+#: ``switches_apply_to`` choices → the runs whose policies the program switches change;
+#: "A only" compares a policy without a program (A) with the whole policy (B).
+SWITCHES_APPLY_TO = {"A and B": ("A", "B"), "A only": ("A",), "B only": ("B",)}
 
 
 @dataclass
@@ -78,6 +82,8 @@ class PairedModel(mesa.Model):
         cadence_scale: See :class:`~sim.explore.levers.Levers`.
         marketing_scale: See :class:`~sim.explore.levers.Levers`.
         referral_scale: See :class:`~sim.explore.levers.Levers`.
+        switches_apply_to: Which runs the program switches and added tactics change
+            (a key of :data:`SWITCHES_APPLY_TO`); the others run the scenario's policy.
         scenario: Mesa's experimental scenario, which SolaraViz passes on Reset; unused
             (the engagesim scenario is ``source``).
         **controls: ``weight_<segment>`` relative weights of the segments, and the
@@ -88,8 +94,11 @@ class PairedModel(mesa.Model):
     Attributes:
         spec: The scenario with the levers applied (named as
             :attr:`sim.engine.model.EngagementModel.spec`: ``mesa.Model`` reserves
-            ``scenario``).
+            ``scenario``). A run the switches do not change runs its own
+            ``runs[label].spec``, which differs only in the policies.
         levers: The lever settings of this model.
+        run_levers: Label → the levers of that run (:attr:`levers`, or them without
+            the switches for a run they do not apply to).
         notes: Settings that could not be used as given, and what was used instead.
         seed: The seed of both runs.
         runs: Policy label (``"A"``, ``"B"``) → its :class:`EngagementModel`.
@@ -110,6 +119,7 @@ class PairedModel(mesa.Model):
         cadence_scale: float = 1.0,
         marketing_scale: float = 1.0,
         referral_scale: float = 1.0,
+        switches_apply_to: str = "A and B",
         scenario: Any = None,
         **controls: Any,
     ):
@@ -134,6 +144,9 @@ class PairedModel(mesa.Model):
             months=months,
             **switches,
         )
+        if switches_apply_to not in SWITCHES_APPLY_TO:
+            raise ValueError(f"switches_apply_to must be one of {', '.join(SWITCHES_APPLY_TO)}, "
+                             f"got {switches_apply_to!r}")
         self.spec = apply(base, levers)
         self.seed = seed
         self.levers = levers
@@ -141,8 +154,13 @@ class PairedModel(mesa.Model):
         chosen = {"A": policy or names[0]}
         if compare_with not in (None, "", NO_COMPARISON):
             chosen["B"] = compare_with
+        plain = dataclasses.replace(levers, programs_off={}, tactics_on={})
+        switched = SWITCHES_APPLY_TO[switches_apply_to]
+        self.run_levers = {label: levers if label in switched else plain for label in chosen}
+        whole = self.spec if plain == levers else apply(base, plain)
         self.runs = {
-            label: EngagementModel(self.spec, name, rng=seed) for label, name in chosen.items()
+            label: EngagementModel(self.spec if label in switched else whole, name, rng=seed)
+            for label, name in chosen.items()
         }
         self.history = {label: History() for label in self.runs}
         for label, run in self.runs.items():

@@ -9,7 +9,8 @@ solara = pytest.importorskip("solara")
 from sim.engine.scenario import load_scenario  # noqa: E402
 from sim.explore import page as explore_page  # noqa: E402
 from sim.explore import serve  # noqa: E402
-from sim.explore.page import make_app, model_params  # noqa: E402
+from sim.explore.page import initial_kwargs, make_app, model_params  # noqa: E402
+from sim.explore.paired import PairedModel  # noqa: E402
 
 
 @pytest.fixture()
@@ -137,3 +138,46 @@ def test_every_shipped_scenario_renders_and_steps(name):
     assert "month 1" in texts(rc)
     assert len(charts(rc)) == 3
     rc.close()
+
+
+def test_program_switches_and_library_tactics_apply_on_reset(rendered):
+    boxes = {w.label: w for w in rendered.find(v.Checkbox).widgets}
+    switches = [label for label in boxes if label != "Use Threads"]
+    assert "hybrid: escalation" in switches and all(boxes[s].v_model for s in switches)
+    selects = {w.label: w for w in rendered.find(v.Select).widgets}
+    assert selects["no_touch: add a library tactic"].v_model == "(none)"
+    assert "Program switches apply to" in selects
+    before = charts(rendered)
+    boxes["high_touch: check_ins"].v_model = False
+    selects["no_touch: add a library tactic"].v_model = "gamification"
+    assert "without" not in texts(rendered)  # not applied yet
+    button(rendered, "Reset").click()
+    text = texts(rendered)
+    assert "high_touch without check_ins" in text
+    assert "no_touch with the tactic gamification" in text
+    # the descriptions read the scenario the runs were built with
+    assert "<li>programs on: automated, custom_onboarding</li><li>switched off: check_ins" in text
+    assert "<li>programs on: gamification, automated</li>" in text
+    assert "A: high_touch − check_ins" in text and "B: no_touch + gamification" in text
+    assert not set(charts(rendered)) & set(before)  # chart titles name the switches
+
+
+def test_model_params_switch_every_program_and_offer_library_tactics():
+    scenario = load_scenario("tactics_example")
+    params = model_params(scenario)
+    for name, spec in scenario.policies.items():
+        for program in spec.programs:
+            box = params[f"program:{name}/{program.name}"]
+            assert box["type"] == "Checkbox" and box["value"] is True
+        choice = params[f"tactic:{name}"]
+        assert choice["value"] == "(none)"
+        assert not {p.name for p in spec.programs} & set(choice["values"])
+    assert params["program:tactics_mix/loyalty_points"]["label"] == (
+        "tactics_mix: loyalty_points (library tactic)")
+    assert "loyalty_points" in params["tactic:hybrid"]["values"]
+    # the page starts with every program on: the same scenario as no switch at all
+    kwargs = initial_kwargs(params)
+    model = PairedModel(**kwargs)
+    plain = PairedModel(**{k: v for k, v in kwargs.items() if ":" not in k})
+    assert model.levers == plain.levers and model.spec.digest == plain.spec.digest
+    assert model.spec.policies == scenario.policies

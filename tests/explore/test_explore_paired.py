@@ -4,7 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.engine.model import EngagementModel
+from sim.engine.scenario import load_scenario
 from sim.explore import charts
+from sim.explore.levers import Levers, apply, program_key
 from sim.explore.paired import NO_COMPARISON, SAMPLE_SIZE, PairedModel
 
 
@@ -127,3 +130,25 @@ def test_headline_rows_and_service_panels_are_named_by_the_outcome_registry():
     fig = charts.service_figure(model)
     assert [ax.get_title() for ax in fig.axes] == ["CSM utilisation (%)", "NPS",
                                                    "Engagement index"]
+
+
+def test_switches_on_a_only_compare_a_policy_with_its_knockout():
+    """A = hybrid without escalation, B = hybrid: A runs as knockout:hybrid/escalation,
+    B as hybrid, on the same customers and random numbers."""
+    off = {program_key("hybrid", "escalation"): False}
+    model = stepped(6, policy="hybrid", compare_with="hybrid", switches_apply_to="A only",
+                    months=6, **off)
+    spec = apply(load_scenario("default"), Levers(customers=1500, months=6))
+    for label, name in (("A", "knockout:hybrid/escalation"), ("B", "hybrid")):
+        alone = EngagementModel(spec, name, rng=4).run()
+        pd.testing.assert_frame_equal(model.runs[label].timeseries(), alone.timeseries())
+    assert model.run_levers["B"] == Levers(customers=1500, months=6)
+    assert charts.title(model, "A") == "A: hybrid − escalation"
+    assert charts.title(model, "B") == "B: hybrid"
+    both = stepped(6, policy="hybrid", compare_with="hybrid", months=6, **off)
+    pd.testing.assert_frame_equal(both.runs["B"].timeseries(), model.runs["A"].timeseries())
+
+
+def test_switches_apply_to_is_checked():
+    with pytest.raises(ValueError, match="A and B, A only, B only"):
+        PairedModel("default", switches_apply_to="A")
