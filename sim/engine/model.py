@@ -36,7 +36,7 @@ customers (common random numbers): policy differences are paired.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,22 @@ def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
     return ProgramPolicy(scenario.policies[policy])
 
 
+class _OutcomeCollector(mesa.DataCollector):
+    """A model's step collector plus run outcomes (``EngagementModel(outcomes=…)``).
+
+    ``mesa.batch_run`` reads every reporter's last value; the data frame (what
+    :meth:`EngagementModel.timeseries` reads) stays the step metrics alone.
+    """
+
+    def __init__(self, steps: mesa.DataCollector, outcomes: dict[str, Callable]) -> None:
+        super().__init__(model_reporters={**steps.model_reporters, **outcomes})
+        self._step_names = list(steps.model_reporters)
+
+    def get_model_vars_dataframe(self) -> pd.DataFrame:
+        """The step metrics, one row per step (the outcomes are left out)."""
+        return pd.DataFrame({name: self.model_vars[name] for name in self._step_names})
+
+
 class EngagementModel(mesa.Model):
     """Customers moving through lifecycle stages under an engagement policy.
 
@@ -118,6 +134,15 @@ class EngagementModel(mesa.Model):
         months: Override the scenario's horizon.
         agents: Override how many customers the run simulates (``population.agents``):
             a sample of the company, each agent standing for ``weight`` customers.
+        outcomes: Entries of :meth:`summary` the ``DataCollector`` also reports, each a
+            key (``"profit_per_customer"``) or a dotted path into it
+            (``"retention.12"``, ``"segments.smb.ltv_mean"``): ``nan`` until the last
+            step, then the run's value — so ``mesa.batch_run`` (which keeps the last
+            collection) returns the run's outcomes beside the step metrics.
+        **overrides: Scenario values by dotted key path
+            (``**{"economics.gross_margin": 0.7}``), as in a sweep's factors; so
+            ``mesa.batch_run(EngagementModel, {"economics.gross_margin": [0.6, 0.7]})``
+            sweeps them.
 
     Attributes:
         spec: The scenario. (It is not called ``scenario``: ``mesa.Model`` reserves
@@ -147,11 +172,12 @@ class EngagementModel(mesa.Model):
         customers: int | None = None,
         months: int | None = None,
         agents: int | None = None,
+        outcomes: Sequence[str] = (),
+        **overrides: Any,
     ):
         super().__init__(rng=rng)
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario)
-        overrides: dict[str, Any] = {}
         if customers is not None:
             overrides["population.customers"] = customers
         if months is not None:
@@ -180,6 +206,9 @@ class EngagementModel(mesa.Model):
         self._views: dict[int, CustomerAgent] = {}
         self.metrics: dict[str, float] = {}
         self.datacollector = results.collector(scenario.lifecycle.names)
+        if outcomes:  # run outcomes for mesa.batch_run, reported at the end
+            self.datacollector = _OutcomeCollector(
+                self.datacollector, {name: self._final_outcome(name) for name in outcomes})
         self.csm_hours_used = 0.0
         self.csm_hours_available = 0.0
 
@@ -511,6 +540,26 @@ class EngagementModel(mesa.Model):
         See :func:`sim.engine.results.customers_frame`.
         """
         return results.customers_frame(self)
+
+    def _final_outcome(self, path: str) -> Callable[[EngagementModel], Any]:
+        """A reporter of the summary entry at dotted ``path``: ``nan`` before the last step."""
+        keys = path.split(".")
+
+        def report(model: EngagementModel) -> Any:
+            if model.steps < model.horizon:
+                return np.nan
+            if getattr(model, "_final", (None,))[0] != model.steps:  # one summary per run
+                model._final = (model.steps, model.summary())
+            value: Any = model._final[1]
+            for key in keys:
+                if not isinstance(value, dict) or key not in value:
+                    raise InputError(None, f"outcomes: {path!r}",
+                                     "a key of EngagementModel.summary() or a dotted path "
+                                     "into it, e.g. 'profit_per_customer', 'retention.12'")
+                value = value[key]
+            return value
+
+        return report
 
     def summary(self, seed: int | None = None) -> dict[str, Any]:
         """Run-level results (the contents of ``summary.json``).
