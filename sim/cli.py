@@ -19,7 +19,9 @@
 * ``engagesim explore [SCENARIO] [--port N] [--host H]``: the live page for students.
 
 Bad input ends with exit code 2 and a message naming the file, the key and what was
-expected; a sweep in which some runs failed ends with exit code 1.
+expected; a sweep in which some runs failed ends with exit code 1; a failure of the
+environment (a full disk, a results folder in use) with 3 (every code:
+:mod:`sim.files`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ from pathlib import Path
 from sim.engine.model import EngagementModel, __version__
 from sim.engine.results import write_run
 from sim.engine.scenario import load_scenario, shipped_scenarios
+from sim.files import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED_RUNS,
+    EXIT_INPUT,
+    EnvironmentFailure,
+    exit_status,
+)
 from sim.formatting import fixed, money_short
 from sim.schema import InputError
 from sim.sweep.design import (
@@ -43,10 +52,8 @@ from sim.sweep.design import (
     EXPERIMENT_AGENTS,
 )
 
-EXIT_INPUT = 2
 #: How the command line writes a value the run left undefined (LTV:CAC with no new customers).
 NOT_AVAILABLE = "n/a"
-EXIT_FAILED_RUNS = 1
 
 
 def _int_at_least(low: int, what: str):
@@ -84,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="engagesim",
         description="Compare customer-engagement models with an agent-based simulation.",
+        epilog=EXIT_CODES_HELP,
     )
     parser.add_argument("--version", action="version", version=f"engagesim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -545,12 +553,10 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
     Returns:
         The plan's runs in the folder (0 when no plan is needed).
     """
-    from joblib import Parallel, delayed
-
     from sim.analysis.report import winners_plan
     from sim.engine.plan import plan_name
     from sim.sweep.design import Run
-    from sim.sweep.runner import _task, record_of
+    from sim.sweep.runner import effective_jobs, execute_runs, record_of
     from sim.sweep.store import ResultStore
 
     store = ResultStore(out)
@@ -567,12 +573,13 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
     done = {record["run_id"] for record in store.records()
             if record["policy"] == name and not record.get("error")}
     todo = [run for run in plan_runs if run.run_id not in done]
-    parallel = Parallel(n_jobs=args.jobs, return_as="generator_unordered")
-    for run, summary, series, error in parallel(
-        delayed(_task)(experiment.scenario, {}, run) for run in todo
-    ):
-        store.save(record_of(run, summary, error), series)
-    store.write_runs_csv([factor.path for factor in experiment.factors])
+    with store.locked():
+        for run, summary, series, error in execute_runs(
+            experiment.scenario, todo, {run.point: {} for run in todo},
+            effective_jobs(args.jobs, len(todo)),
+        ):
+            store.save(record_of(run, summary, error), series)
+        store.finish()
     print(f"plan of the segment winners: {name} ({len(todo)} runs"
           f"{', the rest done before' if len(todo) < len(plan_runs) else ''})")
     return len(plan_runs)
@@ -649,8 +656,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild the report of a results folder."""
     from sim.sweep.store import ResultStore
 
-    ResultStore(args.results).manifest()  # a clear error if it is not a results folder
-    print(f"report: {_build_report(args.results)}")
+    store = ResultStore(args.results)
+    store.manifest()  # a clear error if it is not a results folder
+    with store.locked():  # not while a --resume writes it
+        store.check()  # every run's row and series, runs.csv's checksum: else what is missing
+        print(f"report: {_build_report(args.results)}")
     return 0
 
 
@@ -847,12 +857,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     }[args.command]
     try:
         return handler(args)
-    except InputError as exc:
-        print(f"engagesim: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("engagesim: interrupted", file=sys.stderr)
-        return 130
+    except (InputError, OSError, EnvironmentFailure, KeyboardInterrupt) as exc:
+        # one line and an exit code per kind of failure (sim.files documents the codes)
+        code, message = exit_status(exc)
+        prefix = "" if isinstance(exc, KeyboardInterrupt) else "error: "
+        print(f"engagesim: {prefix}{message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

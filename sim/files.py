@@ -4,11 +4,27 @@ Every output engagesim writes goes through :func:`atomic_write`: the content is 
 to a temporary file beside the destination, flushed to disk, given the permissions of an
 ordinary new file (``0o666`` less the umask; ``mkstemp`` would leave ``0o600``) and
 renamed over the destination in one step (``os.replace``). An interrupted write leaves
-the old file (or none) and no temporary file behind.
+the old file (or none) and no temporary file behind; a SIGKILL mid-write can leave the
+temporary file (its name starts with a dot: :func:`is_temporary`), which readers skip.
+
+The exit codes of ``engagesim`` live here too, with :func:`exit_status`, which turns an
+exception into its code and one-line message (the command line's ``main`` uses it):
+
+====  ==============================================================================
+ 0    success
+ 1    some runs failed (each recorded with its error in ``runs.csv``; ``--resume``
+      retries them), or a validation check failed
+ 2    bad input: a file, a key, a flag or an output path that cannot be used (the
+      message names it)
+ 3    the environment failed: a full disk, no permission, an I/O error, a results
+      folder in use by another engagesim process. Retrying later may work
+130   interrupted (Ctrl+C)
+====  ==============================================================================
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -17,10 +33,62 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
+from sim.schema import InputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+EXIT_OK = 0
+EXIT_FAILED_RUNS = 1
+EXIT_INPUT = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
+EXIT_CODES_HELP = (
+    "exit codes: 0 success; 1 some runs failed (recorded in runs.csv, --resume retries "
+    "them); 2 bad input (the message names the file, key or flag); 3 the environment "
+    "failed (full disk, no permission, I/O error, results folder in use); 130 interrupted"
+)
+"""The exit codes in one line, for the command line's help."""
+
+#: ``OSError`` numbers that mean the path given is unusable (bad input), not the machine.
+INPUT_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                          errno.ELOOP, errno.EINVAL})
+
+
+class EnvironmentFailure(Exception):
+    """The machine, not the input, stopped the command (e.g. a folder in use): exit 3."""
+
+
+def exit_status(exc: BaseException) -> tuple[int, str] | None:
+    """The exit code and one-line message of an exception that ends a command.
+
+    Args:
+        exc: The exception.
+
+    Returns:
+        ``(code, message)``, or ``None`` for an exception that is a bug (let it raise).
+    """
+    if isinstance(exc, InputError):
+        return EXIT_INPUT, str(exc)
+    if isinstance(exc, EnvironmentFailure):
+        return EXIT_ENVIRONMENT, str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, "interrupted"
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else ""
+        what = exc.strerror or str(exc)
+        message = f"{where}: {what}" if where else what
+        if exc.errno in INPUT_ERRNOS:
+            return EXIT_INPUT, message
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            message += " (no file was left half-written; free space and run again)"
+        return EXIT_ENVIRONMENT, message
+    return None
+
+
+def is_temporary(path: str | Path) -> bool:
+    """Whether ``path`` names a temporary file of :func:`atomic_write` (a dot file)."""
+    return Path(path).name.startswith(".")
 
 
 def ordinary_mode() -> int:
@@ -72,6 +140,7 @@ def jsonable(value: Any) -> Any:
 
     Non-finite floats become ``None`` (``null``): JSON has no NaN.
     """
+    import numpy as np  # here, not at the top: the command line starts without numpy
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):

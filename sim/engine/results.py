@@ -363,11 +363,11 @@ def lifetime(model: EngagementModel) -> Lifetime:
         age = model.steps - np.maximum(model.converted_step[live], 0)
         at_age = step_discount ** age.astype(float)
         seg, stage = model.segment[live], model.stage[live]
+        gross_margin = model.spec.economics.gross_margin
         if model.purchases is None:  # the contract, held at today's level
-            per_step = model.monthly_revenue[live] / spm
+            margin = gross_margin * model.monthly_revenue[live] / spm
         else:  # the expected orders × basket at the last step's rate
-            per_step = model.purchases.expected_spend()[live]
-        margin = model.spec.economics.gross_margin * per_step
+            margin = gross_margin * model.purchases.expected_spend()[live]
         served = np.maximum(model.tenure_months[live] * spm, 1.0)
         cost_per_step = model.cost_cum[live] / served
         ltv[live] += at_age * margin * weights.paid[seg, stage]

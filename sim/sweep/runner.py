@@ -5,8 +5,11 @@ series)``. :func:`sweep` runs an experiment's missing runs with joblib — local
 processes (``loky``) by default, or a Dask cluster through joblib's ``dask`` backend
 (a ``distributed.Client`` for ``--scheduler ADDRESS``, else a ``LocalCluster``) — and
 stores each result as it completes. A run that raises is recorded with its error and
-the sweep goes on. Results never depend on worker count, order or backend: each run's
-seed comes from its ``(point, replication)``.
+the sweep goes on; so is a run whose worker process dies (the OOM killer, a segfault):
+the runs that were in flight are run again one at a time, and the one that kills its
+worker alone is recorded as failed with the cause (``--resume`` retries it). Workers
+exit within a second when the main process dies. Results never depend on worker count,
+order or backend: each run's seed comes from its ``(point, replication)``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
+import re
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -24,7 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, cpu_count, delayed, parallel_config
+from joblib.externals.loky import ProcessPoolExecutor
+from joblib.externals.loky.process_executor import BrokenProcessPool
 
 from sim.engine.assumptions import key_assumptions
 from sim.engine.model import EngagementModel
@@ -42,6 +52,8 @@ CSV_REFRESH_SHARE = 0.05
 least its cost / this share (a rebuild reads every record, so it grows with the sweep)."""
 IDENTITY = ("scenario", "policy", "seed", "version", "step")
 """Summary keys that restate a run's identity, not its outcome."""
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the process that started it is still alive."""
 
 
 def execute(
@@ -164,6 +176,101 @@ def record_of(run: Run, summary: Mapping[str, Any] | None, error: str) -> dict[s
     return record
 
 
+def effective_jobs(jobs: int, work: int) -> int:
+    """Worker processes to start: ``jobs`` capped at the cores and the runs to do.
+
+    Args:
+        jobs: As asked; negative as in joblib (``-1``: all cores, ``-2``: all but one).
+        work: Runs to do.
+
+    Returns:
+        At least 1.
+    """
+    cores = cpu_count()
+    wanted = jobs if jobs > 0 else cores + 1 + jobs
+    return max(1, min(wanted, cores, work))
+
+
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: exit as soon as the process that started the worker is gone.
+
+    A daemon thread polls the parent pid; a worker whose parent was SIGKILLed would else
+    finish its run (minutes) before noticing.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="engagesim-watch-parent", daemon=True).start()
+
+
+def _death_cause(exc: BaseException) -> str:
+    """The ``error`` recorded for a run whose worker process died under it."""
+    codes = re.search(r"exit codes of the workers are (\{.*?\})", str(exc))
+    how = f" (exit code {codes.group(1)})" if codes else ""
+    hint = "; killed by a signal, e.g. the out-of-memory killer" if "SIG" in how else ""
+    return f"WorkerDied: the worker process running this run died{how}{hint}"
+
+
+def execute_runs(
+    scenario: Scenario,
+    runs: Sequence[Run],
+    overrides: Mapping[int, Mapping[str, Any]],
+    jobs: int,
+) -> Iterator[tuple[Run, dict[str, Any] | None, dict[str, np.ndarray] | None, str]]:
+    """Run ``runs`` on local processes, yielding ``(run, summary, series, error)`` as each ends.
+
+    With one job the runs execute in this process. Otherwise at most ``jobs`` runs are in
+    flight on a loky process pool. When a worker dies, the pool breaks and every run in
+    flight is lost: those runs are run again one at a time, a run that kills its worker
+    alone is yielded as failed (:func:`_death_cause`), and the rest continue in parallel.
+
+    Args:
+        scenario: The experiment's scenario.
+        runs: The runs to do.
+        overrides: Design point → its scenario overrides.
+        jobs: Worker processes (already capped: :func:`effective_jobs`).
+    """
+    if jobs <= 1:
+        for run in runs:
+            yield _task(scenario, overrides[run.point], run)
+        return
+    queue, suspects = deque(runs), deque()
+    while queue or suspects:
+        alone = bool(suspects)
+        source, width = (suspects, 1) if alone else (queue, jobs)
+        executor = ProcessPoolExecutor(max_workers=width, initializer=_watch_parent,
+                                       initargs=(os.getpid(),))
+        in_flight: dict[Any, Run] = {}
+        lost: list[tuple[Run, BaseException]] = []
+        clean = False  # a pool left early (the caller stopped, a crash) is killed, not awaited
+        try:
+            while in_flight or (source and not lost):
+                while source and not lost and len(in_flight) < width:
+                    run = source.popleft()
+                    future = executor.submit(_task, scenario, overrides[run.point], run)
+                    in_flight[future] = run
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    run = in_flight.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool as exc:
+                        lost.append((run, exc))
+                        continue
+                    yield result
+            clean = not lost
+        finally:
+            executor.shutdown(wait=clean, kill_workers=not clean)
+        if alone:
+            for run, exc in lost:
+                yield run, None, None, _death_cause(exc)
+        else:
+            suspects.extend(sorted((run for run, _ in lost), key=lambda r: r.run_id))
+
+
 def experiment_hash(experiment: Experiment) -> str:
     """Hash of what determines the results: the experiment and its scenario."""
     text = json.dumps(
@@ -209,8 +316,8 @@ def sweep(
     Args:
         experiment: The experiment.
         out: Output folder (refused if non-empty unless ``resume``).
-        jobs: Worker processes (``-1``: all cores). For ``dask`` without a scheduler,
-            the size of the ``LocalCluster``.
+        jobs: Worker processes (``-1``: all cores; capped at the cores and the runs to
+            do). For ``dask`` without a scheduler, the size of the ``LocalCluster``.
         backend: ``loky`` (local processes) or ``dask``.
         scheduler: Address of a Dask scheduler (``tcp://host:8786``).
         resume: Run only what is missing from ``out``.
@@ -224,6 +331,7 @@ def sweep(
     Raises:
         InputError: An unknown backend, an unreachable scheduler, or an output folder
             that may not be written (see :meth:`~sim.sweep.store.ResultStore.open`).
+        EnvironmentFailure: Another process is using the output folder.
     """
     if backend not in BACKENDS:
         raise InputError(None, "--backend", f"expected one of {', '.join(BACKENDS)}")
@@ -258,13 +366,16 @@ def sweep(
     start = time.perf_counter()
     bar = None
     with ExitStack() as stack:
+        parallel = None
         if backend == "dask":  # connect before writing anything
-            _dask_context(stack, scheduler, jobs)
+            _dask_context(stack, scheduler, effective_jobs(jobs, len(runs)))
             parallel = Parallel(n_jobs=-1, return_as="generator_unordered")
-        else:
-            parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
         store.open(manifest, resume)
-        done = store.done() if resume else set()
+        stack.callback(store.unlock)
+        identities = {run.run_id: {"point": run.point, "policy": run.policy,
+                                   "replication": run.replication, "seed": run.seed}
+                      for run in runs}
+        done = store.done(identities) if resume else set()
         todo = [run for run in runs if run.run_id not in done]
         if progress:
             from tqdm import tqdm
@@ -273,21 +384,26 @@ def sweep(
                 tqdm(total=len(runs), initial=len(runs) - len(todo), desc="runs", unit="run",
                      file=sys.stderr, dynamic_ncols=True)
             )
-        last_csv, wait = time.perf_counter(), CSV_REFRESH_SECONDS
-        tasks = (delayed(_task)(experiment.scenario, overrides[run.point], run) for run in todo)
-        for run, summary, series, error in parallel(tasks):
+        last_csv, wait_csv = time.perf_counter(), CSV_REFRESH_SECONDS
+        if parallel is not None:
+            results = parallel(delayed(_task)(experiment.scenario, overrides[run.point], run)
+                               for run in todo)
+        else:
+            results = execute_runs(experiment.scenario, todo, overrides,
+                                   effective_jobs(jobs, len(todo)))
+        for run, summary, series, error in results:
             store.save(record_of(run, summary, error), series)
             if bar is not None:
                 bar.update(1)
                 if error:
                     bar.write(f"run {run.run_id} ({run.policy}, point {run.point}) failed: {error}")
-            if time.perf_counter() - last_csv > wait:
+            if time.perf_counter() - last_csv > wait_csv:
                 began = time.perf_counter()
                 store.write_runs_csv(factor_names)
                 last_csv = time.perf_counter()
-                wait = max(CSV_REFRESH_SECONDS, (last_csv - began) / CSV_REFRESH_SHARE)
-    store.write_runs_csv(factor_names)
-    failed_total = sum(1 for record in store.records() if record.get("error"))
+                wait_csv = max(CSV_REFRESH_SECONDS, (last_csv - began) / CSV_REFRESH_SHARE)
+        frame = store.finish()
+    failed_total = int((frame["error"] != "").sum())
     return SweepResult(len(runs), len(todo), failed_total, time.perf_counter() - start, store)
 
 

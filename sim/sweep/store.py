@@ -2,21 +2,38 @@
 
 Layout of an output folder::
 
-    manifest.json      versions, experiment and scenario hashes, root seed, command
+    manifest.json      versions, experiment and scenario hashes, root seed, command; once
+                       the sweep has finished, its integrity record (runs, runs.csv's SHA-256)
     rows/000017.json   one finished run: identity, factor values, flattened summary or error
     series/000017.npz  its per-step series, one array per column (columnar)
     runs.csv           every finished run, one row each, sorted by run_id
+    .engagesim.lock    locked (``flock``) while a process writes or reads the folder
 
-Every file is written to a temporary name and renamed into place, so a crash or a
-SIGKILL at any moment leaves only complete records; ``runs.csv`` is rebuilt from the
-records (atomically) as runs finish. ``--resume`` reads ``rows/`` to find what is done.
+The per-run journal (``rows/`` and ``series/``) is the crash-safe truth; ``runs.csv`` is
+rebuilt from it. Every file is written to a temporary name and renamed into place, so a
+crash or a SIGKILL at any moment leaves only complete records (and perhaps a temporary
+dot file, which readers skip and the next ``--resume`` removes). A record is written
+after its series, so a successful record with no series was damaged from outside.
+
+``--resume`` (:meth:`ResultStore.open`, :meth:`ResultStore.done`) continues only a folder
+whose manifest and records are of the same experiment, and recomputes every run whose
+record or series is missing. :meth:`ResultStore.check` is what ``engagesim report``
+trusts: the sweep finished, ``runs.csv`` matches its checksum and every successful run's
+series is there and readable; otherwise it names exactly what is missing or damaged.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
 import platform
-from collections.abc import Iterable, Mapping
+import re
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,11 +41,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.files import atomic_write, atomic_write_bytes
+from sim.files import (
+    INPUT_ERRNOS,
+    EnvironmentFailure,
+    atomic_write,
+    atomic_write_bytes,
+    ordinary_mode,
+)
 from sim.schema import InputError
 
 ID_COLUMNS = ("run_id", "point", "policy", "replication", "seed")
 DEPENDENCIES = ("mesa", "numpy", "scipy", "pandas", "matplotlib", "joblib", "networkx")
+LOCK_FILE = ".engagesim.lock"
+INTEGRITY = "integrity"
+"""The manifest key of a finished sweep's integrity record."""
+RECORD_NAME = re.compile(r"^(\d+)\.json$")
+SERIES_NAME = re.compile(r"^(\d+)\.npz$")
+TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}(\.[a-z]+)?$")
+"""A temporary file :func:`sim.files.atomic_write` may leave when killed mid-write."""
+SHOWN_PROBLEMS = 6
+"""Most problems one integrity message names (then: "and N more")."""
+
+_HELD: dict[str, list[int]] = {}
+"""Locks this process holds: resolved folder → [file descriptor, depth]."""
 
 
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -83,48 +118,219 @@ class ResultStore:
         self.rows = self.root / "rows"
         self.series = self.root / "series"
 
-    # -- set-up ---------------------------------------------------------------------
-    def open(self, manifest: dict[str, Any], resume: bool) -> None:
-        """Create the folder, or check it may be resumed, and write the manifest.
+    # -- the lock -------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the folder's lock (re-entrant within a process) for the ``with`` block.
 
         Raises:
-            InputError: The folder has results and ``resume`` is false, or it holds a
-                different experiment.
+            EnvironmentFailure: Another process holds it.
         """
-        manifest_path = self.root / "manifest.json"
-        has_content = self.root.exists() and any(self.root.iterdir())
-        if has_content and not resume:
+        self.lock()
+        try:
+            yield
+        finally:
+            self.unlock()
+
+    def lock(self) -> None:
+        """Take the folder's lock (``flock`` on ``.engagesim.lock``), or raise at once.
+
+        The kernel releases it when the process ends, however it ends.
+
+        Raises:
+            EnvironmentFailure: Another process (a sweep, its ``--resume``, a report)
+                holds it.
+        """
+        key = str(self.root.resolve())
+        if key in _HELD:
+            _HELD[key][1] += 1
+            return
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, ordinary_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise EnvironmentFailure(
+                f"{self.root}: in use by another engagesim process{pid}; wait for it to "
+                "end, or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[key] = [fd, 1]
+
+    def unlock(self) -> None:
+        """Release one :meth:`lock` (the last one closes the lock file)."""
+        key = str(self.root.resolve())
+        held = _HELD.get(key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] == 0:
+            del _HELD[key]
+            os.close(held[0])  # closing releases the flock
+
+    # -- set-up ---------------------------------------------------------------------
+    def open(self, manifest: dict[str, Any], resume: bool) -> None:
+        """Create the folder and lock it, or check it may be resumed; write the manifest.
+
+        The lock is held until :meth:`unlock` (or the process ends). A folder with
+        nothing of a sweep in it (absent, empty, or only an empty layout) is started
+        afresh, also with ``resume``.
+
+        Raises:
+            InputError: The path is a file or cannot be a folder; the folder has
+                content and ``resume`` is false; or ``resume`` is true and the folder
+                has no readable manifest or holds a different experiment.
+            EnvironmentFailure: Another process holds the folder.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(self.root, "", "exists and is not a folder; choose a folder "
+                             "for --out")
+        if self.root.is_dir():
+            self._may_write(resume)  # before the lock file: write nothing into a stranger
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if exc.errno in INPUT_ERRNOS:
+                raise InputError(self.root, "", f"cannot be a folder: {exc.strerror}") from None
+            raise
+        self.lock()
+        try:
+            self._remove_temporaries()
+            if self._may_write(resume):
+                old = self.manifest()
+                if old.get("experiment_hash") != manifest["experiment_hash"]:
+                    raise InputError(
+                        self.root, "", "--resume: this folder holds a different experiment "
+                        "(experiment hash differs); choose another --out"
+                    )
+                manifest = {**manifest, "started": old.get("started", manifest.get("started"))}
+            manifest = {k: v for k, v in manifest.items() if k != INTEGRITY}
+            self.rows.mkdir(exist_ok=True)
+            self.series.mkdir(exist_ok=True)
+            self._write_manifest(manifest)  # unsealed until finish(): the folder is changing
+        except BaseException:
+            self.unlock()
+            raise
+
+    def _may_write(self, resume: bool) -> bool:
+        """Check the existing folder may be written; whether it has results to resume.
+
+        Raises:
+            InputError: It has content and ``resume`` is false, or it has content but no
+                ``manifest.json`` (not an engagesim results folder).
+        """
+        content = self._content()
+        if not content:
+            return False
+        if not resume:
             raise InputError(
                 self.root, "", "output folder is not empty: pass --resume to finish that "
                 "sweep, or choose another --out"
             )
-        if resume and manifest_path.exists():
-            old = json.loads(manifest_path.read_text())
-            if old.get("experiment_hash") != manifest["experiment_hash"]:
-                raise InputError(
-                    self.root, "", "--resume: this folder holds a different experiment "
-                    "(experiment hash differs); choose another --out"
-                )
-            manifest = {**manifest, "started": old.get("started", manifest.get("started"))}
-        self.rows.mkdir(parents=True, exist_ok=True)
-        self.series.mkdir(exist_ok=True)
-        atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+        if not (self.root / "manifest.json").is_file():
+            others = f" and {len(content) - 1} more" if len(content) > 1 else ""
+            raise InputError(
+                self.root, "", f"--resume: not an engagesim results folder (it holds "
+                f"{content[0]!r}{others} but no manifest.json), so nothing shows its results "
+                "are of this experiment; choose another --out"
+            )
+        return True
+
+    def _content(self) -> list[str]:
+        """What the folder holds besides the lock, temporary files and empty layout."""
+        content = []
+        for path in sorted(self.root.iterdir()):
+            if path.name == LOCK_FILE or TEMPORARY_NAME.match(path.name):
+                continue
+            if path in (self.rows, self.series) and path.is_dir() and not any(path.iterdir()):
+                continue
+            content.append(path.name)
+        return content
+
+    def _remove_temporaries(self) -> None:
+        """Delete what writers killed mid-write left (only while holding the lock)."""
+        for folder in (self.root, self.rows, self.series, self.root / "figures"):
+            if folder.is_dir():
+                for path in folder.iterdir():
+                    if TEMPORARY_NAME.match(path.name) and path.is_file():
+                        path.unlink(missing_ok=True)
+
+    def _write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        data = (json.dumps(manifest, indent=2) + "\n").encode()
+        atomic_write_bytes(self.root / "manifest.json", data)
 
     def manifest(self) -> dict[str, Any]:
-        """The folder's manifest."""
+        """The folder's manifest.
+
+        Raises:
+            InputError: No ``manifest.json``, or not a JSON object.
+        """
         path = self.root / "manifest.json"
         if not path.is_file():
             raise InputError(self.root, "", "not a results folder (no manifest.json)")
-        return json.loads(path.read_text())
+        return _read_json(path)
 
     # -- records --------------------------------------------------------------------
-    def done(self) -> set[int]:
-        """Run ids with a successful record."""
+    def record_paths(self) -> dict[int, Path]:
+        """Run id → its record file (temporary files skipped)."""
+        if not self.rows.is_dir():
+            return {}
+        return {int(m.group(1)): path for path in self.rows.iterdir()
+                if (m := RECORD_NAME.match(path.name))}
+
+    def series_path(self, run_id: int) -> Path:
+        """The series file of a run."""
+        return self.series / f"{int(run_id):06d}.npz"
+
+    def read_record(self, path: Path) -> dict[str, Any]:
+        """One record, checked to be a JSON object of the run its name says.
+
+        Raises:
+            InputError: Not valid JSON, or not a record of that run.
+        """
+        record = _read_json(path, fix="delete it and --resume recomputes that run")
+        match = RECORD_NAME.match(path.name)
+        if match is None or record.get("run_id") != int(match.group(1)):
+            raise InputError(path, "run_id", f"expected {int(path.stem)}, got "
+                             f"{record.get('run_id')!r}; delete the file and --resume "
+                             "recomputes that run")
+        return record
+
+    def done(self, identities: Mapping[int, Mapping[str, Any]] | None = None) -> set[int]:
+        """Run ids with a successful record and a readable series.
+
+        A run whose record or series is missing, or whose record holds an error, is not
+        done (``--resume`` runs it).
+
+        Args:
+            identities: Run id → what its record must say (``point``, ``policy``,
+                ``replication``, ``seed``…); records of other ids are not checked.
+
+        Raises:
+            InputError: A record is damaged or of another experiment; a series is damaged.
+        """
         ids = set()
-        for path in self.rows.glob("*.json"):
-            record = json.loads(path.read_text())
-            if not record.get("error"):
-                ids.add(int(record["run_id"]))
+        for run_id, path in sorted(self.record_paths().items()):
+            record = self.read_record(path)
+            expected = (identities or {}).get(run_id)
+            if expected is not None:
+                wrong = [key for key, value in expected.items() if record.get(key) != value]
+                if wrong:
+                    key = wrong[0]
+                    raise InputError(
+                        path, key, f"--resume: this run's {key} is {record.get(key)!r}, "
+                        f"this experiment's is {expected[key]!r}: the folder holds another "
+                        "experiment's runs; choose another --out"
+                    )
+            if record.get("error"):
+                continue
+            series = self.series_path(run_id)
+            if series.is_file():
+                check_series(series)
+                ids.add(run_id)
         return ids
 
     def save(self, record: dict[str, Any], series: Mapping[str, np.ndarray] | None) -> None:
@@ -137,12 +343,14 @@ class ResultStore:
         atomic_write_bytes(self.rows / f"{name}.json", data)
 
     def records(self) -> list[dict[str, Any]]:
-        """Every stored record, sorted by run id."""
-        records = [json.loads(p.read_text()) for p in self.rows.glob("*.json")]
-        return sorted(records, key=lambda r: r["run_id"])
+        """Every stored record, sorted by run id.
 
-    def write_runs_csv(self, factor_names: Iterable[str]) -> pd.DataFrame:
-        """Rebuild ``runs.csv`` from the records (atomically) and return it."""
+        Raises:
+            InputError: A record is damaged.
+        """
+        return [self.read_record(path) for _, path in sorted(self.record_paths().items())]
+
+    def _runs_csv(self, factor_names: Iterable[str]) -> tuple[pd.DataFrame, bytes]:
         frame = pd.DataFrame(self.records())
         factor_names = list(factor_names)
         if frame.empty:
@@ -153,31 +361,182 @@ class ResultStore:
         rest = [c for c in frame.columns if c not in first and c != "error"]
         frame = frame[[*first, *rest, "error"]]
         frame["error"] = frame["error"].fillna("")
-        atomic_write_bytes(
-            self.root / "runs.csv", frame.to_csv(index=False, lineterminator="\n").encode()
-        )
+        return frame, frame.to_csv(index=False, lineterminator="\n").encode()
+
+    def write_runs_csv(self, factor_names: Iterable[str]) -> pd.DataFrame:
+        """Rebuild ``runs.csv`` from the records (atomically) and return it."""
+        frame, data = self._runs_csv(factor_names)
+        atomic_write_bytes(self.root / "runs.csv", data)
         return frame
 
+    def finish(self) -> pd.DataFrame:
+        """Rebuild ``runs.csv`` and seal the folder: the manifest's integrity record.
+
+        The record holds the number of runs and ``runs.csv``'s SHA-256, which
+        :meth:`check` compares. Call it when every run of the folder is stored.
+
+        Returns:
+            ``runs.csv`` as a frame.
+        """
+        manifest = self.manifest()
+        frame, data = self._runs_csv(manifest.get("factors", []))
+        atomic_write_bytes(self.root / "runs.csv", data)
+        manifest[INTEGRITY] = {
+            "runs": len(frame),
+            "failed": int((frame["error"] != "").sum()),
+            "runs_csv_sha256": hashlib.sha256(data).hexdigest(),
+        }
+        self._write_manifest(manifest)
+        return frame
+
+    # -- reading a finished folder ----------------------------------------------------
+    def problems(self) -> list[str]:
+        """What is missing or damaged in a finished folder (empty when it is whole).
+
+        Checks that the sweep finished (the manifest's integrity record), that
+        ``runs.csv`` matches its checksum and holds runs ``0 … n − 1``, and that every
+        successful run's series is present and readable.
+
+        Raises:
+            InputError: No manifest, or a damaged one.
+        """
+        integrity = self.manifest().get(INTEGRITY)
+        if not isinstance(integrity, Mapping):
+            done = len(self.record_paths())
+            return [f"the sweep did not finish ({done} runs stored, no integrity record in "
+                    "manifest.json)"]
+        expected = int(integrity.get("runs", 0))
+        problems = []
+        path = self.root / "runs.csv"
+        if not path.is_file():
+            return [f"runs.csv is missing ({expected} runs)"]
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != integrity.get("runs_csv_sha256"):
+            try:
+                rows = len(self.read_runs())
+                what = f"{rows} rows"
+            except InputError:
+                what = "unreadable"
+            problems.append(f"runs.csv does not match its checksum in manifest.json "
+                            f"({what}, the sweep stored {expected}: cut short or edited)")
+            runs = self._records_frame()
+        else:
+            runs = self.read_runs()
+        if runs is not None:
+            ids = set(runs["run_id"].astype(int))
+            problems += [f"run {i} has no row" for i in range(expected) if i not in ids]
+            for run in runs[runs["error"] == ""].itertuples():
+                series = self.series_path(run.run_id)
+                label = (f"run {run.run_id}: {run.policy}, point {run.point}, replication "
+                         f"{run.replication}")
+                if not series.is_file():
+                    problems.append(f"series/{series.name} is missing ({label})")
+                    continue
+                try:
+                    check_series(series)
+                except InputError as exc:
+                    problems.append(f"series/{series.name} is damaged ({label}): {exc.problem}")
+        return problems
+
+    def _records_frame(self) -> pd.DataFrame | None:
+        """The identity and error columns of the records, if every one is readable."""
+        try:
+            records = self.records()
+        except InputError:
+            return None
+        columns = [*ID_COLUMNS, "error"]
+        frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in records],
+                             columns=columns)
+        frame["error"] = frame["error"].fillna("")
+        return frame
+
+    def check(self) -> None:
+        """Refuse a folder that is not whole, naming what is missing (one line).
+
+        Raises:
+            InputError: :meth:`problems` found something; the message ends with the fix.
+        """
+        problems = self.problems()
+        if not problems:
+            return
+        shown = "; ".join(problems[:SHOWN_PROBLEMS])
+        more = len(problems) - SHOWN_PROBLEMS
+        if more > 0:
+            shown += f"; and {more} more"
+        command = self.manifest().get("command")
+        again = f"{command!r} again" if command else "the sweep again"
+        raise InputError(
+            self.root, "", f"results incomplete: {shown}. To recompute what is missing, "
+            f"run {again} with --resume --out {self.root}"
+        )
+
     def read_runs(self) -> pd.DataFrame:
-        """Read ``runs.csv``."""
+        """Read ``runs.csv``.
+
+        Raises:
+            InputError: It is missing or not a readable CSV.
+        """
         path = self.root / "runs.csv"
         if not path.is_file():
             raise InputError(self.root, "", "no runs.csv: nothing has been run here")
-        frame = pd.read_csv(path, dtype={"error": object})
+        try:
+            frame = pd.read_csv(path, dtype={"error": object})
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else "empty"
+            raise InputError(path, "", f"not a readable CSV ({message})") from None
+        if "run_id" not in frame or "error" not in frame:
+            raise InputError(path, "", "not a runs.csv of engagesim (no run_id or error "
+                             "column)")
         frame["error"] = frame["error"].fillna("")
         return frame
 
     def read_series(self, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
-        """Per-step series of the given runs (all when ``None``), long format."""
+        """Per-step series of the given runs (all when ``None``), long format.
+
+        Raises:
+            InputError: A series file is damaged.
+        """
         frames = []
-        paths = sorted(self.series.glob("*.npz"))
         wanted = None if run_ids is None else {int(i) for i in run_ids}
-        for path in paths:
-            run_id = int(path.stem)
+        paths = sorted((int(m.group(1)), path) for path in self.series.glob("*.npz")
+                       if (m := SERIES_NAME.match(path.name)))
+        for run_id, path in paths:
             if wanted is not None and run_id not in wanted:
                 continue
-            with np.load(path) as data:
-                frame = pd.DataFrame({k: data[k] for k in data.files})
+            try:
+                with np.load(path) as data:
+                    frame = pd.DataFrame({k: data[k] for k in data.files})
+            except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+                raise InputError(path, "", f"damaged series file ({exc})") from None
             frame.insert(0, "run_id", run_id)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def check_series(path: Path) -> None:
+    """Check that a series file is a whole ``.npz`` (every member's CRC read back).
+
+    Raises:
+        InputError: It is truncated or damaged.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
+        raise InputError(path, "", f"damaged series file, not a whole .npz ({exc}); "
+                         "delete it and --resume recomputes its run") from None
+    if bad is not None:
+        raise InputError(path, "", f"damaged series file ({bad} fails its checksum); "
+                         "delete it and --resume recomputes its run")
+
+
+def _read_json(path: Path, fix: str = "") -> dict[str, Any]:
+    """A JSON object from ``path``; anything else is an :class:`InputError` naming it."""
+    then = f"; {fix}" if fix else ""
+    try:
+        value = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(path, "", f"not valid JSON ({exc}){then}") from None
+    if not isinstance(value, dict):
+        raise InputError(path, "", f"expected a JSON object{then}")
+    return value

@@ -1,0 +1,260 @@
+"""The results store under attack and bad luck: leftovers, strangers, losses, damage, locks.
+
+Each test breaks a results folder the way a crash, a full disk, a hand or a second
+process would, and checks that nothing mixes or rots silently: a one-line error naming
+the file (exit 2 for bad input, 3 for the environment), or ``--resume`` recomputing
+exactly what is missing and ending byte-identical to an undisturbed sweep.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sim.files
+from sim import InputError
+from sim.cli import main
+from sim.files import EXIT_ENVIRONMENT, EXIT_INPUT, exit_status
+from sim.sweep.design import load_experiment
+from sim.sweep.runner import effective_jobs, sweep
+from sim.sweep.store import LOCK_FILE, ResultStore
+
+EXPERIMENT = """\
+scenario = "default"
+policies = ["no_touch", "hybrid"]
+replications = 2
+months = 2
+customers = 100
+seed = {seed}
+"""
+
+
+@pytest.fixture
+def experiment_file(tmp_path):
+    """An experiment file of 4 tiny runs (seed 5); ``experiment_file.with_seed(6)``."""
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT.format(seed=5))
+    return path
+
+
+def run_sweep(path: Path, out: Path, resume: bool = False):
+    return sweep(load_experiment(path), out, jobs=1, progress=False, resume=resume)
+
+
+def cli_sweep(path: Path, out: Path, *extra: str) -> int:
+    return main(["sweep", str(path), "--jobs", "1", "--quiet", "--out", str(out), *extra])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """``runs.csv`` and every series file, by name."""
+    files = {"runs.csv": (folder / "runs.csv").read_bytes()}
+    files.update({f"series/{p.name}": p.read_bytes() for p in (folder / "series").iterdir()})
+    return files
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob(".*") if p.name != LOCK_FILE]
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture
+def finished(tmp_path, experiment_file):
+    """A finished sweep folder and a pristine copy of it."""
+    out = tmp_path / "out"
+    run_sweep(experiment_file, out)
+    shutil.copytree(out, tmp_path / "pristine")
+    return out, tmp_path / "pristine"
+
+
+# -- leftovers of a killed write -------------------------------------------------------------
+def test_a_leftover_temporary_file_is_skipped_on_read_and_swept_on_resume(finished,
+                                                                        experiment_file):
+    out, pristine = finished
+    (out / "series" / ".000003.x1y2z3ab.npz").write_bytes(b"half a zip")
+    (out / "rows" / ".000001.json.ab12cd34").write_bytes(b'{"run_id": ')
+    store = ResultStore(out)
+    assert set(store.read_series()["run_id"]) == {0, 1, 2, 3}
+    assert store.problems() == []
+    again = run_sweep(experiment_file, out, resume=True)
+    assert again.ran == 0 and temporaries(out) == []
+    assert snapshot(out) == snapshot(pristine)
+
+
+# -- strangers ------------------------------------------------------------------------------
+def test_resume_refuses_a_folder_without_manifest_and_writes_nothing_there(finished, tmp_path,
+                                                                          experiment_file):
+    out, _ = finished
+    (out / "manifest.json").unlink()
+    experiment_file.write_text(EXPERIMENT.format(seed=6))
+    with pytest.raises(InputError, match=r"no manifest\.json"):
+        run_sweep(experiment_file, out, resume=True)
+    assert len(list((out / "rows").iterdir())) == 4  # no seed-6 row mixed in
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not an engagesim results folder"):
+        run_sweep(experiment_file, stranger, resume=True)
+    assert [p.name for p in stranger.iterdir()] == ["notes.txt"]
+
+
+def test_resume_refuses_records_of_another_experiment_behind_a_matching_manifest(
+    tmp_path, experiment_file
+):
+    five, six = tmp_path / "five", tmp_path / "six"
+    run_sweep(experiment_file, five)
+    experiment_file.write_text(EXPERIMENT.format(seed=6))
+    run_sweep(experiment_file, six)
+    shutil.copy(six / "manifest.json", five / "manifest.json")  # a forged manifest
+    (five / "rows" / "000003.json").unlink()
+    with pytest.raises(InputError, match="seed"):
+        run_sweep(experiment_file, five, resume=True)
+    assert not (five / "rows" / "000003.json").exists()
+
+
+# -- losses ---------------------------------------------------------------------------------
+def test_a_lost_series_row_or_half_runs_csv_is_named_and_resume_recomputes_it(
+    finished, experiment_file, capsys
+):
+    out, pristine = finished
+    (out / "series" / "000002.npz").unlink()
+    assert main(["report", str(out)]) == EXIT_INPUT
+    err = one_line_error(capsys)
+    assert "series/000002.npz is missing (run 2: no_touch, point 0, replication 1)" in err
+    assert "--resume" in err
+    data = (out / "runs.csv").read_bytes()
+    (out / "runs.csv").write_bytes(data[: len(data) // 2])
+    (out / "rows" / "000001.json").unlink()
+    problems = ResultStore(out).problems()
+    assert any("runs.csv does not match its checksum" in p for p in problems), problems
+    again = run_sweep(experiment_file, out, resume=True)
+    assert again.ran == 2  # run 1 (no row) and run 2 (no series); runs.csv rebuilt
+    assert snapshot(out) == snapshot(pristine)
+    assert ResultStore(out).problems() == []
+
+
+def test_an_unfinished_sweep_is_not_reported_as_if_whole(finished, capsys):
+    out, _ = finished
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["integrity"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(out)]) == EXIT_INPUT
+    assert "the sweep did not finish (4 runs stored" in one_line_error(capsys)
+
+
+# -- damage ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("damage", ["manifest", "row", "series"])
+def test_damaged_files_give_one_line_naming_the_file_and_exit_2(finished, experiment_file,
+                                                                capsys, damage):
+    out, _ = finished
+    target = {"manifest": out / "manifest.json", "row": out / "rows" / "000001.json",
+              "series": out / "series" / "000001.npz"}[damage]
+    data = target.read_bytes()
+    target.write_bytes(b"{ garbage" if damage != "series" else data[: len(data) // 2])
+    if damage != "row":  # report reads runs.csv and the series, not the rows
+        assert main(["report", str(out)]) == EXIT_INPUT
+        assert str(target.relative_to(out)) in one_line_error(capsys)
+    assert cli_sweep(experiment_file, out, "--resume") == EXIT_INPUT
+    err = one_line_error(capsys)
+    assert str(target) in err
+
+
+# -- a second process ---------------------------------------------------------------------------
+def test_a_second_process_on_the_folder_is_refused(finished, experiment_file, capsys):
+    out, _ = finished
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time\n"
+         f"f = open({str(out / LOCK_FILE)!r}, 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\n"
+         "print('locked', flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert cli_sweep(experiment_file, out, "--resume") == EXIT_ENVIRONMENT
+        assert "in use by another engagesim process" in one_line_error(capsys)
+        assert main(["report", str(out)]) == EXIT_ENVIRONMENT
+        capsys.readouterr()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli_sweep(experiment_file, out, "--resume") == 0  # released with its process
+
+
+# -- every write failing -----------------------------------------------------------------------
+@pytest.mark.parametrize("step", ["fsync", "replace"])
+def test_every_failed_write_leaves_nothing_partial_and_resume_completes(
+    tmp_path, experiment_file, monkeypatch, step
+):
+    clean = tmp_path / "clean"
+    calls = []
+    real = getattr(os, step)
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(sim.files.os, step, counting)
+    run_sweep(experiment_file, clean)
+    writes = len(calls)
+    monkeypatch.undo()
+    assert writes >= 1 + 2 * 4 + 2  # manifest, 4 × (series, row), runs.csv, sealed manifest
+    for failing in range(writes):
+        out = tmp_path / f"fail{step}{failing}"
+        count = []
+
+        def full_disk(*args, failing=failing, count=count):
+            count.append(1)
+            if len(count) - 1 == failing:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(*args)
+
+        monkeypatch.setattr(sim.files.os, step, full_disk)
+        with pytest.raises(OSError) as raised:
+            run_sweep(experiment_file, out)
+        monkeypatch.undo()
+        code, message = exit_status(raised.value)
+        assert code == EXIT_ENVIRONMENT and "No space left on device" in message
+        assert temporaries(out) == [], failing  # no half-written file left
+        store = ResultStore(out)
+        if failing > 0:  # the first write is the manifest's
+            assert store.problems() != []  # not sealed as if whole
+        for path in store.record_paths().values():
+            record = store.read_record(path)  # every record left is whole …
+            if not record["error"]:
+                assert store.series_path(record["run_id"]).is_file()  # … with its series
+        run_sweep(experiment_file, out, resume=True)
+        assert snapshot(out) == snapshot(clean), failing
+        assert store.problems() == []
+
+
+# -- bad output paths and too many jobs -----------------------------------------------------------
+def test_unusable_output_paths_are_bad_input(tmp_path, experiment_file, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert cli_sweep(experiment_file, a_file) == EXIT_INPUT
+    assert "exists and is not a folder" in one_line_error(capsys)
+    assert cli_sweep(experiment_file, tmp_path / ("x" * 300)) == EXIT_INPUT
+    assert "File name too long" in one_line_error(capsys)
+    assert cli_sweep(experiment_file, a_file / "below") == EXIT_INPUT
+    one_line_error(capsys)
+    assert a_file.read_text() == "x"
+
+
+def test_jobs_are_capped_at_the_work_and_the_cores():
+    cores = os.cpu_count()
+    assert effective_jobs(10_000, 3) == min(3, cores)
+    assert effective_jobs(10_000, 10_000) == cores
+    assert effective_jobs(-1, 10_000) == cores
+    assert effective_jobs(-2, 10_000) == max(1, cores - 1)
+    assert effective_jobs(4, 0) == 1
