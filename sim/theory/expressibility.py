@@ -336,6 +336,11 @@ def markov_obstacles(scenario: Scenario | str | Path, policy: str | Policy) -> l
             f"expanding stage(s) {', '.join(expanding)} with the customer's engagement, which "
             "the chain does not track (set it to 0, or expands = false)"
         )
+    if econ.revenue_model == "repeat_purchase":  # sim.engine.purchases
+        reasons.append(
+            "economics.revenue_model = \"repeat_purchase\": revenue is orders × basket at "
+            "the customer's engagement, which the chain does not track"
+        )
     # 5, 6. the policy; 4. the traits the answer depends on
     touch = _touch_driven_stages(lc)
     needed: dict[int, set[str]] = {k: {"revenue"} for k in range(len(segs))}

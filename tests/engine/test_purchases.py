@@ -44,7 +44,7 @@ def _repeat(raw: dict, **segment) -> dict:
     data = copy.deepcopy(raw)
     seg = data["segments"]["everyone"]
     seg.pop("revenue")
-    seg.update(order_frequency=FREQUENCY, basket=BASKET, **segment)
+    seg.update({"order_frequency": FREQUENCY, "basket": BASKET, **segment})
     data["economics"]["revenue_model"] = "repeat_purchase"
     return data
 
@@ -278,3 +278,14 @@ def test_b2c_retail_runs_every_policy(policy):
     for seg in summary["segments"].values():
         assert {"orders", "aov", "purchase_frequency"} <= set(seg)
     assert set(purchases.PURCHASE_COLUMNS) <= set(model.timeseries().columns)
+
+
+def test_the_markov_chain_refuses_repeat_purchases(constant_raw):
+    """engagesim analytic cannot value orders × basket: it says so instead of pricing 0."""
+    from sim.theory.expressibility import markov_obstacles
+
+    assert markov_obstacles(from_dict(constant_raw, "toy.toml"), "none") == []
+    reasons = markov_obstacles(from_dict(_repeat(constant_raw, order_frequency={
+        "dist": "fixed", "value": 2.0}, basket={"dist": "fixed", "value": 30.0}),
+        "toy.toml"), "none")
+    assert len(reasons) == 1 and reasons[0].startswith("economics.revenue_model")
