@@ -434,13 +434,19 @@ def purchase_part(model: EngagementModel, who: np.ndarray) -> dict[str, Any]:
     """A repeat-purchase run's metrics of the customers ``who`` (empty for a subscription).
 
     The revenue model, orders, buyers, AOV, purchase frequency, repeat-purchase rate
-    and revenue per customer (:func:`sim.engine.purchases.purchase_metrics`).
+    and revenue per customer (:func:`sim.engine.purchases.purchase_metrics`), and the
+    repeat-purchase rate of the customers acquired during the run
+    (``repeat_purchase_rate_new``: the cohort figure benchmarks quote, without an
+    installed base of habitual buyers).
     """
     if model.purchases is None:
         return {}
+    new = who & (model.converted_step > 0)
     return {
         "revenue_model": "repeat_purchase",
         **purchases.purchase_metrics(model.purchases, model.revenue_cum, who),
+        "repeat_purchase_rate_new": purchases.purchase_metrics(
+            model.purchases, model.revenue_cum, new)["repeat_purchase_rate"],
     }
 
 
