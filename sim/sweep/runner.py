@@ -245,13 +245,20 @@ def execute_runs(
                                        initargs=(os.getpid(),))
         in_flight: dict[Any, Run] = {}
         lost: list[tuple[Run, BaseException]] = []
-        clean = False  # a pool left early (the caller stopped, a crash) is killed, not awaited
+        broken = False  # a worker died: submit nothing more to this pool
         try:
-            while in_flight or (source and not lost):
-                while source and not lost and len(in_flight) < width:
+            while in_flight or (source and not broken):
+                while source and not broken and len(in_flight) < width:
                     run = source.popleft()
-                    future = executor.submit(_task, scenario, overrides[run.point], run)
+                    try:
+                        future = executor.submit(_task, scenario, overrides[run.point], run)
+                    except BrokenProcessPool:
+                        source.appendleft(run)  # never started: not a suspect
+                        broken = True
+                        break
                     in_flight[future] = run
+                if not in_flight:
+                    break
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
                     run = in_flight.pop(future)
@@ -259,11 +266,13 @@ def execute_runs(
                         result = future.result()
                     except BrokenProcessPool as exc:
                         lost.append((run, exc))
+                        broken = True
                         continue
                     yield result
-            clean = not lost
         finally:
-            executor.shutdown(wait=clean, kill_workers=not clean)
+            # a pool left early (a dead worker, the caller stopped) is killed, not awaited
+            early = broken or bool(in_flight)
+            executor.shutdown(wait=not early, kill_workers=early)
         if alone:
             for run, exc in lost:
                 yield run, None, None, _death_cause(exc)

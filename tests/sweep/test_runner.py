@@ -17,7 +17,7 @@ import sim.sweep.runner
 from sim import InputError, load_scenario
 from sim.cli import main
 from sim.engine.scenario import from_dict
-from sim.sweep.design import experiment_from_dict
+from sim.sweep.design import experiment_from_dict, load_experiment
 from sim.sweep.runner import sweep
 
 SMALL = {
@@ -157,3 +157,123 @@ def test_resume_after_sigkill_equals_an_uninterrupted_sweep(tmp_path):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert runs_csv(crashed) == runs_csv(clean)
     assert len(pd.read_csv(crashed / "runs.csv")) == 24
+
+
+# -- a worker that dies, a main process that dies ----------------------------------------------
+KILLER = '''
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sim import Engagement, Policy
+
+
+class Killer(Policy):
+    """Kills its own process while the flag file exists (as the OOM killer would)."""
+
+    name = "killer"
+
+    def engage(self, view):
+        if Path({flag!r}).exists():
+            os.kill(os.getpid(), signal.SIGKILL)
+        return Engagement.from_touches(view, np.zeros(len(view.active)), effect=0.0,
+                                       cost_per_touch=0.0)
+
+
+class Slow(Policy):
+    """Takes {pause} s a step: a run that is still running when the sweep is killed."""
+
+    name = "slow"
+
+    def engage(self, view):
+        time.sleep({pause})
+        return Engagement.from_touches(view, np.zeros(len(view.active)), effect=0.0,
+                                       cost_per_touch=0.0)
+'''
+
+
+def policy_file(tmp_path: Path, pause: float = 0.0) -> tuple[Path, Path]:
+    """The killer/slow policy file and the killer's flag file (present)."""
+    flag = tmp_path / "kill.flag"
+    flag.write_text("")
+    path = tmp_path / "policies.py"
+    path.write_text(KILLER.format(flag=str(flag), pause=pause))
+    return path, flag
+
+
+def test_a_killed_worker_is_recorded_as_failed_the_sweep_goes_on_and_resume_retries_it(
+    tmp_path, capsys
+):
+    path, flag = policy_file(tmp_path)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f'policies = ["no_touch", "{path}:Killer"]\nreplications = 1\n'
+                   "customers = 100\nmonths = 3\nseed = 3\n")
+    args = ["sweep", str(exp), "--jobs", "2", "--quiet", "--out", str(tmp_path / "out")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "1 of 2 runs failed" in err and "Traceback" not in err
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv").fillna({"error": ""})
+    assert len(runs) == 2
+    killed = runs[runs.policy.str.endswith(":Killer")]
+    assert len(killed) == 1 and killed.error.iloc[0].startswith("WorkerDied"), killed.error
+    assert "SIGKILL" in killed.error.iloc[0]
+    assert (runs.loc[runs.policy == "no_touch", "error"] == "").all()
+    flag.unlink()  # the memory is back: --resume retries the failed run
+    experiment = load_experiment(exp)
+    again = sweep(experiment, tmp_path / "out", jobs=2, resume=True, progress=False)
+    assert (again.ran, again.failed) == (1, 0)
+    sweep(experiment, tmp_path / "clean", jobs=2, progress=False)
+    assert runs_csv(tmp_path / "out") == runs_csv(tmp_path / "clean")
+
+
+def _children(pid: int) -> set[int]:
+    """Pids whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads Linux /proc")
+def test_workers_do_not_outlive_a_killed_sweep(tmp_path):
+    path, _ = policy_file(tmp_path, pause=1.0)  # a run takes 12 months × 1 s
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f'policies = ["{path}:Slow"]\nreplications = 4\ncustomers = 50\n'
+                   "months = 12\nseed = 1\n")
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "sweep", str(exp), "--jobs", "2",
+                             "--quiet", "--out", str(tmp_path / "out")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        workers: set[int] = set()
+        while time.time() < deadline and len(workers) < 2:
+            workers = {pid for pid in _children(proc.pid)
+                       if "loky" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+                       or "joblib" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
+            time.sleep(0.2)
+        assert len(workers) >= 2, _children(proc.pid)
+        time.sleep(3)  # the workers are inside their runs
+        descendants = _children(proc.pid)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline and any(_alive(pid) for pid in descendants):
+        time.sleep(0.1)
+    assert not [pid for pid in descendants if _alive(pid)], "orphaned workers live on"
