@@ -29,13 +29,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sim.engine.model import EngagementModel, __version__
-from sim.engine.results import write_run
-from sim.engine.scenario import load_scenario, shipped_scenarios
+# Only light modules here: ``--help``, ``--version`` and the listings must start without
+# Mesa, SciPy, pandas or Matplotlib; each command imports what it runs
+# (tests/cli/test_startup.py).
+from sim import __version__
 from sim.files import (
     EXIT_CODES_HELP,
     EXIT_FAILED_RUNS,
@@ -44,8 +46,8 @@ from sim.files import (
     exit_status,
 )
 from sim.formatting import fixed, money_short
-from sim.schema import InputError
-from sim.sweep.design import (
+from sim.schema import InputError, Table, read_text
+from sim.sweep.defaults import (
     DECIDE_AGENTS,
     DECIDE_REPLICATIONS,
     DECIDE_SAMPLES,
@@ -323,6 +325,10 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one scenario and write its outputs."""
+    from sim.engine.model import EngagementModel
+    from sim.engine.results import write_run
+    from sim.engine.scenario import load_scenario
+
     scenario = load_scenario(args.scenario)
     model = EngagementModel(  # a FILE.py:ClassName policy is loaded by make_policy
         scenario, args.policy, rng=args.seed, customers=args.customers, months=args.months,
@@ -440,20 +446,34 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_shipped(shipped: dict[str, Path], load) -> int:
-    """Print one line per shipped file: its name and description."""
-    for name, path in shipped.items():
+#: The folders of the shipped scenarios and experiments (``SCENARIO_DIR`` of
+#: :mod:`sim.engine.scenario`, ``EXPERIMENT_DIR`` of :mod:`sim.sweep.design`; named here
+#: so that listing them imports neither, tests/cli/test_startup.py checks they agree).
+SHIPPED = Path(__file__).resolve().parents[1]
+
+
+def _list_shipped(folder: Path) -> int:
+    """Print one line per shipped file: its name and description.
+
+    Only the ``description`` key is read, not the whole file validated (the tests load
+    every shipped file, and each command validates what it uses), so that the listing
+    needs no simulation library.
+    """
+    for path in sorted(folder.glob("*.toml")):
         try:
-            description = load(path).description
+            raw = tomllib.loads(read_text(path, "not valid TOML"))
+            description = Table(raw, path).string("description", "")
+        except tomllib.TOMLDecodeError as exc:
+            description = f"(invalid: {InputError(path, '', f'not valid TOML: {exc}')})"
         except InputError as exc:
             description = f"(invalid: {exc})"
-        print(f"{name:<22} {description}")
+        print(f"{path.stem:<22} {description}")
     return 0
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     """List the shipped scenarios, one line each."""
-    return _list_shipped(shipped_scenarios(), load_scenario)
+    return _list_shipped(SHIPPED / "scenarios")
 
 
 def _timestamp() -> str:
@@ -518,6 +538,7 @@ def _build_report(out: Path) -> Path | None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare policies on one scenario: replications, statistics, report."""
+    from sim.engine.scenario import load_scenario
     from sim.sweep.design import experiment_from_dict
 
     scenario = load_scenario(args.scenario)
@@ -617,6 +638,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_decide(args: argparse.Namespace) -> int:
     """Run every policy at every sample of the scenario's uncertainties; write the decision."""
     from sim.analysis.decision_report import assumption_record
+    from sim.engine.scenario import load_scenario
     from sim.sweep.design import decision_experiment, saltelli_samples_problem
 
     if args.design == "saltelli" and (problem := saltelli_samples_problem(args.samples)):
@@ -666,9 +688,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_experiments(args: argparse.Namespace) -> int:
     """List the shipped experiments, one line each."""
-    from sim.sweep.design import load_experiment, shipped_experiments
-
-    return _list_shipped(shipped_experiments(), load_experiment)
+    return _list_shipped(SHIPPED / "experiments")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -764,6 +784,7 @@ def _calibrate_simulation(args: argparse.Namespace) -> int:
 
 def cmd_analytic(args: argparse.Namespace) -> int:
     """Print the exact expectations of a Markov-expressible scenario."""
+    from sim.engine.scenario import load_scenario
     from sim.theory.expressibility import NotMarkovian
     from sim.theory.markov import analyse
     from sim.theory.markov_report import describe
@@ -802,6 +823,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_explore(args: argparse.Namespace) -> int:
     """Check the scenario, the extra and the port, print the address, serve the page."""
+    from sim.engine.scenario import load_scenario
     from sim.explore import serve
 
     load_scenario(args.scenario)  # bad input: exit 2 before a server starts

@@ -35,6 +35,12 @@ from sim.engine.plan import is_plan, make_plan
 from sim.engine.policy_files import is_policy_file, load_policy_file
 from sim.engine.scenario import Scenario, load_scenario, read_toml, resolve
 from sim.schema import InputError, Table, suggest
+from sim.sweep.defaults import (  # noqa: F401  (re-exported: design's defaults)
+    DECIDE_AGENTS,
+    DECIDE_REPLICATIONS,
+    DECIDE_SAMPLES,
+    EXPERIMENT_AGENTS,
+)
 
 EXPERIMENT_DIR = Path(__file__).resolve().parents[2] / "experiments"
 DESIGNS = ("grid", "lhs", "sobol", "saltelli")
@@ -95,10 +101,6 @@ class Factor:
     def _cast(self, value: float) -> Any:
         """``value`` as the factor's type (rounded for an integer factor)."""
         return round(float(value)) if self.integer else float(value)
-
-
-EXPERIMENT_AGENTS = 5000
-"""Most customers an experiment's run simulates unless the file says ``agents``."""
 
 
 @dataclass(frozen=True)
@@ -377,13 +379,6 @@ def _check_points(experiment: Experiment, file: str, key: str) -> None:
                 file, key, f"design point {index} ({point}) gives an invalid scenario: {exc}"
             ) from None
 
-
-DECIDE_SAMPLES = 128
-"""Default assumption samples of ``engagesim decide``."""
-DECIDE_REPLICATIONS = 3
-"""Default runs per policy and sample (≥ 2 lets the report remove simulation noise)."""
-DECIDE_AGENTS = 5000
-"""Most customers a ``decide`` run simulates by default (a sample of the company)."""
 
 NO_UNCERTAINTIES_EXAMPLE = """[uncertainties."policies.high_touch.programs.check_ins.effect"]
 dist = "triangular"     # uniform | triangular | beta | lognormal | normal
