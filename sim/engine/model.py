@@ -417,17 +417,16 @@ class EngagementModel(mesa.Model):
             self.depth = funnel.depth(self.stage, self.stage_tables.churned, self.depth)
 
         # 6. book money (repeat purchases: this step's orders, sim.engine.purchases)
-        payers = was_active & self.active
+        payers, price = was_active & self.active, aim.price_discount(engaged.targets)
         spend = None if self.purchases is None else self.purchases.step(
             payers, self.engagement, self.monthly_revenue,
-            aim.factor(engaged.targets, "visits"), first=moves.converted,
+            aim.factor(engaged.targets, "visits"), first=moves.converted, discount=price,
         )
         booked = econ.book(
             scenario.economics, spm,
             payers=payers, monthly_revenue=self.monthly_revenue,
             cost=engaged.cost, age=t - np.maximum(self.converted_step, 0),
-            discount=self._discount, price_discount=aim.price_discount(engaged.targets),
-            spend=spend,
+            discount=self._discount, price_discount=price, spend=spend,
         )
         self.revenue_cum += booked.revenue
         self.ltv += booked.value

@@ -144,7 +144,8 @@ class Purchases:
         orders: Orders of each customer so far.
         exposure: Steps each customer was a customer all step (could order) so far.
         rate: Each customer's order rate in the last step (``λ`` at its engagement and
-            programs then, whether or not it could order).
+            programs then, whether or not it could order), net of the step's price
+            discount (what an order was worth to us, as a share of its basket).
         basket: Each customer's order value in the last step (``b · g``).
         per_step: One dict per step: ``orders``, ``revenue`` and ``customers`` (the
             customers who were customers all step).
@@ -188,6 +189,7 @@ class Purchases:
         monthly_revenue: np.ndarray,
         visit_factor: np.ndarray | None = None,
         first: np.ndarray | None = None,
+        discount: np.ndarray | None = None,
     ) -> np.ndarray:
         """Draw one step's orders and return each customer's spend (before discounts).
 
@@ -202,6 +204,10 @@ class Purchases:
             visit_factor: Programs aimed at ``visits`` (``None``: 1).
             first: Customers who converted this step: converting is their first order
                 (one order of their basket; ``None``: nobody).
+            discount: The share of the spend programs aimed at ``price`` give away this
+                step (:func:`sim.engine.targets.price_discount`; applied by
+                :func:`sim.engine.economics.book`, remembered here for
+                :meth:`expected_spend`; ``None``: none).
 
         Returns:
             ``orders × b · g``, one per customer (0 for everyone else).
@@ -214,7 +220,7 @@ class Purchases:
             orders = orders + first
         with np.errstate(divide="ignore", invalid="ignore"):
             self.basket = np.where(f > 0, monthly_revenue / f, self.traits["basket"])
-        self.rate = rate
+        self.rate = rate if discount is None else rate * (1.0 - discount)
         self.orders += orders
         self.exposure += payers
         self.per_step.append({
@@ -228,9 +234,10 @@ class Purchases:
     def expected_spend(self) -> np.ndarray:
         """Each customer's expected spend a step at the last step's rate, ``λ · b · g``.
 
-        What a step of a customer active at the horizon is worth beyond it
-        (:func:`sim.engine.results.lifetime`), held at today's engagement, programs and
-        basket like the subscription's revenue is held at today's contract.
+        Net of the last step's price discount. What a step of a customer active at the
+        horizon is worth beyond it (:func:`sim.engine.results.lifetime`), held at today's
+        engagement, programs, discount and basket like the subscription's revenue is
+        held at today's contract.
         """
         return self.rate * self.basket
 

@@ -289,3 +289,20 @@ def test_the_markov_chain_refuses_repeat_purchases(constant_raw):
         "dist": "fixed", "value": 2.0}, basket={"dist": "fixed", "value": 30.0}),
         "toy.toml"), "none")
     assert len(reasons) == 1 and reasons[0].startswith("economics.revenue_model")
+
+
+def test_a_price_discount_is_booked_and_carried_into_the_lifetime(constant_raw):
+    """targets = {price = 0.1}: every order books 90 % of its basket, and the value
+    beyond the horizon is the discounted expected spend λ · b · 0.9."""
+    raw = _repeat(constant_raw)
+    raw["policies"]["coupon"] = {"programs": {"coupon": {
+        "channel": "digital", "touches_per_month": 1.0, "targets": {"price": 0.1},
+    }}}
+    model = _run(raw, "coupon", seed=6, customers=3000, months=6)
+    np.testing.assert_allclose(model.revenue_cum,
+                               0.9 * model.purchases.orders * model.traits["basket"])
+    live = model.active
+    e = model.engagement[live]
+    np.testing.assert_allclose(
+        model.purchases.expected_spend()[live],
+        0.9 * model.traits["order_frequency"][live] * e * model.traits["basket"][live])
