@@ -16,11 +16,15 @@ in borrows the segment's pooled exit rate.
 
 **What a step is worth** is held at today's level: the customer's current revenue times
 the gross margin (no further expansion), and its average cost to serve per step so far.
+With repeat purchases (:mod:`sim.engine.purchases`) the revenue is the expected spend at
+the last step's order rate, ``λ · basket``, net of that step's price discount: today's
+engagement and programs, held like a subscription's contract.
 Both are discounted like the run's own cash flows: margin at the end of each step the
 customer completes, cost by everyone who starts the step (see
 :func:`sim.engine.economics.book`), from the customer's conversion. With a constant
 churn ``r`` the lifetime value is then exactly ``m·s/(1 + d − s)`` (``s = 1 − r``,
-``d`` the monthly rate), whatever the horizon.
+``d`` the monthly rate), whatever the horizon; with repeat purchases ``m`` is
+``margin · order_frequency · engagement · basket`` (tests/engine/test_purchases.py).
 """
 
 from __future__ import annotations
