@@ -258,3 +258,19 @@ def test_jobs_are_capped_at_the_work_and_the_cores():
     assert effective_jobs(-1, 10_000) == cores
     assert effective_jobs(-2, 10_000) == max(1, cores - 1)
     assert effective_jobs(4, 0) == 1
+
+
+def test_a_full_disk_is_one_line_and_exit_3_from_the_command_line(tmp_path, experiment_file,
+                                                                  monkeypatch, capsys):
+    real, count = os.fsync, []
+
+    def full_disk(fd):
+        count.append(fd)
+        if len(count) == 3:  # the second run's series
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(sim.files.os, "fsync", full_disk)
+    assert cli_sweep(experiment_file, tmp_path / "out") == EXIT_ENVIRONMENT
+    assert "No space left on device" in one_line_error(capsys)
+    assert temporaries(tmp_path / "out") == []
