@@ -306,3 +306,16 @@ def test_a_price_discount_is_booked_and_carried_into_the_lifetime(constant_raw):
     np.testing.assert_allclose(
         model.purchases.expected_spend()[live],
         0.9 * model.traits["order_frequency"][live] * e * model.traits["basket"][live])
+
+
+def test_weekly_steps_keep_the_monthly_frequency(constant_raw):
+    """Weekly steps draw λ/k a step: orders per customer-month still E[f] · e (4 SE)."""
+    raw = _repeat(constant_raw)
+    raw["time"]["step"] = "week"
+    model = _run(raw, seed=8, customers=5000, months=12)
+    buy, k = model.purchases, model.steps_per_month
+    e = float(model.engagement[model.active][0])
+    seen = buy.exposure > 0
+    per_month = buy.orders[seen] / buy.exposure[seen] * k
+    se = per_month.std(ddof=1) / math.sqrt(per_month.size)
+    assert abs(per_month.mean() - FREQUENCY["mean"] * e) < 4 * se
