@@ -43,6 +43,11 @@ Definitions (also in the README):
   the steps' starts, pooled over the run, as a monthly probability
   (:func:`conversion_rates`). The funnel edges (:func:`funnel_edges`) are the edges to a
   later stage of the lifecycle's order that is not a churned stage.
+* **Repeat purchases** (a scenario whose revenue is orders × basket): orders, average
+  order value (revenue / orders), purchase frequency (orders per customer-month of the
+  customers who could order), repeat-purchase rate (buyers with ≥ 2 orders / buyers) and
+  revenue per customer are defined in :mod:`sim.engine.purchases`, next to the rule
+  that draws the orders.
 """
 
 from __future__ import annotations
