@@ -591,7 +591,8 @@ def factor_effect(runs: pd.DataFrame, factor: str, path: str | Path) -> Path:
     return Path(path)
 
 
-def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path) -> Path:
+def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path,
+               point_winners: pd.DataFrame | None = None) -> Path:
     """Which policy wins (highest mean profit per customer) over two factors.
 
     With at most :data:`MAX_LEVELS` values per factor (a grid) each cell is coloured by
@@ -603,17 +604,29 @@ def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path) -
         runs: A ``runs.csv`` table.
         factors: The two factor paths (x, y).
         path: Output PNG.
+        point_winners: The winners at each design point
+            (:func:`~sim.analysis.statistics.winners` with ``by_point=True``, the metric
+            :func:`~sim.analysis.statistics.verdict_metric`, both factors among its
+            columns), when the caller has them already: a report draws several maps of
+            one sweep and states the same winners in its text, so they are computed
+            once. Used only for dots (a grid pools other factors per cell).
     """
     policies = policies_of(runs)
     grid = all(runs[f].nunique() <= MAX_LEVELS for f in factors)
     # the winners of every cell (or point) and segment, computed once for all panels
-    cells = _cell_winners(runs, list(factors) if grid else "point")
+    if grid:
+        table = winners(runs, by=list(factors), metric=verdict_metric(runs))
+    elif point_winners is None:
+        table = winners(runs, by=["point", *factors], metric=verdict_metric(runs))
+    else:
+        table = point_winners
     with _segment_panels(Path(path), runs) as (fig, _, panels):
         for ax, segment in panels:
+            mine = table[table["segment"] == segment] if not table.empty else table
             if grid:
-                _winner_cells(ax, runs, factors, cells, segment, policies)
+                _winner_cells(ax, runs, factors, mine, policies)
             else:
-                _winner_dots(ax, factors, cells, segment, policies)
+                _winner_dots(ax, factors, mine, policies)
             ax.set_title(label(segment))
             ax.set_xlabel(factor_label(factors[0]))
             ax.set_ylabel(factor_label(factors[1]))
@@ -629,27 +642,19 @@ def winner_map(runs: pd.DataFrame, factors: tuple[str, str], path: str | Path) -
     return Path(path)
 
 
-Cell = tuple[Any, pd.DataFrame, pd.DataFrame]
-"""A group of runs: its key, its runs and their :func:`~sim.analysis.statistics.winners`."""
+def _cells(table: pd.DataFrame, factors: tuple[str, str]) -> list[tuple[Any, ...]]:
+    """``(x, y, winner, verdict)`` of each row of a winners table (none when it is empty)."""
+    if table.empty:
+        return []
+    return list(table[[*factors, "winner", "verdict"]].itertuples(index=False, name=None))
 
 
-def _cell_winners(runs: pd.DataFrame, by: str | list[str]) -> list[Cell]:
-    """The runs grouped by ``by``, each group with its winners table (every segment)."""
-    return [(key, cell, winners(cell, by_point=False, factors=[], metric=verdict_metric(cell)))
-            for key, cell in runs.groupby(by)]
+def _winner_cells(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str],
+                  table: pd.DataFrame, policies: Sequence[str]) -> None:
+    """Colour each grid cell by its winner and write the winner and verdict in it.
 
-
-def _winner_of(table: pd.DataFrame, segment: str) -> tuple[str | None, str]:
-    """Winner and verdict of ``segment`` in a winners table (``None`` if it has none)."""
-    row = table[table["segment"] == segment] if not table.empty else table
-    if row.empty:
-        return None, ""
-    return str(row["winner"].iloc[0]), str(row["verdict"].iloc[0])
-
-
-def _winner_cells(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], cells: list[Cell],
-                  segment: str, policies: Sequence[str]) -> None:
-    """Colour each grid cell by its winner and write the winner and verdict in it."""
+    ``table``: one segment's rows of the winners by the two factors.
+    """
     x_factor, y_factor = factors
     xs, ys = sorted(runs[x_factor].unique()), sorted(runs[y_factor].unique())
     index = np.full((len(ys), len(xs)), np.nan)
@@ -659,10 +664,7 @@ def _winner_cells(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], cells:
     # out), and smaller in a finer grid
     finest = max(len(xs), len(ys))
     size = 12 if finest <= 4 else 10 if finest <= 6 else 8
-    for (x_value, y_value), _, table in cells:
-        winner, verdict = _winner_of(table, segment)
-        if winner is None:
-            continue
+    for x_value, y_value, winner, verdict in _cells(table, factors):
         row, column = ys.index(y_value), xs.index(x_value)
         index[row, column] = policies.index(winner)
         name = "plan" if is_plan(winner) else tick_label(winner)
@@ -675,15 +677,17 @@ def _winner_cells(ax: Axes, runs: pd.DataFrame, factors: tuple[str, str], cells:
     ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
 
 
-def _winner_dots(ax: Axes, factors: tuple[str, str], cells: list[Cell], segment: str,
+def _winner_dots(ax: Axes, factors: tuple[str, str], table: pd.DataFrame,
                  policies: Sequence[str]) -> None:
-    """One dot per design point, coloured by its winner, large when the verdict is firm."""
-    x_factor, y_factor = factors
+    """One dot per design point, coloured by its winner, large when the verdict is firm.
+
+    ``table``: one segment's rows of the winners by design point. The dots are one
+    collection, drawn in the table's order (hundreds of points stay quick to draw).
+    """
+    cells = _cells(table, factors)
+    if not cells:
+        return
     colour = colours(policies)
-    for _, cell, table in cells:
-        winner, verdict = _winner_of(table, segment)
-        if winner is None:
-            continue
-        size = 260 if verdict in VERDICT_MARK else 90
-        ax.scatter(cell[x_factor].iloc[0], cell[y_factor].iloc[0], s=size, color=colour[winner],
-                   edgecolor="black", linewidth=0.8)
+    x, y, won, verdicts = zip(*cells, strict=True)
+    ax.scatter(x, y, s=[260 if v in VERDICT_MARK else 90 for v in verdicts],
+               c=[colour[w] for w in won], edgecolor="black", linewidth=0.8)

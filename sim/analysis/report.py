@@ -114,11 +114,27 @@ def build_report(root: str | Path) -> Path:
         csv = sensitivity.to_csv(index=False, lineterminator="\n")
         atomic_write_bytes(root / "sensitivity.csv", csv.encode())
     ok = runs[~failed_mask(runs)]
-    figures = _draw_figures(root, store, runs, factors) if not ok.empty else []
-    text = render(manifest, runs, factors, baseline, figures, sensitivity)
+    point_winners = _point_winners(runs, factors, baseline)
+    figures = (_draw_figures(root, store, runs, factors, point_winners)
+               if not ok.empty else [])
+    text = render(manifest, runs, factors, baseline, figures, sensitivity,
+                  point_winners=point_winners)
     path = root / "report.md"
     atomic_write_bytes(path, text.encode())
     return path
+
+
+def _point_winners(runs: pd.DataFrame, factors: Sequence[str],
+                   baseline: str | None) -> pd.DataFrame | None:
+    """The winners at each design point of a sweep, computed once for text and maps.
+
+    ``None`` for a single design point or when plans were run (the text leaves plans
+    out, the maps would not).
+    """
+    if runs.empty or runs["point"].nunique() < 2 or runs["policy"].map(is_plan).any():
+        return None
+    return winners(runs, baseline, by_point=True, factors=factors, level=LEVEL,
+                   metric=verdict_metric(runs))
 
 
 def _baseline(manifest: Mapping[str, Any], runs: pd.DataFrame) -> str | None:
@@ -228,8 +244,12 @@ def _noise_share(ok: pd.DataFrame, policy: str, metric: str) -> float:
 
 # -- figures ------------------------------------------------------------------------------
 def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
-                  factors: Sequence[str]) -> list[Figure]:
-    """Draw every figure into ``root/figures``; return (file, caption) pairs."""
+                  factors: Sequence[str],
+                  point_winners: pd.DataFrame | None = None) -> list[Figure]:
+    """Draw every figure into ``root/figures``; return (file, caption) pairs.
+
+    ``point_winners``: :func:`_point_winners`, shared by the winner maps.
+    """
     out = root / "figures"
     ok_ids = runs.loc[~failed_mask(runs), "run_id"]
     series = store.read_series(ok_ids)
@@ -262,7 +282,7 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
                      lambda p, factor=factor: plots.factor_effect(runs, factor, p)))
     for i, pair in enumerate(itertools.islice(itertools.combinations(factors, 2), MAX_MAPS), 1):
         jobs.append((f"winner_map_{i}.png", f"Winner over `{pair[0]}` × `{pair[1]}`.",
-                     lambda p, pair=pair: plots.winner_map(runs, pair, p)))
+                     lambda p, pair=pair: plots.winner_map(runs, pair, p, point_winners)))
     for name, _, draw in jobs:
         draw(out / name)
     return [(name, caption) for name, caption, _ in jobs]
@@ -302,7 +322,8 @@ def _with_retention(runs: pd.DataFrame, names: Sequence[str]) -> list[str]:
 # -- sections -----------------------------------------------------------------------------
 def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str],
            baseline: str | None, figures: Sequence[Figure],
-           sensitivity: pd.DataFrame | None = None) -> str:
+           sensitivity: pd.DataFrame | None = None, *,
+           point_winners: pd.DataFrame | None = None) -> str:
     """The text of ``report.md``.
 
     Args:
@@ -312,12 +333,15 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
         baseline: The reference policy (``None`` when there are no runs).
         figures: (file under ``figures/``, caption) pairs.
         sensitivity: :func:`sensitivity_table` (``None`` or empty: no such section).
+        point_winners: The winners at each design point when already computed
+            (:func:`_point_winners`; default: computed here for a sweep).
     """
     ok = runs[~failed_mask(runs)]
     lines = [f"# {manifest.get('experiment', 'experiment')}: which engagement policy "
              "maximises profit per customer?", "", _headline(manifest, runs), ""]
     singles = _single_policies(runs)
-    lines += _answer(singles, singles[~failed_mask(singles)], factors, baseline)
+    lines += _answer(singles, singles[~failed_mask(singles)], factors, baseline,
+                     point_winners)
     lines += _plan_section(runs, factors, baseline)
     lines += company_section(manifest, ok, factors)
     lines += _assumptions(manifest, factors)
@@ -368,7 +392,7 @@ def _plural(count: Any, noun: str) -> str:
 
 
 def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
-            baseline: str | None) -> list[str]:
+            baseline: str | None, point_winners: pd.DataFrame | None = None) -> list[str]:
     """The *answer* section: the winner per segment, how sure, failures, points."""
     lines = ["## The answer", ""]
     failed = int(failed_mask(runs).sum())
@@ -402,7 +426,7 @@ def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
         lines += [f"{failed} of {len(runs)} runs failed and are left out of every number "
                   "(see *Method*).", ""]
     if sweep:
-        lines += _winners_by_point(runs, factors, baseline)
+        lines += _winners_by_point(runs, factors, baseline, point_winners)
     return lines
 
 
@@ -547,11 +571,15 @@ def _answer_line(segment: str, row: pd.Series | None, metric: str = PROFIT) -> s
     return text + f". **{row['verdict'].capitalize()}.**"
 
 
-def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str],
-                      baseline: str | None) -> list[str]:
-    """The table of the winner (and verdict) at each design point of a sweep."""
-    table = winners(runs, baseline, by_point=True, factors=factors, level=LEVEL,
-                    metric=verdict_metric(runs))
+def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str], baseline: str | None,
+                      table: pd.DataFrame | None = None) -> list[str]:
+    """The table of the winner (and verdict) at each design point of a sweep.
+
+    ``table``: :func:`_point_winners` when already computed.
+    """
+    if table is None:
+        table = winners(runs, baseline, by_point=True, factors=factors, level=LEVEL,
+                        metric=verdict_metric(runs))
     segments = [ALL, *segment_names(runs)]
     rows = []
     for point, group in table.groupby("point", sort=True):

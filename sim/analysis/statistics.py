@@ -38,6 +38,7 @@ design rather than at one point.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -100,8 +101,61 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
     if n == 1:
         return mean, math.nan, math.nan, math.nan, 1
     sd = float(sample.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
+    half = t_quantile(level, n - 1) * sd / math.sqrt(n)
     return mean, sd, mean - half, mean + half, n
+
+
+EXACT_ROWS = 8
+"""Matrices with fewer rows are summarised all columns at once by :func:`column_stats`.
+
+numpy sums a contiguous sample of 8 or more values pairwise, in another order than a
+sum down a column; below that both add in sample order, so the results agree bit for
+bit.
+"""
+
+
+def column_stats(matrix: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, ...]:
+    """:func:`mean_ci` of every column of a ``(samples, columns)`` matrix at once.
+
+    A report summarises thousands of metrics per design point and policy; one array
+    operation per group instead of one :func:`mean_ci` call per metric gives the same
+    numbers bit for bit (a matrix of :data:`EXACT_ROWS` or more rows is handed to
+    :func:`mean_ci` column by column, see there).
+
+    Args:
+        matrix: The samples, one column per series; non-finite values are dropped.
+        level: Confidence level.
+
+    Returns:
+        ``(mean, sd, low, high, n)`` arrays, one value per column, as :func:`mean_ci`.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    matrix = matrix.reshape(-1, 1) if matrix.ndim == 1 else matrix
+    if matrix.shape[0] >= EXACT_ROWS:
+        found = [mean_ci(column, level) for column in matrix.T]
+        return tuple(np.array([f[i] for f in found], dtype=float if i < 4 else int)
+                     for i in range(5))
+    finite = np.isfinite(matrix)
+    n = finite.sum(axis=0)
+    values = np.where(finite, matrix, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.add.reduce(values, axis=0) / n
+        centred = np.where(finite, values - mean, 0.0)
+        sd = np.sqrt(np.add.reduce(centred * centred, axis=0) / (n - 1))
+        quantile = np.array([t_quantile(level, int(k) - 1) if k > 1 else math.nan for k in n])
+        half = quantile * sd / np.sqrt(n)
+    sd[n < 2] = math.nan
+    return mean, sd, mean - half, mean + half, n
+
+
+@functools.lru_cache(maxsize=1024)
+def t_quantile(level: float, df: int) -> float:
+    """Two-sided Student-t quantile of ``level`` with ``df`` degrees of freedom (cached).
+
+    A report asks for the same few quantiles hundreds of thousands of times; scipy's
+    ``ppf`` is the slow part of :func:`mean_ci`, so each is computed once.
+    """
+    return float(stats.t.ppf(0.5 + level / 2.0, df))
 
 
 def failed_mask(runs: pd.DataFrame) -> pd.Series:
@@ -207,11 +261,12 @@ def summarise(
     for key, group in _groups(runs, keys):
         for policy in policies_of(group):
             mine = group[group["policy"] == policy]
-            ok = mine[~mine["_failed"]]
+            values = mine.loc[~mine["_failed"], list(metrics)].to_numpy(float)
             n_failed = int(mine["_failed"].sum())
-            for metric in metrics:
-                mean, sd, low, high, n = mean_ci(ok[metric].to_numpy(float), level)
-                rows.append({**key, "policy": policy, "metric": metric, "n": n,
+            stats_ = column_stats(values, level)
+            for j, metric in enumerate(metrics):
+                mean, sd, low, high, n = (float(a[j]) for a in stats_)
+                rows.append({**key, "policy": policy, "metric": metric, "n": int(n),
                              "n_failed": n_failed, "mean": mean, "sd": sd,
                              "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows, columns=[*keys, "policy", "metric", *STAT_COLUMNS])
@@ -227,14 +282,15 @@ def _pairs(runs: pd.DataFrame, policy: str, other: str, metrics: Sequence[str]) 
     return pairs
 
 
-def _diff_stats(pairs: pd.DataFrame, metric: str, level: float) -> dict[str, Any]:
-    """Paired-difference statistics of one metric over the pairs of one group."""
-    ok = pairs[~pairs["_pair_failed"]]
-    diff = (ok[metric] - ok[f"{metric}__other"]).to_numpy(float)
+def _diff_row(diff: np.ndarray, metric: str, n_failed: int, level: float) -> dict[str, Any]:
+    """Paired-difference statistics of one metric from its per-pair differences.
+
+    Non-finite differences (a pair with an undefined value) are dropped first.
+    """
     diff = diff[np.isfinite(diff)]
     mean, sd, low, high, n = mean_ci(diff, level)
     better = diff < 0 if lower_is_better(metric) else diff > 0
-    return {"n": n, "n_failed": int(pairs["_pair_failed"].sum()), "diff_mean": mean,
+    return {"n": n, "n_failed": n_failed, "diff_mean": mean,
             "diff_sd": sd, "diff_ci_low": low, "diff_ci_high": high,
             "share_better": float(better.mean()) if n else math.nan}
 
@@ -277,15 +333,28 @@ def paired_differences(
         raise ValueError(f"baseline {baseline!r} has no runs (policies: {policies_of(runs)})")
     keys = _keys(by_point, factors)
     runs = _prepared(runs, metrics)
+    lower = np.array([lower_is_better(m) for m in metrics], dtype=bool)
     rows = []
     for policy in policies_of(runs):
         if policy == baseline:
             continue
         pairs = _pairs(runs, policy, baseline, metrics)
         for key, group in _groups(pairs, keys):
-            for metric in metrics:
-                rows.append({**key, "policy": policy, "metric": metric,
-                             **_diff_stats(group, metric, level)})
+            # the usable pairs are found once per group, not once per metric
+            ok = group[~group["_pair_failed"]]
+            n_failed = int(group["_pair_failed"].sum())
+            diff = (ok[list(metrics)].to_numpy(float)
+                    - ok[[f"{m}__other" for m in metrics]].to_numpy(float))
+            mean, sd, low, high, n = column_stats(diff, level)
+            finite = np.isfinite(diff)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(lower, diff < 0, diff > 0).sum(axis=0, where=finite) / n
+            for j, metric in enumerate(metrics):
+                rows.append({**key, "policy": policy, "metric": metric, "n": int(n[j]),
+                             "n_failed": n_failed, "diff_mean": float(mean[j]),
+                             "diff_sd": float(sd[j]), "diff_ci_low": float(low[j]),
+                             "diff_ci_high": float(high[j]),
+                             "share_better": float(share[j]) if n[j] else math.nan})
     table = pd.DataFrame(rows, columns=[*keys, "policy", "metric", *DIFF_COLUMNS])
     if keys:
         table = table.sort_values("point", kind="stable").reset_index(drop=True)
@@ -360,38 +429,81 @@ def _reason(verdict: str, ci_low: float, share: float, n: int) -> str:
     return f"{ci}; ahead in {share:.0%} of {n} paired replications"
 
 
-def _block_means(group: pd.DataFrame, column: str) -> pd.Series:
-    """Mean of ``column`` per policy over the replications every policy completed.
+class _Block:
+    """The runs of one group laid out for ranking: pairs × policies, per profit column.
+
+    Built once per group (the pairs and the policy of each row), then
+    :meth:`values` gives a column's usable values — failed runs and undefined values
+    ``nan`` — as a ``(pairs, policies)`` array, so ranking, margins and the baseline
+    comparison are array operations instead of a pivot and a join each.
+    """
+
+    def __init__(self, group: pd.DataFrame) -> None:
+        self.pair = pd.MultiIndex.from_arrays([group[c] for c in PAIR]).factorize()[0]
+        self.policy = group["policy"].to_numpy(object)
+        self.failed = group["_failed"].to_numpy(bool)
+        self.group = group
+
+    def values(self, column: str) -> tuple[list[str], np.ndarray]:
+        """Policies with a usable value (first appearance) and their ``(pairs, policies)`` values.
+
+        Rows are the ``(point, replication)`` pairs with at least one usable value, in
+        order of appearance (as a pivot table would have them).
+        """
+        value = self.group[column].to_numpy(float)
+        ok = ~self.failed & np.isfinite(value)
+        policies = list(dict.fromkeys(self.policy[ok]))
+        if not policies:
+            return [], np.empty((0, 0))
+        pairs, row = np.unique(self.pair[ok], return_inverse=True)
+        first = np.full(pairs.size, self.pair.size)
+        np.minimum.at(first, row, np.flatnonzero(ok))
+        order = np.argsort(np.argsort(first, kind="stable"), kind="stable")
+        wide = np.full((pairs.size, len(policies)), np.nan)
+        where = {p: j for j, p in enumerate(policies)}
+        wide[order[row], [where[p] for p in self.policy[ok]]] = value[ok]
+        return policies, wide
+
+
+def _block_means(wide: np.ndarray) -> np.ndarray:
+    """Mean per policy over the replications every policy completed.
 
     Ranking on common ``(point, replication)`` blocks keeps the comparison paired when
-    runs failed or a value is undefined; policies without any value are left out, and
-    when no block is complete the means of all available values are used.
+    runs failed or a value is undefined; when no block is complete the means of all
+    available values are used.
     """
-    ok = group[~group["_failed"] & np.isfinite(group[column].astype(float))]
-    if ok.empty:
-        return pd.Series(dtype=float)
-    wide = ok.pivot_table(index=list(PAIR), columns="policy", values=column, sort=False)
-    wide = wide[[p for p in policies_of(ok) if p in wide.columns]]
-    complete = wide.dropna()
-    return (complete if not complete.empty else wide).mean()
+    complete = np.isfinite(wide).all(axis=1)
+    if complete.any():
+        return np.array([wide[complete, j].mean() for j in range(wide.shape[1])])
+    return np.array([column[np.isfinite(column)].mean() for column in wide.T])
 
 
-def _winner_row(group: pd.DataFrame, column: str, baseline: str | None,
+def _margin(wide: np.ndarray, policies: list[str], policy: str, other: str, column: str,
+            level: float) -> dict[str, Any]:
+    """Paired difference ``policy − other`` of ``column`` over the pairs with both values."""
+    if other not in policies:
+        return _diff_row(np.empty(0), column, 0, level)
+    diff = wide[:, policies.index(policy)] - wide[:, policies.index(other)]
+    return _diff_row(diff, column, 0, level)
+
+
+def _winner_row(block: _Block, column: str, baseline: str | None,
                 level: float) -> dict[str, Any] | None:
     """Winner, runner-up and margin of one group for one profit column."""
-    means = _block_means(group, column)
-    if means.empty:
+    policies, wide = block.values(column)
+    if not policies:
         return None
-    ranked = means.sort_values(ascending=False, kind="stable")
-    winner = str(ranked.index[0])
-    row: dict[str, Any] = {"winner": winner, "winner_mean": float(ranked.iloc[0]),
+    means = _block_means(wide)
+    ranked = np.argsort(-means, kind="stable")
+    winner = policies[ranked[0]]
+    row: dict[str, Any] = {"winner": winner, "winner_mean": float(means[ranked[0]]),
                            "runner_up": None, "runner_up_mean": math.nan}
     margin = (math.nan, math.nan, math.nan, math.nan, 0)
     share = math.nan
     if len(ranked) > 1:
-        row["runner_up"] = str(ranked.index[1])
-        row["runner_up_mean"] = float(ranked.iloc[1])
-        ahead = _diff_stats(_pairs(group, winner, row["runner_up"], [column]), column, level)
+        row["runner_up"] = policies[ranked[1]]
+        row["runner_up_mean"] = float(means[ranked[1]])
+        ahead = _margin(wide, policies, winner, row["runner_up"], column, level)
         margin = (ahead["diff_mean"], ahead["diff_sd"], ahead["diff_ci_low"],
                   ahead["diff_ci_high"], ahead["n"])
         share = ahead["share_better"]
@@ -401,22 +513,14 @@ def _winner_row(group: pd.DataFrame, column: str, baseline: str | None,
                 "n_pairs": n, "share_wins": share, "verdict": verdict,
                 "reason": _reason(verdict, low, share, n) if row["runner_up"]
                 else "only one policy with results"})
-    row.update(_vs_baseline(group, winner, baseline, column, level))
-    return row
-
-
-def _vs_baseline(group: pd.DataFrame, winner: str, baseline: str | None, column: str,
-                 level: float) -> dict[str, Any]:
-    """Paired margin of the winner over the baseline (empty when it is the baseline)."""
     out: dict[str, Any] = {"baseline": baseline, "vs_baseline_mean": math.nan,
                            "vs_baseline_ci_low": math.nan, "vs_baseline_ci_high": math.nan}
-    if baseline is None or baseline == winner or baseline not in set(group["policy"]):
-        return out
-    margin = _diff_stats(_pairs(group, winner, baseline, [column]), column, level)
-    out.update({"vs_baseline_mean": margin["diff_mean"],
-                "vs_baseline_ci_low": margin["diff_ci_low"],
-                "vs_baseline_ci_high": margin["diff_ci_high"]})
-    return out
+    if baseline is not None and baseline != winner and baseline in set(block.policy):
+        vs = _margin(wide, policies, winner, baseline, column, level)
+        out.update({"vs_baseline_mean": vs["diff_mean"], "vs_baseline_ci_low": vs["diff_ci_low"],
+                    "vs_baseline_ci_high": vs["diff_ci_high"]})
+    row.update(out)
+    return row
 
 
 def winners(
@@ -427,6 +531,7 @@ def winners(
     factors: Sequence[str] | None = None,
     level: float = 0.95,
     metric: str = PROFIT,
+    by: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Which policy maximises mean profit per customer, per segment (and ``"all"``).
 
@@ -437,9 +542,12 @@ def winners(
         factors: Factor columns (default: the dotted columns of ``runs``).
         level: Confidence level.
         metric: The per-customer metric to maximise.
+        by: Group by these columns instead (e.g. two factors of a grid, the other
+            factors pooled); overrides ``by_point``.
 
     Returns:
-        One row per (design point and factor values when ``by_point``,) segment:
+        One row per (design point and factor values when ``by_point``, the ``by``
+        values when given,) segment:
         ``segment``, ``winner``, ``winner_mean``, ``runner_up``, ``runner_up_mean`` (means
         over the replications every policy completed),
         ``margin_mean``, ``margin_ci_low``, ``margin_ci_high`` (paired winner −
@@ -448,17 +556,18 @@ def winners(
         ``vs_baseline_ci_high``. Segments without any result are left out.
     """
     factors = factor_columns(runs) if factors is None else list(factors)
-    keys = _keys(by_point, factors)
+    keys = list(by) if by is not None else _keys(by_point, factors)
     segments = [ALL, *segment_names(runs)]
     columns = [segment_metric(s, metric) for s in segments]
     runs = _prepared(runs, columns)
     rows = []
     for key, group in _groups(runs, keys):
+        block = _Block(group)
         for segment, column in zip(segments, columns, strict=True):
-            row = _winner_row(group, column, baseline, level)
+            row = _winner_row(block, column, baseline, level)
             if row is not None:
                 rows.append({**key, "segment": segment, **row})
     table = pd.DataFrame(rows)
-    if keys and not table.empty:
+    if "point" in keys and not table.empty:
         table = table.sort_values("point", kind="stable").reset_index(drop=True)
     return table
