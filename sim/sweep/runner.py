@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, cpu_count, delayed, parallel_config
-from joblib.externals.loky import ProcessPoolExecutor
+from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool
 
 from sim.engine.assumptions import key_assumptions
@@ -241,8 +241,10 @@ def execute_runs(
     while queue or suspects:
         alone = bool(suspects)
         source, width = (suspects, 1) if alone else (queue, jobs)
-        executor = ProcessPoolExecutor(max_workers=width, initializer=_watch_parent,
-                                       initargs=(os.getpid(),))
+        # reused across calls (compare's plan, the runs retried alone) like joblib's pool;
+        # a broken or killed pool is replaced by a fresh one
+        executor = get_reusable_executor(max_workers=width, initializer=_watch_parent,
+                                         initargs=(os.getpid(),))
         in_flight: dict[Any, Run] = {}
         lost: list[tuple[Run, BaseException]] = []
         broken = False  # a worker died: submit nothing more to this pool
@@ -271,8 +273,8 @@ def execute_runs(
                     yield result
         finally:
             # a pool left early (a dead worker, the caller stopped) is killed, not awaited
-            early = broken or bool(in_flight)
-            executor.shutdown(wait=not early, kill_workers=early)
+            if broken or in_flight:
+                executor.shutdown(wait=False, kill_workers=True)
         if alone:
             for run, exc in lost:
                 yield run, None, None, _death_cause(exc)
