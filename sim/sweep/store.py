@@ -463,11 +463,15 @@ class ResultStore:
         more = len(problems) - SHOWN_PROBLEMS
         if more > 0:
             shown += f"; and {more} more"
-        command = self.manifest().get("command")
-        again = f"{command!r} again" if command else "the sweep again"
+        words = [w for w in str(self.manifest().get("command") or "").split() if w != "--resume"]
+        if words:
+            out = "" if "--out" in words else f" --out {self.root}"
+            again = f"`{' '.join(words)} --resume{out}`"
+        else:
+            again = f"the sweep again with --resume --out {self.root}"
         raise InputError(
-            self.root, "", f"results incomplete: {shown}. To recompute what is missing, "
-            f"run {again} with --resume --out {self.root}"
+            self.root, "", f"results incomplete: {shown}. To recompute what is missing, run "
+            f"{again}"
         )
 
     def read_runs(self) -> pd.DataFrame:
