@@ -37,7 +37,7 @@ from pathlib import Path
 # Only light modules here: ``--help``, ``--version`` and the listings must start without
 # Mesa, SciPy, pandas or Matplotlib; each command imports what it runs
 # (tests/cli/test_startup.py).
-from sim import __version__
+import sim
 from sim.files import (
     EXIT_CODES_HELP,
     EXIT_FAILED_RUNS,
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare customer-engagement models with an agent-based simulation.",
         epilog=EXIT_CODES_HELP,
     )
-    parser.add_argument("--version", action="version", version=f"engagesim {__version__}")
+    parser.add_argument("--version", action="version", version=f"engagesim {sim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run one scenario under one policy")
