@@ -17,6 +17,8 @@ from sim.engine.scenario import load_scenario
 from sim.sweep.design import DECIDE_SAMPLES
 from sim.theory.nudge import EFFECT_PATH, NONE, NUDGE, NudgeToy, nudge_answer
 
+pytestmark = pytest.mark.slow  # statistical: a full decision against its known answer
+
 CONTROL = "marketing.cost_per_prospect_month"
 CUSTOMERS = 500  # simulated per run, a sample of the toy company
 

@@ -45,6 +45,8 @@ from scipy import stats
 
 from sim import EngagementModel, load_scenario
 
+pytestmark = pytest.mark.slow  # statistical: 48 seeds per case against the reference model
+
 ROOT = Path(__file__).resolve().parents[2]
 ALPHA = 1e-3  # family-wise false-alarm rate of one case
 SEEDS = tuple(range(48))  # many small replications: a well-estimated spread

@@ -26,6 +26,8 @@ pytest.importorskip("solara")
 from sim.cli import main
 from sim.explore import serve
 
+pytestmark = pytest.mark.slow  # a served page and a real browser
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CLOSED_CDN = "http://127.0.0.1:9/"  # the discard port: nothing listens there
 

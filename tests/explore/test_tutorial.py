@@ -25,6 +25,8 @@ from sim.explore import charts
 from sim.explore.page import initial_kwargs, make_app, model_params
 from sim.explore.paired import SAMPLE_SIZE, PairedModel
 
+pytestmark = pytest.mark.slow  # statistical: the tutorial's numbers over ten seeds
+
 TUTORIAL = Path(__file__).parents[2] / "docs" / "tutorial.md"
 SCENARIO = load_scenario("default")
 PARAMS = model_params(SCENARIO)

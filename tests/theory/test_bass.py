@@ -52,6 +52,8 @@ from sim.validation.diffusion import (
     step_error_check,
 )
 
+pytestmark = pytest.mark.slow  # statistical: 20,000-agent diffusions against the closed form
+
 K = 4.0  # tolerance in standard errors
 N = 20_000  # agents per run
 MONTHS = 36

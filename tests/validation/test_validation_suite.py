@@ -16,6 +16,8 @@ from sim.theory.bass import PAIRS
 from sim.validation.checks import K
 from sim.validation.suite import FAST, FULL, GROUPS, run_validation
 
+pytestmark = pytest.mark.slow  # the whole validation suite
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
