@@ -1,10 +1,10 @@
 """Running an experiment: a pure run function, joblib execution, the results store.
 
 :func:`execute` is a pure function ``(scenario, overrides, policy, seed) -> (summary,
-series)``. :func:`sweep` runs an experiment's missing runs with joblib — local
-processes (``loky``) by default, or a Dask cluster through joblib's ``dask`` backend
-(a ``distributed.Client`` for ``--scheduler ADDRESS``, else a ``LocalCluster``) — and
-stores each result as it completes. A run that raises is recorded with its error and
+series)``. :func:`sweep` runs an experiment's missing runs on local processes (a loky
+pool, :func:`execute_runs`) by default, or on a Dask cluster (:func:`dask_runs`: a
+``distributed.Client`` for ``--scheduler ADDRESS``, else a ``LocalCluster``), and stores
+each result as it completes. A run that raises is recorded with its error and
 the sweep goes on; so is a run whose worker process dies (the OOM killer, a segfault):
 the runs that were in flight are run again one at a time, and the one that kills its
 worker alone is recorded as failed with the cause (``--resume`` retries it). Workers
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, cpu_count, delayed, parallel_config
+from joblib import cpu_count
 from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool
 
@@ -377,10 +377,9 @@ def sweep(
     start = time.perf_counter()
     bar = None
     with ExitStack() as stack:
-        parallel = None
+        client = None
         if backend == "dask":  # connect before writing anything
-            _dask_context(stack, scheduler, effective_jobs(jobs, len(runs)))
-            parallel = Parallel(n_jobs=-1, return_as="generator_unordered")
+            client = _dask_client(stack, scheduler, effective_jobs(jobs, len(runs)))
         store.open(manifest, resume)
         stack.callback(store.unlock)
         identities = {run.run_id: {"point": run.point, "policy": run.policy,
@@ -396,9 +395,8 @@ def sweep(
                      file=sys.stderr, dynamic_ncols=True)
             )
         last_csv, wait_csv = time.perf_counter(), CSV_REFRESH_SECONDS
-        if parallel is not None:
-            results = parallel(delayed(_task)(experiment.scenario, overrides[run.point], run)
-                               for run in todo)
+        if client is not None:
+            results = dask_runs(client, experiment.scenario, todo, overrides)
         else:
             results = execute_runs(experiment.scenario, todo, overrides,
                                    effective_jobs(jobs, len(todo)))
@@ -418,8 +416,46 @@ def sweep(
     return SweepResult(len(runs), len(todo), failed_total, time.perf_counter() - start, store)
 
 
-def _dask_context(stack: ExitStack, scheduler: str | None, jobs: int) -> None:
-    """Enter a Dask client (and a LocalCluster when no scheduler) and joblib's dask backend."""
+def dask_runs(
+    client: Any,
+    scenario: Scenario,
+    runs: Sequence[Run],
+    overrides: Mapping[int, Mapping[str, Any]],
+) -> Iterator[tuple[Run, dict[str, Any] | None, dict[str, np.ndarray] | None, str]]:
+    """Run ``runs`` on a Dask cluster, yielding ``(run, summary, series, error)`` as each ends.
+
+    The scenario is sent to every worker once. Dask retries a task whose worker dies on
+    other workers; a run that kills every worker it is tried on ends as ``KilledWorker``
+    and is yielded as failed (``WorkerDied: …``), and the sweep goes on.
+
+    Args:
+        client: A ``distributed.Client``.
+        scenario: The experiment's scenario.
+        runs: The runs to do.
+        overrides: Design point → its scenario overrides.
+    """
+    from dask.distributed import as_completed
+    from distributed import KilledWorker
+
+    if not runs:
+        return
+    shared = client.scatter(scenario, broadcast=True)
+    futures = {client.submit(_task, shared, overrides[run.point], run, pure=False,
+                             key=f"engagesim-run-{run.run_id}-{os.getpid()}"): run
+               for run in runs}
+    try:
+        for future in as_completed(futures):
+            run = futures[future]
+            try:
+                yield future.result()
+            except KilledWorker as exc:
+                yield run, None, None, f"WorkerDied: KilledWorker: {exc}"
+    finally:
+        client.cancel(list(futures))
+
+
+def _dask_client(stack: ExitStack, scheduler: str | None, jobs: int) -> Any:
+    """Enter a Dask client (and a LocalCluster of ``jobs`` workers when no scheduler)."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -428,17 +464,13 @@ def _dask_context(stack: ExitStack, scheduler: str | None, jobs: int) -> None:
         ) from None
     if scheduler:
         try:
-            client = stack.enter_context(Client(scheduler, timeout="20s"))
+            return stack.enter_context(Client(scheduler, timeout="20s"))
         except (OSError, TimeoutError) as exc:
             raise InputError(
                 None, "--scheduler", f"cannot reach the Dask scheduler at {scheduler}: {exc}"
             ) from None
-    else:
-        workers = jobs if jobs and jobs > 0 else None
-        cluster = stack.enter_context(
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None)
-        )
-        client = stack.enter_context(Client(cluster))
-    del client
-    stack.enter_context(parallel_config(backend="dask"))
+    cluster = stack.enter_context(
+        LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                     dashboard_address=None)
+    )
+    return stack.enter_context(Client(cluster))

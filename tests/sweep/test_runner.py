@@ -277,3 +277,21 @@ def test_workers_do_not_outlive_a_killed_sweep(tmp_path):
     while time.time() < deadline and any(_alive(pid) for pid in descendants):
         time.sleep(0.1)
     assert not [pid for pid in descendants if _alive(pid)], "orphaned workers live on"
+
+
+def test_a_run_that_kills_its_dask_worker_is_recorded_and_the_sweep_goes_on(tmp_path):
+    pytest.importorskip("dask.distributed")
+    import dask
+
+    path, _ = policy_file(tmp_path)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(f'policies = ["no_touch", "{path}:Killer"]\nreplications = 1\n'
+                   "customers = 100\nmonths = 3\nseed = 3\n")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # no retry
+        result = sweep(load_experiment(exp), tmp_path / "out", jobs=2, backend="dask",
+                       progress=False)
+    assert (result.ran, result.failed) == (2, 1)
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv").fillna({"error": ""})
+    killed = runs[runs.policy.str.endswith(":Killer")]
+    assert killed.error.iloc[0].startswith("WorkerDied: KilledWorker"), killed.error
+    assert (runs.loc[runs.policy == "no_touch", "error"] == "").all()
