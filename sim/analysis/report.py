@@ -41,6 +41,7 @@ from sim.analysis.sensitivity import given_data_indices, noise_variance, saltell
 from sim.analysis.statistics import (
     ALL,
     CERTAIN_SHARE,
+    FDR,
     LIFETIME_PROFIT,
     LIKELY_SHARE,
     PROFIT,
@@ -49,9 +50,12 @@ from sim.analysis.statistics import (
     mean_ci,
     paired_differences,
     policies_of,
+    replications_needed,
     segment_metric,
     segment_names,
+    summarise,
     summary_table,
+    t_quantile,
     verdict_metric,
     winners,
 )
@@ -73,6 +77,9 @@ SEGMENT_OUTCOMES = ("ltv_mean", "cost_per_customer", "profit_per_customer",
 """Outcomes of the per-segment table (after retention)."""
 COMPARISON_OUTCOMES = (*SEGMENT_OUTCOMES, "ltv_to_cac", "nps")
 """Outcomes of the comparison table (after retention)."""
+
+PRECISION = 0.01
+"""Target 95 % CI half-width of the *Precision* section, as a share of the mean's size."""
 
 SENSITIVITY_SEED = 20261203
 """Seed of the sensitivity bootstraps (the same for every outcome and policy)."""
@@ -351,6 +358,7 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
         lines += _segment_table(ok)
         lines += _sensitivity(sensitivity, ok)
         lines += _figures(figures)
+        lines += _precision(ok, factors)
     lines += _method(manifest, runs, factors)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -419,7 +427,11 @@ def _answer(runs: pd.DataFrame, ok: pd.DataFrame, factors: Sequence[str],
               f"runner-up excludes 0 and the winner is ahead in ≥ {CERTAIN_SHARE:.0%} of "
               f"replications; **likely** — the margin is positive and either the CI "
               f"excludes 0 or the winner is ahead in ≥ {LIKELY_SHARE:.0%} of replications; "
-              "**too close to call** — otherwise (or with a single replication). This is "
+              "**too close to call** — otherwise (or with a single replication). With "
+              "several claims at once — these segments, or every design point and segment "
+              "of a sweep's table — *certain* also needs the claim to pass a "
+              f"{FDR:.0%} false discovery rate over them (Benjamini–Hochberg; see "
+              "*Method*). This is "
               "certainty *given the scenario's assumptions* (simulation noise only); "
               "`engagesim decide` weighs the uncertainty of the assumptions themselves.", ""]
     if failed:
@@ -796,6 +808,15 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
              f"*likely* if not certain, ≥ 2 pairs, the mean margin is positive and either the "
              f"CI lies above 0 or the winner is ahead in ≥ {LIKELY_SHARE:.0%}; otherwise "
              "*too close to call*.",
+             f"- **Many claims**: each table of winners (the answer's segments; a sweep's "
+             "design points × segments) is one family of claims. Each claim's margin gets "
+             "the one-sided paired t-test p-value (`scipy.stats.ttest_1samp`, alternative "
+             "greater), the family's p-values are adjusted by Benjamini–Hochberg "
+             "(`scipy.stats.false_discovery_control`), and *certain* needs the adjusted "
+             f"q ≤ {FDR:.0%} (else it reads *likely*): among the *certain* calls of a table "
+             f"at most {FDR:.0%} are expected to be false. *Likely* is not a discovery "
+             "claim and is not adjusted. The winner is the best of the policies, a "
+             "selected margin; the test does not correct for that choice.",
              "- **Files**: `summary.csv` — one row per design point, policy and metric: "
              "`point`, the factor values, `policy`, `metric`, `better_if`, `n`, `n_failed`, "
              "`mean`, `sd`, `ci_low`, `ci_high`, `baseline`, `diff_n`, `diff_mean`, "
@@ -806,6 +827,41 @@ def _method(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[s
     if manifest.get("command"):
         lines.append(f"- **Command**: `{manifest['command']}`")
     return [*lines, ""]
+
+
+def _precision(ok: pd.DataFrame, factors: Sequence[str]) -> list[str]:
+    """The *Precision* section: replications needed for a target CI half-width."""
+    replications = int(ok["replication"].nunique())
+    metrics = [m for m in (*KEY_DIFFS, _retention_metric(ok)) if m and m in ok]
+    if replications < 2 or not metrics:
+        return []
+    stats_ = summarise(ok, metrics, factors=factors, level=LEVEL)
+    rows = []
+    for metric in metrics:
+        sd_ = stats_.loc[stats_["metric"] == metric, "sd"].to_numpy(float)
+        sd_ = sd_[np.isfinite(sd_)]
+        if sd_.size == 0:
+            continue
+        sd = math.sqrt(float(np.mean(sd_**2)))  # pooled over points and policies
+        now = t_quantile(LEVEL, replications - 1) * sd / math.sqrt(replications)
+        target = PRECISION * abs(float(ok[metric].mean()))
+        need = replications_needed(sd, target, LEVEL)
+        fmt = outcomes.formatter(metric, difference=True)
+        rows.append([outcomes.label(metric), fmt(sd), f"± {fmt(now)}", f"± {fmt(target)}",
+                     "–" if not np.isfinite(need) else f"{int(need):,}"])
+    if not rows:
+        return []
+    return ["## Precision: how many replications", "",
+            f"How precisely one policy's mean at one design point is known from "
+            f"{replications} replications, and how many replications a 95 % CI of ± "
+            f"{PRECISION:.0%} of the mean would need: n = ⌈(z·sd / h)²⌉, sd the standard "
+            "deviation of one run (pooled over policies and design points), h the "
+            "target half-width, z = 1.96. Differences between policies are paired over "
+            "the same seeds and usually need fewer; for a winner's margin over the "
+            "runner-up, (z·sd of the paired margin / margin)² replications make its CI "
+            "exclude 0.", "",
+            *markdown_table(["outcome", "sd of one run", f"95 % CI now ({replications} reps)",
+                             f"target (± {PRECISION:.0%})", "replications needed"], rows), ""]
 
 
 def _design(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[str],

@@ -31,6 +31,23 @@ replications in which the winner is strictly ahead:
 * ``too close to call`` — everything else, including a single replication (no CI can
   be computed, so no claim is made).
 
+**Many claims** (:func:`winners`): a table makes one claim per segment — per design
+point of a sweep — so some ``certain`` calls would be chance if each were judged
+alone. Each claim gets the one-sided paired t-test p-value of its margin
+(``scipy.stats.ttest_1samp``, alternative ``greater``) and the table's p-values are
+adjusted together by Benjamini–Hochberg (``scipy.stats.false_discovery_control``); a
+claim stays ``certain`` only when its adjusted ``q_value`` is at most :data:`FDR`,
+otherwise it is called ``likely``. Among a table's ``certain`` calls the expected share
+of false ones is then at most 5 % (for independent or positively dependent tests, as
+design points and segments are). A single claim is unaffected: a CI above 0 already
+means ``p < 0.025``. The winner is the best of the policies, so its margin is a
+selected one; the test does not correct for that choice among the policies.
+
+**Precision** (:func:`replications_needed`): the replications for a 95 % CI of
+half-width ``h`` on a metric whose runs have standard deviation ``sd`` is
+``n = ⌈(z·sd / h)²⌉``, ``z`` the normal quantile (the t quantile makes it one or two
+more for small ``n``).
+
 With ``by_point=False`` the design points of a sweep are pooled: every
 ``(point, replication)`` is one pair, so a statement then holds on average over the
 design rather than at one point.
@@ -41,6 +58,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -56,6 +74,8 @@ CERTAIN_SHARE = 0.95
 """Share of replications the winner must be ahead in to be called ``certain``."""
 LIKELY_SHARE = 0.80
 """Share of replications that makes a positive margin ``likely`` without a clear CI."""
+FDR = 0.05
+"""False discovery rate of the ``certain`` claims of one winners table (see :func:`winners`)."""
 
 PROFIT = "profit_per_customer"
 LIFETIME_PROFIT = "profit_lifetime_per_customer"
@@ -421,6 +441,51 @@ def certainty(margin_mean: float, ci_low: float, share_wins: float, n: int) -> s
     return TOO_CLOSE
 
 
+def adjusted_p(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (``q``) of a family of claims.
+
+    ``scipy.stats.false_discovery_control`` over the finite p-values; ``nan`` ones (no
+    test was possible) are left out of the family and stay ``nan``.
+    """
+    p = np.asarray(p_values, dtype=float)
+    q = np.full(p.shape, math.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        q[finite] = stats.false_discovery_control(p[finite], method="bh")
+    return q
+
+
+def replications_needed(sd: float | np.ndarray, half_width: float | np.ndarray,
+                        level: float = 0.95) -> np.ndarray:
+    """Replications for a confidence interval of the mean of half-width ``half_width``.
+
+    ``n = ⌈(z·sd / h)²⌉`` with ``z`` the two-sided normal quantile of ``level``
+    (:func:`scipy.stats.norm.ppf`), at least 2 (a t interval needs two); ``nan`` where
+    ``sd`` or ``h`` is not positive and finite.
+    """
+    sd, h = np.broadcast_arrays(np.asarray(sd, dtype=float), np.asarray(half_width, float))
+    z = float(stats.norm.ppf(0.5 + level / 2.0))
+    ok = np.isfinite(sd) & np.isfinite(h) & (h > 0) & (sd >= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = np.maximum(np.ceil((z * sd / h) ** 2), 2.0)
+    return np.where(ok, n, math.nan)
+
+
+def _p_value(diff: np.ndarray) -> float:
+    """One-sided paired t-test p-value that the mean difference is above 0.
+
+    ``nan`` with fewer than 2 pairs; with no spread 0 for a positive difference, else 1.
+    """
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 2:
+        return math.nan
+    if np.ptp(diff) == 0.0:
+        return 0.0 if diff[0] > 0 else 1.0
+    with warnings.catch_warnings():  # nearly equal differences: scipy warns, p is ~0 or ~1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue)
+
+
 def _reason(verdict: str, ci_low: float, share: float, n: int) -> str:
     """Why a verdict was given, in words."""
     if n < 2:
@@ -480,11 +545,14 @@ def _block_means(wide: np.ndarray) -> np.ndarray:
 
 def _margin(wide: np.ndarray, policies: list[str], policy: str, other: str, column: str,
             level: float) -> dict[str, Any]:
-    """Paired difference ``policy − other`` of ``column`` over the pairs with both values."""
+    """Paired difference ``policy − other`` of ``column`` over the pairs with both values.
+
+    :func:`_diff_row`'s statistics and ``p_value`` (:func:`_p_value`).
+    """
     if other not in policies:
-        return _diff_row(np.empty(0), column, 0, level)
+        return {**_diff_row(np.empty(0), column, 0, level), "p_value": math.nan}
     diff = wide[:, policies.index(policy)] - wide[:, policies.index(other)]
-    return _diff_row(diff, column, 0, level)
+    return {**_diff_row(diff, column, 0, level), "p_value": _p_value(diff)}
 
 
 def _winner_row(block: _Block, column: str, baseline: str | None,
@@ -499,18 +567,18 @@ def _winner_row(block: _Block, column: str, baseline: str | None,
     row: dict[str, Any] = {"winner": winner, "winner_mean": float(means[ranked[0]]),
                            "runner_up": None, "runner_up_mean": math.nan}
     margin = (math.nan, math.nan, math.nan, math.nan, 0)
-    share = math.nan
+    share = p_value = math.nan
     if len(ranked) > 1:
         row["runner_up"] = policies[ranked[1]]
         row["runner_up_mean"] = float(means[ranked[1]])
         ahead = _margin(wide, policies, winner, row["runner_up"], column, level)
         margin = (ahead["diff_mean"], ahead["diff_sd"], ahead["diff_ci_low"],
                   ahead["diff_ci_high"], ahead["n"])
-        share = ahead["share_better"]
+        share, p_value = ahead["share_better"], ahead["p_value"]
     mean, _, low, high, n = margin
     verdict = certainty(mean, low, share, n) if row["runner_up"] else TOO_CLOSE
     row.update({"margin_mean": mean, "margin_ci_low": low, "margin_ci_high": high,
-                "n_pairs": n, "share_wins": share, "verdict": verdict,
+                "n_pairs": n, "share_wins": share, "p_value": p_value, "verdict": verdict,
                 "reason": _reason(verdict, low, share, n) if row["runner_up"]
                 else "only one policy with results"})
     out: dict[str, Any] = {"baseline": baseline, "vs_baseline_mean": math.nan,
@@ -551,9 +619,12 @@ def winners(
         ``segment``, ``winner``, ``winner_mean``, ``runner_up``, ``runner_up_mean`` (means
         over the replications every policy completed),
         ``margin_mean``, ``margin_ci_low``, ``margin_ci_high`` (paired winner −
-        runner-up), ``n_pairs``, ``share_wins``, ``verdict`` (:func:`certainty`),
+        runner-up), ``n_pairs``, ``share_wins``, ``p_value`` (one-sided paired t-test
+        of the margin), ``verdict`` (:func:`certainty`, then ``certain`` only with a
+        ``q_value`` at most :data:`FDR`: the module's *many claims* rule),
         ``reason``, ``baseline``, ``vs_baseline_mean``, ``vs_baseline_ci_low``,
-        ``vs_baseline_ci_high``. Segments without any result are left out.
+        ``vs_baseline_ci_high``, ``q_value`` (Benjamini–Hochberg over the table's
+        rows). Segments without any result are left out.
     """
     factors = factor_columns(runs) if factors is None else list(factors)
     keys = list(by) if by is not None else _keys(by_point, factors)
@@ -567,7 +638,27 @@ def winners(
             row = _winner_row(block, column, baseline, level)
             if row is not None:
                 rows.append({**key, "segment": segment, **row})
-    table = pd.DataFrame(rows)
+    table = _control_fdr(pd.DataFrame(rows))
     if "point" in keys and not table.empty:
         table = table.sort_values("point", kind="stable").reset_index(drop=True)
+    return table
+
+
+def _control_fdr(table: pd.DataFrame, fdr: float = FDR) -> pd.DataFrame:
+    """Adjust a winners table's p-values together; a ``certain`` call needs ``q ≤ fdr``.
+
+    A certain call whose ``q_value`` is above ``fdr`` becomes ``likely`` (its CI is
+    above 0 and the margin positive, so it meets that rule) and its reason says why.
+    """
+    if table.empty:
+        return table
+    table = table.copy()
+    table["q_value"] = adjusted_p(table["p_value"].to_numpy(float))
+    claims = int(np.isfinite(table["p_value"].to_numpy(float)).sum())
+    weak = (table["verdict"] == CERTAIN) & ~(table["q_value"] <= fdr)
+    table.loc[weak, "verdict"] = LIKELY
+    table.loc[weak, "reason"] = [
+        f"{reason}; not certain among {claims} claims at a {fdr:.0%} false discovery "
+        f"rate (q = {q:.2g})" for reason, q in zip(table.loc[weak, "reason"],
+                                                   table.loc[weak, "q_value"], strict=True)]
     return table

@@ -9,13 +9,14 @@ import pytest
 
 from sim.analysis.plots import label
 from sim.analysis.report import (
+    PRECISION,
     SENSITIVITY_COLUMNS,
     build_report,
     render,
     sensitivity_table,
     winners_plan,
 )
-from sim.analysis.statistics import SUMMARY_COLUMNS
+from sim.analysis.statistics import SUMMARY_COLUMNS, replications_needed
 from sim.sweep.design import Factor, experiment_from_dict
 from sim.sweep.runner import sweep
 from sim.sweep.store import ResultStore
@@ -379,3 +380,18 @@ def test_compare_runs_the_plan_of_the_winners_on_the_same_seeds_and_resumes(tmp_
     assert (out / "summary.csv").read_bytes() == summary
     rebuilt = (out / "report.md").read_text()
     assert rebuilt.replace(" --resume", "") == report
+
+
+def test_precision_section_gives_the_replications_for_the_target(grid):
+    root, path = grid
+    text = path.read_text()
+    section = text.split("## Precision: how many replications\n")[1].split("\n## ")[0]
+    runs = pd.read_csv(root / "runs.csv")
+    metric = "profit_per_customer"
+    by = runs.groupby(["point", "policy"])[metric].std(ddof=1)
+    sd = float(np.sqrt(np.mean(by.to_numpy() ** 2)))
+    need = replications_needed(sd, PRECISION * abs(runs[metric].mean()))
+    row = next(line for line in section.splitlines() if line.startswith("| profit / customer"))
+    assert row.rstrip(" |").endswith(f"{int(need):,}")
+    method = text.split("## Method")[1]
+    assert "false_discovery_control" in method and "Benjamini–Hochberg" in method

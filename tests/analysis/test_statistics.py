@@ -13,11 +13,13 @@ from sim.analysis.statistics import (
     LIKELY,
     SUMMARY_COLUMNS,
     TOO_CLOSE,
+    adjusted_p,
     certainty,
     factor_columns,
     mean_ci,
     metric_columns,
     paired_differences,
+    replications_needed,
     summarise,
     summary_table,
     winners,
@@ -172,3 +174,73 @@ def test_winners_by_point_and_pooled():
     assert len(winners(runs)) == 3 and "x.y" in winners(runs).columns
     pooled = winners(runs, by_point=False)
     assert len(pooled) == 1 and pooled.iloc[0]["n_pairs"] == 6
+
+
+# -- many claims and precision -------------------------------------------------------------
+def test_benjamini_hochberg_of_a_known_vector():
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan, 0.20])
+    # by hand: sorted finite p 0.005, 0.01, 0.03, 0.04, 0.20 (m = 5) → p·m/rank
+    # 0.025, 0.025, 0.05, 0.05, 0.20, made monotone from the top
+    expected = np.array([0.025, 0.05, 0.05, 0.025, np.nan, 0.20])
+    q = adjusted_p(p)
+    np.testing.assert_allclose(q, expected, rtol=1e-12)
+    finite = np.isfinite(p)
+    np.testing.assert_array_equal(q[finite], stats.false_discovery_control(p[finite]))
+    assert math.isnan(q[4])
+
+
+def test_replications_needed_is_the_closed_form_and_reaches_the_target():
+    z = stats.norm.ppf(0.975)
+    assert replications_needed(10.0, 1.0) == math.ceil((z * 10.0) ** 2) == 385
+    assert replications_needed(3.0, 0.5, level=0.90) == math.ceil(
+        (stats.norm.ppf(0.95) * 3.0 / 0.5) ** 2)
+    sd, h = 7.3, 0.4
+    n = int(replications_needed(sd, h))
+    assert z * sd / math.sqrt(n) <= h < z * sd / math.sqrt(n - 1)
+    assert replications_needed(0.0, 1.0) == 2  # a t interval needs two
+    assert math.isnan(replications_needed(1.0, 0.0))
+
+
+def null_sweep(points, reps, seed):
+    """A sweep in which two policies are the same: profit iid normal for every run."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(100.0, 10.0, size=(points, reps, 2))
+    rows = [{"run_id": i, "point": p, "policy": policy, "replication": r, "seed": r,
+             "x.factor": float(p), "profit_per_customer": values[p, r, j], "error": ""}
+            for i, (p, r, (j, policy)) in enumerate(
+                (p, r, jp) for p in range(points) for r in range(reps)
+                for jp in enumerate(("a", "b")))]
+    return pd.DataFrame(rows)
+
+
+def test_many_null_comparisons_are_never_called_certain_at_the_fdr():
+    table = winners(null_sweep(300, 5, seed=14), by_point=True)
+    assert len(table) == 300
+    # judged one at a time, chance alone makes some wins "certain" (ahead in all 5
+    # replications happens 1 time in 16) …
+    alone = [certainty(r.margin_mean, r.margin_ci_low, r.share_wins, r.n_pairs)
+             for r in table.itertuples()]
+    assert alone.count(CERTAIN) >= 5
+    # … controlled over the 300 claims, none is
+    assert (table["verdict"] != CERTAIN).all()
+    assert (table["q_value"] >= table["p_value"]).all()
+    downgraded = table[[a == CERTAIN for a in alone]]
+    assert (downgraded["verdict"] == LIKELY).all()
+    assert downgraded["reason"].str.contains("false discovery").all()
+
+
+def test_a_real_difference_stays_certain_among_many_claims():
+    runs = null_sweep(100, 5, seed=15)
+    runs.loc[runs["policy"] == "b", "profit_per_customer"] += 40.0  # 4 sd better
+    table = winners(runs, by_point=True)
+    assert (table["winner"] == "b").all()
+    assert (table["verdict"] == CERTAIN).mean() >= 0.9
+
+
+def test_p_value_is_the_one_sided_paired_t_test():
+    runs = toy_runs({"a": [1.0, 2.0, 3.0, 4.0], "b": [1.5, 2.2, 3.9, 4.1]})
+    row = winners(runs, by_point=False).iloc[0]
+    diff = np.array([0.5, 0.2, 0.9, 0.1])
+    assert row["p_value"] == pytest.approx(
+        stats.ttest_1samp(diff, 0.0, alternative="greater").pvalue, rel=1e-12)
+    assert row["q_value"] == row["p_value"]  # one claim: nothing to adjust
