@@ -252,6 +252,24 @@ def _groups(frame: pd.DataFrame, keys: list[str]) -> Iterable[tuple[dict[str, An
         yield dict(zip(keys, values, strict=True)), group
 
 
+def _group_rows(frame: pd.DataFrame, keys: list[str]
+                ) -> Iterable[tuple[dict[str, Any], np.ndarray]]:
+    """:func:`_groups` as row positions: each group's key and its rows, in frame order.
+
+    Positions into arrays taken from ``frame`` once are much cheaper than a sub-frame
+    per group when there are hundreds of groups.
+    """
+    if not keys:
+        yield {}, np.arange(len(frame))
+        return
+    codes = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    columns = [frame[k].to_numpy() for k in keys]
+    for rows in np.split(order, bounds) if len(order) else []:
+        yield {k: column[rows[0]] for k, column in zip(keys, columns, strict=True)}, rows
+
+
 # -- summaries ----------------------------------------------------------------------------
 def summarise(
     runs: pd.DataFrame,
@@ -278,12 +296,14 @@ def summarise(
     keys = _keys(by_point, factors)
     runs = _prepared(runs, metrics)
     rows = []
-    for key, group in _groups(runs, keys):
-        for policy in policies_of(group):
-            mine = group[group["policy"] == policy]
-            values = mine.loc[~mine["_failed"], list(metrics)].to_numpy(float)
-            n_failed = int(mine["_failed"].sum())
-            stats_ = column_stats(values, level)
+    matrix = runs[list(metrics)].to_numpy(float)
+    failed = runs["_failed"].to_numpy(bool)
+    policies = runs["policy"].to_numpy(object)
+    for key, group in _group_rows(runs, keys):
+        for policy in dict.fromkeys(policies[group]):
+            mine = group[policies[group] == policy]
+            n_failed = int(failed[mine].sum())
+            stats_ = column_stats(matrix[mine[~failed[mine]]], level)
             for j, metric in enumerate(metrics):
                 mean, sd, low, high, n = (float(a[j]) for a in stats_)
                 rows.append({**key, "policy": policy, "metric": metric, "n": int(n),
@@ -359,12 +379,12 @@ def paired_differences(
         if policy == baseline:
             continue
         pairs = _pairs(runs, policy, baseline, metrics)
-        for key, group in _groups(pairs, keys):
-            # the usable pairs are found once per group, not once per metric
-            ok = group[~group["_pair_failed"]]
-            n_failed = int(group["_pair_failed"].sum())
-            diff = (ok[list(metrics)].to_numpy(float)
-                    - ok[[f"{m}__other" for m in metrics]].to_numpy(float))
+        differences = (pairs[list(metrics)].to_numpy(float)
+                       - pairs[[f"{m}__other" for m in metrics]].to_numpy(float))
+        lost = pairs["_pair_failed"].to_numpy(bool)
+        for key, group in _group_rows(pairs, keys):
+            n_failed = int(lost[group].sum())
+            diff = differences[group[~lost[group]]]
             mean, sd, low, high, n = column_stats(diff, level)
             finite = np.isfinite(diff)
             with np.errstate(invalid="ignore", divide="ignore"):
