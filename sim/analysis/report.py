@@ -10,9 +10,12 @@ rebuilding it gives identical ``summary.csv`` and ``report.md``.
 policy maximises lifetime profit per customer (and whether counting only the simulated
 months would change it), by how much over the runner-up (paired 95 % CI)
 and how sure we are (the wording rule of :mod:`sim.analysis.statistics`) — then the comparison
-tables, the figures, and the method (design, replications, seeds and common random
-numbers, customers, months, versions, failed runs). A sweep's answer pools its design
-points and is followed by the winner at each point.
+tables, the figures, the *Precision* (the replications a 95 % CI of ± 1 % of each key
+outcome's mean would need, :func:`sim.analysis.statistics.replications_needed`) and the
+method (design, replications, seeds and common random numbers, customers, months,
+versions, failed runs, how many claims are controlled). A sweep's answer pools its design
+points and is followed by the winner at each point; those winners are computed once and
+shared with the winner maps.
 
 A sweep with numeric factors and at least :data:`MIN_SENSITIVITY_POINTS` design points
 also gets a *Sensitivity* section and ``sensitivity.csv`` (:func:`sensitivity_table`):
