@@ -189,6 +189,7 @@ class Slow(Policy):
     name = "slow"
 
     def engage(self, view):
+        Path({flag!r} + f".running.{{os.getpid()}}").touch()  # this worker is inside a run
         time.sleep({pause})
         return Engagement.from_touches(view, np.zeros(len(view.active)), effect=0.0,
                                        cost_per_touch=0.0)
@@ -260,16 +261,12 @@ def test_workers_do_not_outlive_a_killed_sweep(tmp_path):
                              "--quiet", "--out", str(tmp_path / "out")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 60
-        workers: set[int] = set()
-        while time.time() < deadline and len(workers) < 2:
-            workers = {pid for pid in _children(proc.pid)
-                       if "loky" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
-                       or "joblib" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
-            time.sleep(0.2)
-        assert len(workers) >= 2, _children(proc.pid)
-        time.sleep(3)  # the workers are inside their runs
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(tmp_path.glob("kill.flag.running.*"))) < 2:
+            time.sleep(0.2)  # until both workers are inside a run (12 s each)
+        running = {int(p.name.rsplit(".", 1)[1]) for p in tmp_path.glob("kill.flag.running.*")}
         descendants = _children(proc.pid)
+        assert len(running) == 2 and running <= descendants, (running, descendants)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
