@@ -591,8 +591,9 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
     first = [run for run in runs if run.policy == experiment.policies[0]]
     plan_runs = [Run(len(runs) + i, run.point, name, run.replication, run.seed, run.factors)
                  for i, run in enumerate(first)]
+    ok = store.done()  # a successful record with its series (a lost series is run again)
     done = {record["run_id"] for record in store.records()
-            if record["policy"] == name and not record.get("error")}
+            if record["policy"] == name and record["run_id"] in ok}
     todo = [run for run in plan_runs if run.run_id not in done]
     with store.locked():
         for run, summary, series, error in execute_runs(
