@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from sim.analysis import plots
+from sim.analysis.statistics import verdict_metric, winners
 
 SEGMENTS = ("enterprise", "mid_market", "smb")
 PLAN = "plan:enterprise=high_touch,mid_market=a_long_policy_name,smb=no_touch"
@@ -166,3 +167,33 @@ def test_tick_label_wraps_plans_and_long_names():
     assert plots.tick_label("a_long_policy_name") == "a long\npolicy name"
     assert plots.tick_label(PLAN, 40) == "plan: high touch / a long policy name /\nno touch"
     assert plots.label(PLAN) == "plan: high touch / a long policy name / no touch"
+
+
+def _dots(fig):
+    """Each visible panel's dots: positions, sizes and colours."""
+    out = []
+    for ax in _visible_axes(fig):
+        for collection in ax.collections:
+            out.append((collection.get_offsets().tolist(), collection.get_sizes().tolist(),
+                        collection.get_facecolors().round(6).tolist()))
+    return out
+
+
+def test_winner_map_of_a_sweep_reuses_the_winners_it_is_given(tmp_path, captured):
+    # 12 levels per factor: one dot per design point, not a grid
+    runs = synthetic_runs(replications=2, levels=tuple(range(10, 130, 10)),
+                          shares=tuple(np.linspace(0.2, 0.8, 12).round(3)))
+    runs = runs[runs["point"] % 12 == runs["point"] // 12]  # 12 points on a diagonal
+    metric = verdict_metric(runs)
+    table = winners(runs, by=["point", *FACTORS], metric=metric)
+    plots.winner_map(runs, FACTORS, tmp_path / "own.png")
+    plots.winner_map(runs, FACTORS, tmp_path / "given.png", table)
+    own, given = _dots(captured[-2]), _dots(captured[-1])
+    assert own == given
+    assert sum(len(offsets) for offsets, _, _ in own) == 12 * (1 + len(SEGMENTS))
+    # what it is given is what it draws: another winner, another colour
+    other = table.assign(winner=POLICIES[0], verdict="too close to call")
+    plots.winner_map(runs, FACTORS, tmp_path / "other.png", other)
+    changed = _dots(captured[-1])
+    assert changed != own
+    assert all(size == 90 for _, sizes, _ in changed for size in sizes)
