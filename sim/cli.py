@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete's global completion looks for this line)
 """The ``engagesim`` command line.
 
 * ``engagesim run [SCENARIO] --policy NAME --seed N ...``: one run → ``summary.json``,
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Sequence
@@ -859,9 +861,25 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return serve.serve(args.scenario, args.host, port)
 
 
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's tab completion and exit, when argcomplete asks for it.
+
+    argcomplete (``pip install -e ".[completion]"``) sets ``_ARGCOMPLETE`` when the shell
+    wants completions; otherwise nothing is imported and start-up pays nothing.
+    """
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``engagesim`` console script."""
     parser = build_parser()
+    _complete(parser)
     args = parser.parse_args(argv)
     handler = {
         "run": cmd_run,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,19 @@ def test_the_package_exports_what_it_says():
         assert getattr(sim, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         sim.nothing  # noqa: B018
+
+
+def test_tab_completion_answers_from_the_parser(tmp_path):
+    """argcomplete's protocol: the shell's line in, the candidates in a file, exit 0."""
+    pytest.importorskip("argcomplete")
+    answers = {}
+    for line in ("engagesim sc", "engagesim decide --sa"):
+        out = tmp_path / "candidates"
+        env = {**os.environ, "_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": "\n",
+               "COMP_LINE": line, "COMP_POINT": str(len(line)),
+               "_ARGCOMPLETE_STDOUT_FILENAME": str(out)}
+        done = subprocess.run([sys.executable, "-m", "sim.cli"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        answers[line] = out.read_text().split()
+    assert answers == {"engagesim sc": ["scenarios"], "engagesim decide --sa": ["--samples"]}
