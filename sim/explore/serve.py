@@ -5,12 +5,18 @@ checks that the page's front-end files are installed, finds the port, prints the
 address and then runs ``solara run sim.explore.app`` in this process. The scenario
 reaches the app module through the :data:`SCENARIO_ENV` environment variable.
 
-**Offline.** The solara server asks its CDN proxy for the browser files (Vue, Vuetify,
-require.js, fonts, the grid layout) and caches them under
-``<venv>/share/solara/cdn/``. The ``explore`` extra installs the ``solara-assets``
-package, which puts exactly those files there, so the page never reaches the internet.
-:func:`missing_assets` lists any the installed solara asks for that are absent (a
-solara upgrade can ask for new versions; ``pyproject.toml`` pins a matching range).
+**Offline, and read-only.** The page asks the solara server for its browser files (Vue,
+Vuetify, require.js, fonts, the grid layout) under ``/_solara/cdn/pkg@ver/...``. The
+``explore`` extra installs the ``solara-assets`` package, which puts exactly those files
+under ``<venv>/share/solara/cdn/``. Solara's own handler of that route is a caching
+proxy: a path it has no file for is fetched from the public CDN (retrying for seconds)
+and written into that folder, and a path naming a folder deletes the folder first, so
+any client (``--host 0.0.0.0`` lets in the whole network) could make the server fetch,
+write and delete. :func:`serve_shipped_assets_only` replaces that lookup with
+:func:`shipped_asset`: a regular file inside the folder or a 404, never a fetch, a write
+or a delete. :func:`missing_assets` lists the files the installed solara asks for that
+are absent (a solara upgrade can ask for new versions; ``pyproject.toml`` pins a
+matching range); without them the page cannot load.
 """
 
 from __future__ import annotations
@@ -81,6 +87,58 @@ def missing_assets() -> list[str]:
     return [name for name in required_assets() if not (base / name).is_dir()]
 
 
+def shipped_asset(base: Path, path: str) -> Path:
+    """The installed front-end file ``path`` names under ``base``; never fetches.
+
+    Solara's rule for a bare package (``requirejs@2.3.6`` → its ``__main.js``) is
+    kept. Anything that is not a regular file inside ``base`` after resolving
+    ``..`` and links (a folder, a missing file, a path leading out) is refused.
+
+    Args:
+        base: The asset folder (:func:`asset_dir`).
+        path: The part of the URL after ``/_solara/cdn/``.
+
+    Returns:
+        The file's resolved path.
+
+    Raises:
+        FileNotFoundError: ``path`` names no shipped file (the server answers 404).
+    """
+    parts = [part for part in path.replace("\\", "/").split("/") if part]
+    if len(parts) == 1:
+        parts.append("__main.js")
+    root = Path(os.path.realpath(base))
+    target = Path(os.path.realpath(root.joinpath(*parts))) if parts else root
+    if not target.is_relative_to(root) or not target.is_file():
+        raise FileNotFoundError(f"no shipped front-end file {path!r}")
+    return target
+
+
+def _refuse_fetch(url: str) -> bytes:
+    raise PermissionError(f"engagesim serves only installed front-end files, not {url}")
+
+
+def serve_shipped_assets_only() -> None:
+    """Make solara's ``/_solara/cdn/`` route serve installed files only.
+
+    Replaces solara's caching-proxy lookup (``cdn_helper.get_path``, also under the
+    name the starlette module imported it by, if already imported) with
+    :func:`shipped_asset`, and its fetch with one that refuses, so no request can
+    make the server reach the network or change the asset folder. Call before the
+    server starts; calling again is harmless.
+    """
+    import solara.server.cdn_helper as cdn_helper
+
+    def get_path(base_cache_dir: Path, path: str) -> Path:
+        return shipped_asset(Path(base_cache_dir), path)
+
+    cdn_helper.get_path = get_path
+    cdn_helper.fetch_from_cdn = _refuse_fetch
+    starlette_server = sys.modules.get("solara.server.starlette")
+    if starlette_server is not None:
+        starlette_server.get_path = get_path
+
+
 def free_port(host: str) -> int:
     """Ask the operating system for a free TCP port on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -111,6 +169,7 @@ def serve(scenario: str, host: str, port: int) -> int:
     """
     from solara.__main__ import run as solara_run
 
+    serve_shipped_assets_only()
     os.environ[SCENARIO_ENV] = scenario
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
     args = [
@@ -119,6 +178,7 @@ def serve(scenario: str, host: str, port: int) -> int:
         "--port", str(port),
         "--production",
         "--no-open",
+        "--no-check-version",  # solara would ask pypi.org for its latest version
         "--log-level", "warning",
     ]
     try:
