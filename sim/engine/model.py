@@ -199,6 +199,8 @@ class EngagementModel(mesa.Model):
         #: a repeat-purchase run's orders (``None``: a subscription), drawn from a stream
         #: spawned after the policy's (:mod:`sim.engine.purchases`)
         self.purchases: Purchases | None = None
+        #: each customer's price discount in the last step (``None``: no program gives one)
+        self.price_discount: np.ndarray | None = None
         if scenario.economics.revenue_model == "repeat_purchase":
             self._start_purchases()
         self.policy.setup(PolicyView(self, self._policy_rng))
@@ -418,6 +420,7 @@ class EngagementModel(mesa.Model):
 
         # 6. book money (repeat purchases: this step's orders, sim.engine.purchases)
         payers, price = was_active & self.active, aim.price_discount(engaged.targets)
+        self.price_discount = price  # held beyond the horizon (results.lifetime)
         spend = None if self.purchases is None else self.purchases.step(
             payers, self.engagement, self.monthly_revenue,
             aim.factor(engaged.targets, "visits"), first=moves.converted, discount=price,

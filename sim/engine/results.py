@@ -366,6 +366,8 @@ def lifetime(model: EngagementModel) -> Lifetime:
         gross_margin = model.spec.economics.gross_margin
         if model.purchases is None:  # the contract, held at today's level
             margin = gross_margin * model.monthly_revenue[live] / spm
+            if model.price_discount is not None:  # and so is its discount
+                margin = margin * (1.0 - model.price_discount[live])
         else:  # the expected orders × basket at the last step's rate
             margin = gross_margin * model.purchases.expected_spend()[live]
         served = np.maximum(model.tenure_months[live] * spm, 1.0)
