@@ -13,6 +13,7 @@ import pytest
 from sim import EngagementModel, NoPolicy, load_scenario
 from sim.engine.lifecycle import choose_exits
 from sim.engine.metrics import engagement_index, nps, recommend_scores
+from sim.engine.policies import Engagement
 from sim.validation.checks import fixed_trait
 from sim.validation.known_answers import (
     competing_exits_check,
@@ -118,6 +119,34 @@ def test_lifetime_value_of_constant_churn_is_the_perpetuity_whatever_the_horizon
     assert abs(np.mean(values) - expected) < 4 * se
     within = EngagementModel(scenario, "none", rng=0).run().summary()["ltv_mean"]
     assert within < expected  # the horizon alone undercounts
+
+
+class _PriceCut(NoPolicy):
+    """Every customer pays 20 % less, every step: a price discount and nothing else."""
+
+    name = "price_cut"
+
+    def engage(self, view):
+        engaged = Engagement.none(view.n)
+        engaged.targets["price"] = np.full(view.n, 0.2)
+        return engaged
+
+
+def test_lifetime_value_under_a_price_discount_is_the_discounted_perpetuity():
+    # the discount is held beyond the horizon like the contract: m = margin·revenue·0.8
+    scenario = load_scenario("constant_churn", overrides={"time.months": 12,
+                                                          "population.customers": 4000})
+    seg = scenario.segments[0]
+    r = fixed_trait(seg, "churn_propensity")
+    m = 0.8 * scenario.economics.gross_margin * fixed_trait(seg, "revenue")
+    d = (1.0 + scenario.economics.annual_discount_rate) ** (1.0 / 12.0) - 1.0
+    s = 1.0 - r
+    expected = m * s / (1.0 + d - s)
+    values = [EngagementModel(scenario, _PriceCut(), rng=seed).run().summary()["ltv_lifetime_mean"]
+              for seed in range(8)]
+    se = float(np.std(values, ddof=1)) / math.sqrt(len(values))
+    assert abs(np.mean(values) - expected) < 4 * se
+    assert abs(np.mean(values) - expected / 0.8) > 20 * se  # the full price is far off
 
 
 def test_lifetime_value_of_customers_who_never_leave_undiscounted_is_undefined():
