@@ -203,7 +203,14 @@ class EngagementModel(mesa.Model):
         self.price_discount: np.ndarray | None = None
         if scenario.economics.revenue_model == "repeat_purchase":
             self._start_purchases()
-        self.policy.setup(PolicyView(self, self._policy_rng))
+        try:
+            self.policy.setup(PolicyView(self, self._policy_rng))
+        except InputError:
+            raise
+        except Exception as exc:  # a user's policy: name it, no traceback
+            raise PolicyError(
+                self.policy, f"setup() raised {type(exc).__name__}: {exc}"
+            ) from exc
         self.csm_agents: dict[str, list[CSMAgent]] = {}
         self._views: dict[int, CustomerAgent] = {}
         self.metrics: dict[str, float] = {}
@@ -374,7 +381,7 @@ class EngagementModel(mesa.Model):
 
         # 1. engage
         view = PolicyView(self, self._policy_rng)
-        engaged = check_engagement(self.policy, self.policy.engage(view), n)
+        engaged = check_engagement(self.policy, self._engage(view, t), n, step=t)
         self._sync_csm_agents()
 
         # 2. respond
@@ -466,6 +473,17 @@ class EngagementModel(mesa.Model):
         self.datacollector.collect(self)
         if t >= self.horizon:
             self.running = False
+
+    def _engage(self, view: PolicyView, t: int) -> Engagement:
+        """The policy's engagement this step; its own errors become :class:`PolicyError`."""
+        try:
+            return self.policy.engage(view)
+        except InputError:  # already says what is wrong (a plan's policy, a PolicyError)
+            raise
+        except Exception as exc:  # a user's policy: name it and the step, no traceback
+            raise PolicyError(
+                self.policy, f"step {t}: engage() raised {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _edge_shifts(self, engaged: Engagement) -> dict[tuple[int, int], np.ndarray] | None:
         """The edges' logit shifts from programs aimed at churn or conversion."""

@@ -342,34 +342,54 @@ class PolicyError(InputError):
         super().__init__(file, cls.__qualname__, f"policy {policy.name!r}: {problem}")
 
 
-def check_engagement(policy: Policy, engaged: Engagement, n: int) -> Engagement:
+#: The per-customer arrays of an :class:`Engagement` and the range each must lie in.
+ENGAGEMENT_RANGES = {"response": (0.0, 1.0), "touches": (0.0, np.inf), "cost": (0.0, np.inf)}
+
+
+def check_engagement(
+    policy: Policy, engaged: Engagement, n: int, step: int | None = None
+) -> Engagement:
     """Return ``engaged`` if it honours the contract, else raise :class:`PolicyError`.
 
     The model calls this on what :meth:`Policy.engage` returned: an :class:`Engagement`
-    whose ``response``, ``touches`` and ``cost`` have one value per customer and whose
-    ``costs_by_type`` uses only :data:`COST_TYPES`, with ``community_strength`` in
-    [0, 1], ``feedback_rate`` finite and ≥ 0, and ``targets`` (and ``referral_cost``)
-    of known targets, one finite value per customer.
+    whose ``response`` (in [0, 1]), ``touches`` and ``cost`` (finite, ≥ 0) have one
+    value per customer and whose ``costs_by_type`` uses only :data:`COST_TYPES` with
+    finite, non-negative totals, with ``community_strength`` in [0, 1],
+    ``feedback_rate`` finite and ≥ 0, and ``targets`` (and ``referral_cost``) of known
+    targets, one finite value per customer. A NaN or a negative cost would otherwise
+    flow silently into every result (a negative cost inflates profit).
+
+    Args:
+        policy: The policy that returned it (named in the message).
+        engaged: What it returned.
+        n: Customers in the run.
+        step: The step it was returned for (named in the message; ``None``: not said).
     """
+    def fail(problem: str) -> PolicyError:
+        return PolicyError(policy, problem if step is None else f"step {step}: {problem}")
+
     if not isinstance(engaged, Engagement):
-        raise PolicyError(
-            policy, f"engage() must return an Engagement, got {type(engaged).__name__}"
-        )
-    for name in ("response", "touches", "cost"):
+        raise fail(f"engage() must return an Engagement, got {type(engaged).__name__}")
+    for name, (low, high) in ENGAGEMENT_RANGES.items():
         shape = np.shape(getattr(engaged, name))
         if shape != (n,):
-            raise PolicyError(
-                policy,
-                f"Engagement.{name} must have one value per customer ({n},), got shape {shape}",
+            raise fail(
+                f"Engagement.{name} must have one value per customer ({n},), got shape {shape}"
+            )
+        values = np.asarray(getattr(engaged, name), dtype=float)
+        bad = np.flatnonzero(~(np.isfinite(values) & (values >= low) & (values <= high)))
+        if bad.size:
+            expected = "finite and ≥ 0" if high == np.inf else f"in [{low:g}, {high:g}]"
+            raise fail(
+                f"Engagement.{name} must be {expected}, got {float(values[bad[0]])!r} for "
+                f"customer {bad[0]} ({bad.size} of {n} customers)"
             )
     if not 0.0 <= engaged.community_strength <= 1.0:
-        raise PolicyError(
-            policy,
+        raise fail(
             f"Engagement.community_strength must be in [0, 1], got {engaged.community_strength!r}",
         )
     if not 0.0 <= engaged.feedback_rate < np.inf:
-        raise PolicyError(
-            policy,
+        raise fail(
             f"Engagement.feedback_rate must be finite and ≥ 0, got {engaged.feedback_rate!r}",
         )
     arrays = dict(engaged.targets)
@@ -377,25 +397,27 @@ def check_engagement(policy: Policy, engaged: Engagement, n: int) -> Engagement:
         arrays["referral_cost"] = engaged.referral_cost
     for key, value in arrays.items():
         if key != "referral_cost" and not targets.is_known(key):
-            raise PolicyError(
-                policy,
+            raise fail(
                 f"Engagement.targets has unknown target {key!r}"
                 + suggest(key, targets.TARGETS) + f"; allowed: {', '.join(targets.TARGETS)}",
             )
         value = np.asarray(value)
         if value.shape != (n,) or not np.all(np.isfinite(value)):
-            raise PolicyError(
-                policy,
+            raise fail(
                 f"Engagement {key!r} must have one finite value per customer ({n},), "
                 f"got shape {value.shape}",
             )
     unknown = [key for key in engaged.costs_by_type if key not in COST_TYPES]
     if unknown:
-        raise PolicyError(
-            policy,
+        raise fail(
             f"Engagement.costs_by_type has unknown cost type {unknown[0]!r}; "
             f"allowed: {', '.join(COST_TYPES)}",
         )
+    for key, total in engaged.costs_by_type.items():
+        if not 0.0 <= total < np.inf:
+            raise fail(f"Engagement.costs_by_type[{key!r}] must be finite and ≥ 0, got {total!r}")
+    if engaged.referral_cost is not None and np.any(np.asarray(engaged.referral_cost) < 0):
+        raise fail("Engagement 'referral_cost' must be ≥ 0 for every customer")
     return engaged
 
 

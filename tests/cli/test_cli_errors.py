@@ -153,3 +153,36 @@ def test_cli_good_run_writes_results(capsys, tmp_path):
         "conversion.csv", "customers.csv", "summary.json", "timeseries.csv"
     ]
     assert capsys.readouterr().err == ""
+
+
+BAD_POLICIES = {
+    "nan response": (
+        "        return Engagement(np.full(view.n, np.nan), z, z)\n",
+        ["step 1: Engagement.response must be in [0, 1], got nan"],
+    ),
+    "negative cost": (
+        "        return Engagement(z, z, np.full(view.n, -5.0), {'touch': 0.0})\n",
+        ["step 1: Engagement.cost must be finite and ≥ 0, got -5.0"],
+    ),
+    "raises": (
+        "        raise KeyError('oops')\n",
+        ["step 1: engage() raised KeyError: 'oops'"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "expected"), BAD_POLICIES.values(), ids=BAD_POLICIES.keys())
+def test_cli_policy_with_bad_numbers_or_an_exception_exits_2(capsys, tmp_path, body, expected):
+    (tmp_path / "mine.py").write_text(
+        "import numpy as np\n"
+        "from sim import Engagement, Policy\n\n"
+        "class Bad(Policy):\n"
+        "    name = 'bad_policy'\n\n"
+        "    def engage(self, view):\n"
+        "        z = np.zeros(view.n)\n" + body
+    )
+    _cli_fails(
+        capsys, tmp_path, ["default", "--policy", f"{tmp_path}/mine.py:Bad",
+                           "--customers", "50", "--months", "2"],
+        f"{tmp_path}/mine.py: Bad: policy 'bad_policy'", *expected,
+    )

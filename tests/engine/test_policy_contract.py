@@ -248,3 +248,92 @@ def test_the_readme_policy_example_runs():
         model = EngagementModel("default", cls(), rng=1, customers=400, months=4).run()
         ts = model.timeseries()
         assert ts["touches"].sum() > 0 and ts["cost_touch"].sum() > 0, cls.__name__
+
+
+def _engagement(n=5, **arrays):
+    values = {"response": np.zeros(n), "touches": np.zeros(n), "cost": np.zeros(n)}
+    values.update(arrays)
+    return Engagement(**values, costs_by_type=dict.fromkeys(COST_TYPES, 0.0))
+
+
+def _one_bad(value, at=3, n=5):
+    array = np.zeros(n)
+    array[at] = value
+    return array
+
+
+@pytest.mark.parametrize(
+    "engaged, problem",
+    [
+        (_engagement(response=_one_bad(np.nan)), r"step 7: Engagement.response must be in "
+         r"\[0, 1\], got nan for customer 3 \(1 of 5"),
+        (_engagement(response=_one_bad(1.5)), r"step 7: Engagement.response .* got 1.5"),
+        (_engagement(response=_one_bad(-0.1)), r"Engagement.response .* got -0.1"),
+        (_engagement(cost=_one_bad(-2.0)), r"step 7: Engagement.cost must be finite and ≥ 0, "
+         r"got -2.0 for customer 3"),
+        (_engagement(cost=_one_bad(np.nan)), r"Engagement.cost must be finite and ≥ 0, got nan"),
+        (_engagement(cost=_one_bad(np.inf)), r"Engagement.cost must be finite and ≥ 0, got inf"),
+        (_engagement(touches=_one_bad(-1.0)), r"Engagement.touches must be finite and ≥ 0"),
+        (Engagement(np.zeros(5), np.zeros(5), np.zeros(5), {"touch": -50.0}),
+         r"step 7: Engagement.costs_by_type\['touch'\] must be finite and ≥ 0, got -50.0"),
+        (Engagement(np.zeros(5), np.zeros(5), np.zeros(5), {"fixed": np.nan}),
+         r"costs_by_type\['fixed'\] must be finite and ≥ 0, got nan"),
+    ],
+)
+def test_non_finite_negative_or_out_of_range_results_are_refused_naming_the_step(
+    engaged, problem
+):
+    with pytest.raises(PolicyError, match=problem) as info:
+        check_engagement(BadCosts(), engaged, 5, step=7)
+    assert "policy 'bad_costs'" in str(info.value)
+
+
+class NaNAfterTwo(Policy):
+    """Honest for two steps, then a NaN response for one customer."""
+
+    name = "nan_after_two"
+
+    def engage(self, view):
+        response = np.zeros(view.n)
+        if view.step > 2:
+            response[11] = np.nan
+        return Engagement(response, np.zeros(view.n), np.zeros(view.n))
+
+
+class Raiser(Policy):
+    name = "raiser"
+
+    def engage(self, view):
+        if view.step == 2:
+            raise ZeroDivisionError("division by zero")
+        return Engagement.none(view.n)
+
+
+class RaisesInSetup(Policy):
+    name = "raises_in_setup"
+
+    def setup(self, view):
+        raise KeyError("tier")
+
+    def engage(self, view):
+        return Engagement.none(view.n)
+
+
+def test_the_model_names_the_step_a_policy_broke_the_contract_in():
+    model = EngagementModel("default", NaNAfterTwo(), rng=0, customers=100, months=5)
+    with pytest.raises(PolicyError, match=r"'nan_after_two': step 3: Engagement.response "
+                       r"must be in \[0, 1\], got nan for customer 11"):
+        model.run()
+    assert model.steps == 3
+
+
+def test_a_policy_that_raises_is_a_policy_error_naming_policy_and_step():
+    model = EngagementModel("default", Raiser(), rng=0, customers=100, months=5)
+    with pytest.raises(PolicyError) as info:
+        model.run()
+    message = str(info.value)
+    assert "Raiser" in message and "policy 'raiser': step 2: engage() raised " \
+        "ZeroDivisionError: division by zero" in message
+    assert isinstance(info.value.__cause__, ZeroDivisionError)  # the traceback, for Python users
+    with pytest.raises(PolicyError, match=r"'raises_in_setup': setup\(\) raised KeyError: 'tier'"):
+        EngagementModel("default", RaisesInSetup(), rng=0, customers=100, months=5)
