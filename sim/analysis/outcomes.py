@@ -161,6 +161,18 @@ _REGISTRY = (
     Outcome("csm_utilisation", "CSM utilisation", SHARE),
     Outcome("csm_headcount_mean", "CSM headcount", COUNT, axis="mean CSM headcount"),
     Outcome("csm_headcount_peak", "CSMs to hire", COUNT, axis="peak CSM headcount"),
+    # repeat purchases (sim.engine.purchases; only runs of a repeat-purchase scenario)
+    Outcome("orders", "orders", COUNT, axis="orders placed"),
+    Outcome("buyers", "buyers", COUNT, axis="customers with an order"),
+    Outcome("aov", "AOV", MONEY, axis="average order value"),
+    Outcome("purchase_frequency", "orders / customer / mo", RATIO,
+            axis="orders per active customer per month"),
+    Outcome("repeat_purchase_rate", "repeat-purchase rate", SHARE,
+            axis="buyers with two or more orders"),
+    Outcome("repeat_purchase_rate_new", "repeat rate, new", SHARE,
+            axis="new buyers with two or more orders"),
+    Outcome("revenue_per_customer", "revenue / customer", MONEY,
+            axis="revenue per converted customer"),
     # customer counts at the end of the run
     Outcome("converted", "converted", COUNT, axis="customers ever converted"),
     Outcome("new_customers", "new customers", COUNT),

@@ -80,6 +80,9 @@ SEGMENT_OUTCOMES = ("ltv_mean", "cost_per_customer", "profit_per_customer",
 """Outcomes of the per-segment table (after retention)."""
 COMPARISON_OUTCOMES = (*SEGMENT_OUTCOMES, "ltv_to_cac", "nps")
 """Outcomes of the comparison table (after retention)."""
+PURCHASE_OUTCOMES = ("purchase_frequency", "aov", "repeat_purchase_rate",
+                     "repeat_purchase_rate_new", "revenue_per_customer")
+"""Outcomes of the purchases table (runs of a repeat-purchase scenario only)."""
 
 PRECISION = 0.01
 """Target 95 % CI half-width of the *Precision* section, as a share of the mean's size."""
@@ -357,6 +360,7 @@ def render(manifest: Mapping[str, Any], runs: pd.DataFrame, factors: Sequence[st
     lines += _assumptions(manifest, factors)
     if not ok.empty:
         lines += _comparison(ok, baseline)
+        lines += _purchases(ok)
         lines += _differences(runs, baseline)
         lines += _segment_table(ok)
         lines += _sensitivity(sensitivity, ok)
@@ -623,6 +627,21 @@ def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
             "adds what customers still active at the horizon are worth; retention is "
             "the share of converted customers still customers that many months after "
             "conversion; LTV:CAC is for customers acquired during the run.", "",
+            *markdown_table(["policy", *map(outcomes.label, metrics)], rows), ""]
+
+
+def _purchases(ok: pd.DataFrame) -> list[str]:
+    """The purchases table of a repeat-purchase scenario (empty for subscriptions)."""
+    metrics = [m for m in PURCHASE_OUTCOMES if m in ok and ok[m].notna().any()]
+    if not metrics:
+        return []
+    rows = [[label(policy), *(_mean_pm(ok.loc[ok["policy"] == policy, m], m) for m in metrics)]
+            for policy in policies_of(ok)]
+    return ["### Purchases", "",
+            "Repeat purchases (`sim/engine/purchases.py`), mean ± 95 % CI half-width over "
+            "runs: orders per active customer per month, average order value, the share "
+            "of buyers (and of buyers acquired during the run) with two or more orders, "
+            "revenue per converted customer (undiscounted).", "",
             *markdown_table(["policy", *map(outcomes.label, metrics)], rows), ""]
 
 

@@ -11,6 +11,7 @@ from sim.analysis.plots import label
 from sim.analysis.report import (
     PRECISION,
     SENSITIVITY_COLUMNS,
+    _purchases,
     build_report,
     render,
     sensitivity_table,
@@ -395,3 +396,21 @@ def test_precision_section_gives_the_replications_for_the_target(grid):
     assert row.rstrip(" |").endswith(f"{int(need):,}")
     method = text.split("## Method")[1]
     assert "false_discovery_control" in method and "Benjamini–Hochberg" in method
+
+
+def test_a_repeat_purchase_comparison_gets_a_purchases_table_and_a_subscription_none():
+    runs = pd.DataFrame({
+        "policy": ["a", "a", "b", "b"],
+        "purchase_frequency": [2.0, 2.2, 3.0, 3.2],
+        "aov": [30.0, 32.0, 30.0, 30.0],
+        "repeat_purchase_rate": [0.8, 0.8, 0.9, 0.9],
+    })
+    lines = _purchases(runs)
+    assert lines[0] == "### Purchases"
+    table = "\n".join(lines)
+    assert "| orders / customer / mo | AOV | repeat-purchase rate |" in table
+    assert "| b | 3.10 ± " in table  # mean of 3.0 and 3.2
+    subscription = runs.drop(columns=["purchase_frequency", "aov", "repeat_purchase_rate"])
+    assert _purchases(subscription) == []
+    assert _purchases(runs.assign(aov=np.nan, purchase_frequency=np.nan,
+                                  repeat_purchase_rate=np.nan)) == []
