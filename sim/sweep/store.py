@@ -6,6 +6,9 @@ Layout of an output folder::
                        the sweep has finished, its integrity record (runs, runs.csv's SHA-256)
     rows/000017.json   one finished run: identity, factor values, flattened summary or error
     series/000017.npz  its per-step series, one array per column (columnar)
+    series.parquet     once the sweep has finished, every run's series in one long table
+                       (derived from series/, its SHA-256 in the integrity record;
+                       :mod:`sim.sweep.compact`)
     runs.csv           every finished run, one row each, sorted by run_id
     .engagesim.lock    locked (``flock``) while a process writes or reads the folder
 
@@ -50,9 +53,11 @@ from sim.files import (
     ordinary_mode,
 )
 from sim.schema import InputError
+from sim.sweep import compact
 
 ID_COLUMNS = ("run_id", "point", "policy", "replication", "seed")
-DEPENDENCIES = ("mesa", "numpy", "scipy", "pandas", "matplotlib", "joblib", "networkx")
+DEPENDENCIES = ("mesa", "numpy", "scipy", "pandas", "matplotlib", "joblib", "networkx",
+                "pyarrow")
 LOCK_FILE = ".engagesim.lock"
 INTEGRITY = "integrity"
 """The manifest key of a finished sweep's integrity record."""
@@ -388,7 +393,33 @@ class ResultStore:
             "runs_csv_sha256": hashlib.sha256(data).hexdigest(),
         }
         self._write_manifest(manifest)
+        self.compact()
         return frame
+
+    def compact(self) -> Path | None:
+        """(Re)write ``series.parquet`` from the journal and record its checksum.
+
+        Only a finished folder (one with an integrity record) is compacted; the
+        checksum goes into that record, so a later ``--resume`` (which drops the record)
+        makes the file stale until the next :meth:`finish`.
+
+        Returns:
+            The compacted file; ``None`` when the folder is not finished (nothing
+            written).
+
+        Raises:
+            InputError: A series file of the journal is damaged.
+        """
+        if not isinstance(self.manifest().get(INTEGRITY), Mapping):
+            return None
+        records = [r for r in self.records() if not r.get("error")]
+        ok = {int(r["run_id"]) for r in records}
+        path = self.root / compact.FILE
+        checksum = compact.write(path, self._read_journal_series(ok), records)
+        manifest = self.manifest()
+        manifest[INTEGRITY] = {**manifest[INTEGRITY], compact.CHECKSUM: checksum}
+        self._write_manifest(manifest)
+        return path
 
     # -- reading a finished folder ----------------------------------------------------
     def problems(self) -> list[str]:
@@ -497,6 +528,36 @@ class ResultStore:
 
     def read_series(self, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
         """Per-step series of the given runs (all when ``None``), long format.
+
+        From ``series.parquet`` when it matches the checksum in the integrity record
+        (:mod:`sim.sweep.compact`); otherwise from the journal's ``.npz`` files, and
+        then, in a finished folder not locked by another process, the compacted file
+        is rebuilt for the next reader.
+
+        Returns:
+            ``run_id`` then the series columns, one row per run and step.
+
+        Raises:
+            InputError: A series file is damaged.
+        """
+        integrity = self.manifest().get(INTEGRITY) if (self.root / "manifest.json"
+                                                       ).is_file() else None
+        sealed = isinstance(integrity, Mapping)
+        checksum = integrity.get(compact.CHECKSUM) if sealed else None
+        frame = compact.read(self.root / compact.FILE, checksum, run_ids)
+        if frame is not None:
+            return frame
+        frame = self._read_journal_series(run_ids)
+        if sealed:
+            try:
+                with self.locked():
+                    self.compact()
+            except EnvironmentFailure:
+                pass  # another process writes the folder: leave it to its finish()
+        return frame
+
+    def _read_journal_series(self, run_ids: Iterable[int] | None = None) -> pd.DataFrame:
+        """:meth:`read_series` from the ``.npz`` journal.
 
         Raises:
             InputError: A series file is damaged.

@@ -274,3 +274,71 @@ def test_a_full_disk_is_one_line_and_exit_3_from_the_command_line(tmp_path, expe
     assert cli_sweep(experiment_file, tmp_path / "out") == EXIT_ENVIRONMENT
     assert "No space left on device" in one_line_error(capsys)
     assert temporaries(tmp_path / "out") == []
+
+
+# -- the compacted series -------------------------------------------------------------------
+def test_a_finished_sweep_compacts_its_series_and_reads_them_back_equal(finished):
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from sim.sweep import compact
+
+    out, _ = finished
+    store = ResultStore(out)
+    path = out / compact.FILE
+    assert path.is_file()
+    assert store.manifest()["integrity"][compact.CHECKSUM] == compact.sha256(path)
+    journal = store._read_journal_series()
+    pd.testing.assert_frame_equal(store.read_series(), journal, check_exact=True)
+    pd.testing.assert_frame_equal(store.read_series([1, 3]),
+                                  store._read_journal_series([1, 3]), check_exact=True)
+    # the long layout any Parquet reader sees: run, point, policy, replication, step, ...
+    table = pq.read_table(path).to_pandas()
+    assert list(table.columns[:5]) == ["run_id", "point", "policy", "replication", "step"]
+    runs = store.read_runs().set_index("run_id")
+    assert (table["policy"].to_numpy() == runs.loc[table["run_id"], "policy"].to_numpy()).all()
+    assert len(table) == len(journal)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "stale"])
+def test_a_missing_damaged_or_stale_compaction_is_not_used_and_is_rebuilt(finished, damage):
+    import pandas as pd
+
+    from sim.sweep import compact
+
+    out, _ = finished
+    store = ResultStore(out)
+    path = out / compact.FILE
+    journal = store._read_journal_series()
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:  # a journal series changed behind it: the checksum no longer vouches for it
+        frame = journal[journal["run_id"] == 0].drop(columns="run_id")
+        frame["step"] = frame["step"] + 100
+        store.save(store.read_record(store.record_paths()[0]),
+                   {c: frame[c].to_numpy() for c in frame})
+        manifest = store.manifest()
+        del manifest["integrity"][compact.CHECKSUM]
+        (out / "manifest.json").write_text(__import__("json").dumps(manifest))
+        journal = store._read_journal_series()
+    assert compact.read(path, store.manifest()["integrity"].get(compact.CHECKSUM)) is None
+    pd.testing.assert_frame_equal(store.read_series(), journal, check_exact=True)
+    # rebuilt from the journal, and used from then on
+    checksum = store.manifest()["integrity"][compact.CHECKSUM]
+    assert compact.sha256(path) == checksum
+    pd.testing.assert_frame_equal(compact.read(path, checksum), journal, check_exact=True)
+
+
+def test_resume_makes_the_compaction_stale_until_it_finishes(finished, experiment_file):
+    from sim.sweep import compact
+
+    out, _ = finished
+    (out / "series" / "000002.npz").unlink()
+    before = (out / compact.FILE).read_bytes()
+    again = run_sweep(experiment_file, out, resume=True)
+    assert again.ran == 1
+    assert (out / compact.FILE).read_bytes() == before  # same runs, same file
+    store = ResultStore(out)
+    assert store.manifest()["integrity"][compact.CHECKSUM] == compact.sha256(out / compact.FILE)
