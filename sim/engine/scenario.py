@@ -43,7 +43,7 @@ from sim.engine.segments import (
     monthly_churn,
 )
 from sim.engine.staffing import PRIORITIES, TeamSpec
-from sim.engine.tactics_library import with_tactics
+from sim.engine.tactics_library import write_out
 from sim.engine.targets import NOT_CARRIED, TARGETS, conversion_key
 from sim.engine.uncertainties import Uncertainty, parse_uncertainties
 from sim.schema import InputError, Table, read_text, suggest
@@ -118,9 +118,12 @@ class Scenario:
         name: Scenario name (the file's stem).
         description: One line.
         source: Where it was loaded from.
-        raw: The raw (overridden) table it was built from, for hashing and re-loading.
+        raw: The raw (overridden) table it was built from, for hashing and re-loading,
+            with its policies' library tactics written out (the programs they become,
+            their effect ranges in ``uncertainties``; README "The tactics library").
         uncertainties: The assumptions the scenario declares uncertain (its
-            ``[uncertainties]`` table), in the file's order.
+            ``[uncertainties]`` table), in the file's order, then the effect ranges of
+            the library tactics its policies use.
     """
 
     name: str
@@ -220,9 +223,11 @@ def from_dict(
 ) -> Scenario:
     """Validate a raw scenario table (as parsed from TOML) into a :class:`Scenario`."""
     data = copy.deepcopy(dict(raw))
+    write_out(data, file)  # the tactics, for overrides and [uncertainties] to reach
     if overrides:
         _replace_trait_forms(data, overrides)
         apply_overrides(data, overrides, file)
+        write_out(data, file)  # a tactic an override lists (a no-op otherwise)
     root = Table(data, file)
     description = root.string("description", "")
     time = _time(root.table("time", {}))
@@ -831,7 +836,8 @@ def _policies(
 ) -> Mapping[str, PolicySpec]:
     policies = {}
     for name in list(t.keys()):
-        p = with_tactics(t.table(name), lifecycle, name)  # README "The tactics library"
+        p = t.table(name)
+        p.strings("tactics", ())  # written out by from_dict (README "The tactics library")
         progs_t = p.table("programs", {})
         programs = tuple(
             _program(progs_t.table(k), k, lifecycle, segments) for k in list(progs_t.keys())

@@ -18,6 +18,10 @@ the same value (``also``), a key that absorbs the change so a sum stays fixed
 (``complement``), where the range comes from (``source``, required) and how a value is
 shown to a strategist (``label``, ``display``).
 
+A policy's library tactics add their effect ranges to the table as it is read
+(:func:`sim.engine.tactics_library.tactic_uncertainties`), unless an entry already
+varies that value or the table says ``from_tactics = false``.
+
 A ``normal`` or ``lognormal`` without bounds is cut at its 0.1 % and 99.9 % quantiles,
 so every sampled value is finite and lies in :meth:`~Uncertainty.support`.
 """
@@ -55,6 +59,9 @@ UNCERTAIN_DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 DISPLAYS = ("number", "money", "percent", "odds", "odds_cut")
 #: Quantiles where an unbounded ``normal`` or ``lognormal`` is cut.
 TAIL = 0.001
+#: The one key of ``[uncertainties]`` that is not a path: ``from_tactics = false`` keeps
+#: the library tactics' effect ranges out (they are uncertain by default).
+FROM_TACTICS = "from_tactics"
 #: Keys of an entry besides the distribution's parameters.
 ENTRY_KEYS = ("dist", "also", "complement", "source", "label", "display")
 _UNBOUNDED = ("normal", "lognormal")
@@ -240,7 +247,8 @@ def parse_uncertainties(table: Table, raw: Mapping[str, Any]) -> tuple[Uncertain
     """Validate a scenario's ``[uncertainties]`` table, in the file's order.
 
     Args:
-        table: The ``uncertainties`` table.
+        table: The ``uncertainties`` table (with the tactics' ranges added, and
+            perhaps the switch :data:`FROM_TACTICS`, a boolean).
         raw: The whole scenario table (overrides applied): every path must name a
             number in it.
 
@@ -254,6 +262,9 @@ def parse_uncertainties(table: Table, raw: Mapping[str, Any]) -> tuple[Uncertain
     seen: dict[tuple[str | int, ...], str] = {}
     entries = []
     for path in list(table.keys()):
+        if path == FROM_TACTICS:
+            table.boolean(FROM_TACTICS)
+            continue
         entry = Table(table.raw(path), table.file, f'{table.path}."{path}"')
         entries.append(_uncertainty(entry, path, raw, seen))
     return tuple(entries)
