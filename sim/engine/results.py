@@ -55,6 +55,7 @@ from sim.engine.metrics import (
 from sim.engine.policies import COST_TYPES, Engagement
 from sim.engine.segments import TRAITS
 from sim.files import jsonable
+from sim.schema import InputError
 
 if TYPE_CHECKING:
     from sim.engine.model import EngagementModel
@@ -111,8 +112,22 @@ def step_record(
 
     Returns:
         One count per lifecycle stage and one value per
-        :data:`~sim.engine.metrics.STEP_METRICS` name.
+        :data:`~sim.engine.metrics.STEP_METRICS` name (an overflowing sum is ``inf``
+        here, unwarned: :func:`check_finite` fails the run on it).
     """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _step_record(model, engaged, booked, moves, referrals, marketing, stage_before)
+
+
+def _step_record(
+    model: EngagementModel,
+    engaged: Engagement,
+    booked: Booking,
+    moves: Moves,
+    referrals: int,
+    marketing: float,
+    stage_before: np.ndarray,
+) -> dict[str, float]:
     lc, tables = model.spec.lifecycle, model.stage_tables
     act = np.flatnonzero(model.active)
     n_active = act.size
@@ -246,6 +261,14 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
     Returns:
         The summary (JSON-ready after :func:`~sim.files.jsonable`).
     """
+    # float64 overflow is caught below (check_finite), not warned about on the way
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _summary(model, seed, version)
+    check_finite(model, out)
+    return out
+
+
+def _summary(model: EngagementModel, seed: int | None, version: str) -> dict[str, Any]:
     ts = timeseries(model)
     conv = model.converted_step >= 0
     new = model.converted_step > 0
@@ -298,6 +321,64 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
         "version": version,
     }
     return out
+
+
+class NonFiniteResult(InputError):
+    """A run's money or key metrics are not finite numbers: the run failed.
+
+    An :class:`~sim.schema.InputError` (the cause is the input: a scenario's magnitudes
+    that overflow float64, such as a revenue mean of ``1e308``), so ``engagesim run``
+    reports it in one line (exit 2) and a sweep records the run as failed with it.
+    """
+
+
+#: Per-customer arrays of the model that every result is built from: always finite.
+FINITE_ARRAYS = ("ltv", "cost_disc", "cost_cum", "revenue_cum", "acquisition",
+                 "monthly_revenue", "engagement", "satisfaction", "onboarding")
+#: Summary entries that are always defined (sums): ``nan`` there is a failure too.
+ALWAYS_DEFINED = ("revenue_total", "cost_total", "profit_total",
+                  *(f"{column}_total" for column in COST_COLUMNS))
+
+
+def _non_finite(tree: Any, path: str = "") -> list[tuple[str, float]]:
+    """``(dotted key, value)`` of every infinite number in ``tree`` (nested dicts)."""
+    if isinstance(tree, dict):
+        return [bad for key, value in tree.items()
+                for bad in _non_finite(value, f"{path}.{key}" if path else str(key))]
+    if isinstance(tree, float | np.floating) and math.isinf(tree):
+        return [(path, float(tree))]
+    return []
+
+
+def check_finite(model: EngagementModel, out: dict[str, Any]) -> None:
+    """Raise :class:`NonFiniteResult` if a run's results are not finite numbers.
+
+    Undefined metrics stay ``nan`` (LTV:CAC without new customers); but an infinite
+    value anywhere, a ``nan`` money total, or a non-finite value in the per-customer
+    arrays (:data:`FINITE_ARRAYS`) means float64 overflowed or garbage got in, and the
+    run's numbers mean nothing: they must not be reported as results.
+
+    Args:
+        model: The model.
+        out: Its summary.
+    """
+    bad = _non_finite(out)
+    bad += [(key, out[key]) for key in ALWAYS_DEFINED
+            if key in out and not math.isfinite(out[key]) and (key, out[key]) not in bad]
+    for name in FINITE_ARRAYS:
+        values = getattr(model, name)
+        wrong = np.flatnonzero(~np.isfinite(values))
+        if wrong.size:
+            bad.append((f"{name}[{wrong[0]}]", float(values[wrong[0]])))
+    if bad:
+        shown = ", ".join(f"{key} = {value}" for key, value in bad[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise NonFiniteResult(
+            model.spec.source, "",
+            f"policy {model.policy.name!r}: the run's results are not finite numbers "
+            f"({shown}{more}): float64 overflowed; check the scenario's magnitudes "
+            "(revenues, costs, customers)",
+        )
 
 
 def company_totals(model: EngagementModel, ts: pd.DataFrame) -> dict[str, float]:

@@ -186,3 +186,12 @@ def test_cli_policy_with_bad_numbers_or_an_exception_exits_2(capsys, tmp_path, b
                            "--customers", "50", "--months", "2"],
         f"{tmp_path}/mine.py: Bad: policy 'bad_policy'", *expected,
     )
+
+
+def test_cli_run_whose_numbers_overflow_exits_2_instead_of_reporting_them(capsys, tmp_path):
+    path = write(tmp_path, edited("mean = 3600.0, sd = 1800.0", "mean = 1e308, sd = 1e307"))
+    _cli_fails(
+        capsys, tmp_path, [str(path), "--customers", "200", "--months", "2"],
+        "my_scenario.toml: policy 'hybrid': the run's results are not finite numbers",
+        "ltv_mean = inf", "float64 overflowed",
+    )

@@ -292,3 +292,24 @@ def test_a_run_that_kills_its_dask_worker_is_recorded_and_the_sweep_goes_on(tmp_
     killed = runs[runs.policy.str.endswith(":Killer")]
     assert killed.error.iloc[0].startswith("WorkerDied: KilledWorker"), killed.error
     assert (runs.loc[runs.policy == "no_touch", "error"] == "").all()
+
+
+def test_a_run_whose_numbers_overflow_is_recorded_as_failed_not_as_empty_metrics(tmp_path):
+    # an SMB ACV of 1e308 a year overflows float64 in the first sums: inf and nan results
+    raw = copy.deepcopy(dict(load_scenario("default").raw))
+    raw["segments"]["smb"]["acv"] = {"dist": "normal", "mean": 3600.0, "sd": 0.0}
+    fixed = from_dict(raw, "fixed_acv.toml", name="fixed_acv")
+    exp = dataclasses.replace(
+        small_experiment(
+            policies=["no_touch"], replications=1, months=2, customers=200,
+            factors=[{"path": "segments.smb.acv.mean", "values": [3600.0, 1e308]}],
+        ),
+        scenario=fixed,
+    )
+    result = sweep(exp, tmp_path / "out", jobs=1, progress=False)
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv").fillna({"error": ""})
+    assert result.failed == 1 and len(runs) == 2
+    sane, huge = (runs[runs["segments.smb.acv.mean"] == v].iloc[0] for v in (3600.0, 1e308))
+    assert sane.error == "" and pd.notna(sane.profit_per_customer)
+    assert huge.error.startswith("NonFiniteResult: ")
+    assert "not finite numbers" in huge.error and "ltv_mean = inf" in huge.error
