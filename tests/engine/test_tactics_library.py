@@ -3,7 +3,11 @@
 Every tactic loads and runs in a policy; a policy composed by name is the same scenario
 as one with the programs written out (byte-identical summary); the loyalty tactic aimed
 at churn lowers churn (paired seeds, 4 SE) and costs exactly what its cost model says;
-bad tactic lists are InputErrors naming the key.
+bad tactic lists are InputErrors naming the key. The tactics are written out in the raw
+table before overrides (an override and an [uncertainties] path reach a tactic's
+program; the raw table is what writing it out by hand gives, digest included), and each
+tactic's effect range is an uncertainty with the library's range, source and links
+(a declared one wins; ``from_tactics = false`` opts out), which ``decide`` weighs.
 """
 
 from __future__ import annotations
@@ -170,3 +174,190 @@ def test_the_readme_table_lists_every_tactic():
     section = readme[readme.index("### The tactics library"):]
     for name in load_library():
         assert f"| `{name}` |" in section, name
+
+
+# ----------------------------------------------------------------------------------
+# written out before overrides; the effect ranges as uncertainties (issue 12)
+
+LOYALTY = "policies.tactics_mix.programs.loyalty_points"
+
+
+def _program(scenario, name, policy="tactics_mix"):
+    return next(p for p in scenario.policies[policy].programs if p.name == name)
+
+
+def test_an_override_reaches_a_program_that_came_from_a_tactic():
+    base = load_scenario("tactics_example")
+    assert _program(base, "loyalty_points").decay == 0.7  # the library's
+    for changed in (
+        load_scenario("tactics_example", {f"{LOYALTY}.decay": 0.0,
+                                          f"{LOYALTY}.targets.churn": -0.3}),
+        base.with_overrides({f"{LOYALTY}.decay": 0.0, f"{LOYALTY}.targets.churn": -0.3}),
+    ):
+        program = _program(changed, "loyalty_points")
+        assert program.decay == 0.0
+        assert dict(program.targets)["churn"] == -0.3
+        assert dict(program.targets)["referral"] == 0.3  # the rest stays the library's
+        assert changed.raw["policies"]["tactics_mix"]["programs"]["loyalty_points"][
+            "decay"] == 0.0
+
+
+def test_an_uncertainty_path_reaches_a_program_that_came_from_a_tactic():
+    raw = _raw("tactics_example")
+    raw["uncertainties"] = {f"{LOYALTY}.decay": {
+        "dist": "uniform", "low": 0.5, "high": 0.9, "source": "judgement"}}
+    scenario = from_dict(raw, "t.toml")
+    assert scenario.uncertainties[0].path == f"{LOYALTY}.decay"
+
+
+def test_the_raw_table_shows_the_tactics_written_out_and_keeps_its_digest():
+    raw = _raw("tactics_example")
+    scenario = from_dict(raw, "tactics_example.toml")
+    hand = _written_out(raw)  # what a user would write without the library
+    programs = scenario.raw["policies"]["tactics_mix"]["programs"]
+    assert programs == hand["policies"]["tactics_mix"]["programs"]
+    assert scenario.raw["policies"]["tactics_mix"]["tactics"] == raw["policies"][
+        "tactics_mix"]["tactics"]  # the record of what was composed
+    assert from_dict(hand, "t.toml").policies["tactics_mix"] == scenario.policies["tactics_mix"]
+    # the programs written out by hand, the tactics still listed: the same scenario
+    hand["policies"]["tactics_mix"]["tactics"] = raw["policies"]["tactics_mix"]["tactics"]
+    assert from_dict(hand, "t.toml").digest == scenario.digest
+    # re-read from its own raw table (manifests, with_overrides): nothing changes
+    assert from_dict(scenario.raw, "t.toml").digest == scenario.digest
+    assert scenario.with_overrides({}).raw == scenario.raw
+    assert "tactics" not in _raw("tactics_example")["policies"]["no_touch"]
+
+
+def _uncertainty(scenario, path):
+    return next(u for u in scenario.uncertainties if u.path == path)
+
+
+def test_every_tactic_a_policy_uses_adds_its_range_with_its_source():
+    scenario = load_scenario("tactics_example")
+    library = load_library()
+    policy = scenario.raw["policies"]["tactics_mix"]
+    for name in policy["tactics"]:
+        tactic = library[name]
+        u = _uncertainty(scenario, f"policies.tactics_mix.programs.{name}.{tactic.range_of}")
+        value = scenario.raw["policies"]["tactics_mix"]["programs"][name]
+        for part in tactic.range_of.split("."):
+            value = value[part]
+        assert u.dist == "triangular"
+        assert u.parameters == {"low": tactic.effect_range[0], "mode": value,
+                                "high": tactic.effect_range[1]}
+        assert u.support() == tactic.effect_range
+        assert u.source == tactic.source and u.also == ()
+    loyalty = _uncertainty(scenario, f"{LOYALTY}.targets.churn")
+    assert loyalty.label == "Loyalty points: churn effect (at full response)"
+    assert loyalty.display == "odds_cut"
+    assert _uncertainty(scenario, "policies.tactics_mix.programs.nurture_emails.effect"
+                        ).label == "Nurture emails: effect per touch"
+
+
+def test_the_same_tactic_in_several_policies_is_one_linked_uncertainty():
+    raw = _with_policy(_raw(), {"tactics": ["loyalty_points", "community"]}, "a")
+    raw["policies"]["b"] = {"tactics": ["loyalty_points", "collaborative_roadmap"]}
+    raw["policies"]["own"] = {  # states its own churn effect: not the library's value
+        "tactics": ["loyalty_points"],
+        "programs": {"loyalty_points": {"targets": {"churn": -0.9, "referral": 0.3}}},
+    }
+    scenario = from_dict(raw, "t.toml")
+    library = load_library()
+    loyalty = _uncertainty(scenario, "policies.a.programs.loyalty_points.targets.churn")
+    assert loyalty.also == ("policies.b.programs.loyalty_points.targets.churn",)
+    assert loyalty.source == library["loyalty_points"].source
+    community = _uncertainty(scenario, "policies.a.community.strength")
+    assert community.support() == library["community"].effect_range
+    assert community.source == library["community"].source
+    roadmap = _uncertainty(scenario, "policies.b.roadmap.feedback_rate")
+    assert roadmap.display == "percent" and roadmap.label == (
+        "Collaborative roadmap: feedback rate")
+    assert len(scenario.uncertainties) == 3
+
+
+def test_a_declared_uncertainty_on_the_same_path_wins():
+    raw = _raw("tactics_example")
+    raw["policies"]["other"] = {"tactics": ["loyalty_points"]}
+    declared = {"dist": "uniform", "low": -0.6, "high": -0.4, "source": "our pilot"}
+    raw["uncertainties"] = {f"{LOYALTY}.targets.churn": declared}
+    scenario = from_dict(raw, "t.toml")
+    ours = _uncertainty(scenario, f"{LOYALTY}.targets.churn")
+    assert (ours.dist, ours.source, ours.support()) == ("uniform", "our pilot", (-0.6, -0.4))
+    # the other policy's loyalty points keep the library's range (the declared entry
+    # does not name them), once
+    paths = [p for u in scenario.uncertainties for p in (u.path, *u.also)]
+    assert sorted(p for p in paths if "loyalty" in p) == sorted(
+        [f"{LOYALTY}.targets.churn", "policies.other.programs.loyalty_points.targets.churn"])
+    other = _uncertainty(scenario, "policies.other.programs.loyalty_points.targets.churn")
+    assert other.source == load_library()["loyalty_points"].source
+    # declared through `also`: it wins there too
+    raw["uncertainties"] = {"policies.no_touch.programs.automated.effect": {
+        "dist": "uniform", "low": 0.05, "high": 0.2, "source": "guess",
+        "also": ["policies.tactics_mix.programs.nurture_emails.effect"]}}
+    scenario = from_dict(raw, "t.toml")
+    assert not any(u.path == "policies.tactics_mix.programs.nurture_emails.effect"
+                   for u in scenario.uncertainties)
+
+
+def test_from_tactics_false_keeps_the_tactics_fixed():
+    raw = _raw("tactics_example")
+    raw["uncertainties"] = {"from_tactics": False, **raw["uncertainties"]}
+    scenario = from_dict(raw, "t.toml")
+    assert not any("tactics_mix" in u.path for u in scenario.uncertainties)
+    assert len(scenario.uncertainties) == len(_raw("tactics_example")["uncertainties"])
+    raw["uncertainties"]["from_tactics"] = "no"
+    with pytest.raises(InputError) as err:
+        from_dict(raw, "t.toml")
+    assert "t.toml" in str(err.value) and "uncertainties.from_tactics" in str(err.value)
+
+
+def test_a_tactic_at_an_end_of_its_range_is_uniform(monkeypatch):
+    import dataclasses
+
+    from sim.engine import tactics_library
+
+    library = dict(load_library())
+    library["loyalty_points"] = dataclasses.replace(
+        library["loyalty_points"], effect_range=(-0.5, -0.2))
+    monkeypatch.setattr(tactics_library, "load_library", lambda: library)
+    scenario = from_dict(_with_policy(_raw(), {"tactics": ["loyalty_points"]}), "t.toml")
+    (u,) = scenario.uncertainties
+    assert u.dist == "uniform" and u.support() == (-0.5, -0.2)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        ('[-0.8, -0.2]\nrange_of = "targets.churn"', '[-0.8, -0.2]\nrange_of = "targets.churm"',
+         "range_of", "names no key"),
+        ('[-0.8, -0.2]\nrange_of = "targets.churn"', '[-0.4, -0.2]\nrange_of = "targets.churn"',
+         "effect_range", "lies outside [-0.4, -0.2]"),
+    ],
+)
+def test_a_library_range_must_bound_a_value_of_the_tactic(tmp_path, old, new, key, words):
+    text = LIBRARY.read_text()
+    assert text.count(old) == 1
+    path = tmp_path / "library.toml"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(InputError) as err:
+        load_library(path)
+    assert f"loyalty_points.{key}" in str(err.value) and words in str(err.value)
+
+
+def test_decide_weighs_the_tactics_ranges(tmp_path):
+    from sim.cli import main
+
+    out = tmp_path / "d"
+    code = main(["decide", "tactics_example", "--samples", "4", "--replications", "1",
+                 "--customers", "150", "--months", "4", "--policies",
+                 "tactics_mix,no_touch", "--jobs", "1", "--out", str(out), "--quiet"])
+    assert code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    records = {a["path"]: a for a in manifest["assumptions"]}
+    library = load_library()
+    loyalty = records[f"{LOYALTY}.targets.churn"]
+    assert loyalty["source"] == library["loyalty_points"].source
+    report = (out / "report.md").read_text()
+    for name in ("nurture_emails", "chatbot_self_service", "loyalty_points",
+                 "health_escalation"):
+        assert library[name].source in report, name
