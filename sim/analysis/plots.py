@@ -73,6 +73,9 @@ STYLE = {
     "grid.alpha": 0.3,
     "lines.linewidth": 2.5,
     "lines.markersize": 8,
+    # names are text: a segment "$10k–$50k" must not be read as mathtext (which mangles
+    # it, or fails the whole figure on a name such as "$5^$"); no figure uses mathtext
+    "text.parse_math": False,
 }
 SIZE = (13.333, 7.5)
 DPI = 120

@@ -13,6 +13,7 @@ import io
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from sim.analysis.outcomes import OUTCOMES
 from sim.explore.paired import PairedModel
@@ -37,7 +38,14 @@ def _figure(height: float, right: float = 0.98, wspace: float = 0.2) -> Figure:
 
 
 def png(fig: Figure) -> bytes:
-    """The figure as PNG bytes."""
+    """The figure as PNG bytes, every name in it shown as written.
+
+    Names are text, not mathtext (a segment "$10k–$50k"), as in the house style
+    (:data:`sim.analysis.plots.STYLE`); set on each text rather than through
+    ``rc_context``, which would change global state under the page's other threads.
+    """
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
