@@ -30,14 +30,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
 import platform
 import re
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,6 @@ import pandas as pd
 from sim.files import (
     INPUT_ERRNOS,
     EnvironmentFailure,
-    atomic_write,
     atomic_write_bytes,
     ordinary_mode,
 )
@@ -339,14 +340,44 @@ class ResultStore:
                 ids.add(run_id)
         return ids
 
-    def save(self, record: dict[str, Any], series: Mapping[str, np.ndarray] | None) -> None:
+    def save(self, record: dict[str, Any],
+             series: Mapping[str, np.ndarray] | bytes | None) -> None:
         """Store one finished run (series first, so a record implies its series)."""
-        name = f"{int(record['run_id']):06d}"
-        if series is not None:
-            atomic_write(self.series / f"{name}.npz",
-                         lambda fh: np.savez_compressed(fh, **series), suffix=".npz")
-        data = json.dumps(record, sort_keys=False).encode()
-        atomic_write_bytes(self.rows / f"{name}.json", data)
+        self.save_batch([(record, series)])
+
+    def save_batch(self, runs: Iterable[tuple[dict[str, Any],
+                                              Mapping[str, np.ndarray] | bytes | None]]) -> None:
+        """Store finished runs: every file written and fsynced, then renamed into place.
+
+        One pass of ``fsync`` for the batch (after the first, the file system has little
+        left to commit) instead of a wait per file, then the renames: every series before
+        any record, so a record still implies its series, and a crash leaves only whole
+        files and temporary dot files.
+
+        Args:
+            runs: ``(record, series)`` pairs; a series is its columns or the bytes of its
+                ``.npz`` (:func:`series_bytes`, as the workers send it), or ``None``.
+        """
+        series_files, record_files = [], []
+        try:
+            for record, series in runs:
+                name = f"{int(record['run_id']):06d}"
+                if series is not None:
+                    data = series if isinstance(series, bytes) else series_bytes(series)
+                    series_files.append(_unsynced(self.series / f"{name}.npz", data, ".npz"))
+                data = json.dumps(record, sort_keys=False).encode()
+                record_files.append(_unsynced(self.rows / f"{name}.json", data, ""))
+            for fd, _, _ in (*series_files, *record_files):
+                os.fsync(fd)
+            for fd, tmp, path in (*series_files, *record_files):
+                os.close(fd)
+                os.replace(tmp, path)
+        except BaseException:
+            for fd, tmp, _ in (*series_files, *record_files):
+                with suppress(OSError):  # closed already if it was renamed
+                    os.close(fd)
+                Path(tmp).unlink(missing_ok=True)
+            raise
 
     def records(self) -> list[dict[str, Any]]:
         """Every stored record, sorted by run id.
@@ -376,10 +407,11 @@ class ResultStore:
         return frame
 
     def finish(self) -> pd.DataFrame:
-        """Rebuild ``runs.csv`` and seal the folder: the manifest's integrity record.
+        """Rebuild ``runs.csv``, compact the series and seal the folder (integrity record).
 
-        The record holds the number of runs and ``runs.csv``'s SHA-256, which
-        :meth:`check` compares. Call it when every run of the folder is stored.
+        The record holds the number of runs, ``runs.csv``'s SHA-256, which :meth:`check`
+        compares, and ``series.parquet``'s, which :meth:`read_series` compares. Call it
+        when every run of the folder is stored.
 
         Returns:
             ``runs.csv`` as a frame.
@@ -391,10 +423,16 @@ class ResultStore:
             "runs": len(frame),
             "failed": int((frame["error"] != "").sum()),
             "runs_csv_sha256": hashlib.sha256(data).hexdigest(),
+            compact.CHECKSUM: self._write_compacted(),
         }
-        self._write_manifest(manifest)
-        self.compact()
+        self._write_manifest(manifest)  # last: a failed write above leaves it unsealed
         return frame
+
+    def _write_compacted(self) -> str:
+        """Write ``series.parquet`` from the journal; its SHA-256."""
+        records = [r for r in self.records() if not r.get("error")]
+        ok = {int(r["run_id"]) for r in records}
+        return compact.write(self.root / compact.FILE, self._read_journal_series(ok), records)
 
     def compact(self) -> Path | None:
         """(Re)write ``series.parquet`` from the journal and record its checksum.
@@ -412,14 +450,11 @@ class ResultStore:
         """
         if not isinstance(self.manifest().get(INTEGRITY), Mapping):
             return None
-        records = [r for r in self.records() if not r.get("error")]
-        ok = {int(r["run_id"]) for r in records}
-        path = self.root / compact.FILE
-        checksum = compact.write(path, self._read_journal_series(ok), records)
+        checksum = self._write_compacted()
         manifest = self.manifest()
         manifest[INTEGRITY] = {**manifest[INTEGRITY], compact.CHECKSUM: checksum}
         self._write_manifest(manifest)
-        return path
+        return self.root / compact.FILE
 
     # -- reading a finished folder ----------------------------------------------------
     def problems(self) -> list[str]:
@@ -578,6 +613,31 @@ class ResultStore:
             frame.insert(0, "run_id", run_id)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def series_bytes(series: Mapping[str, np.ndarray]) -> bytes:
+    """A run's series as the bytes of its ``.npz`` (compressed, one member per column)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **series)
+    return buffer.getvalue()
+
+
+def _unsynced(path: Path, data: bytes, suffix: str) -> tuple[int, str, Path]:
+    """Write ``data`` to a temporary file beside ``path``: ``(open fd, its name, path)``.
+
+    The caller fsyncs the descriptor, closes it and renames the file to ``path``.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, ordinary_mode())
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp, path
 
 
 def check_series(path: Path, full: bool = False) -> None:
