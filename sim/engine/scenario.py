@@ -221,7 +221,13 @@ def from_dict(
     name: str = "custom",
     overrides: Mapping[str, Any] | None = None,
 ) -> Scenario:
-    """Validate a raw scenario table (as parsed from TOML) into a :class:`Scenario`."""
+    """Validate a raw scenario table (as parsed from TOML) into a :class:`Scenario`.
+
+    The policies' library tactics are written out first
+    (:func:`sim.engine.tactics_library.write_out`: their programs, their effect ranges
+    as uncertainties), then ``overrides`` apply, so an override reaches a program that
+    came from a tactic.
+    """
     data = copy.deepcopy(dict(raw))
     write_out(data, file)  # the tactics, for overrides and [uncertainties] to reach
     if overrides:
