@@ -50,11 +50,13 @@ assumption's value were known before choosing.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import joblib
 import numpy as np
 from scipy.interpolate import make_smoothing_spline
 from scipy.optimize import minimize_scalar
@@ -437,35 +439,78 @@ def given_data_indices(
         raise ValueError("x and y must be finite")
     if n < 2 or not np.var(y) - noise_var > 0.0:
         return _nan_indices(names)
-    def shares(xx: np.ndarray, yy: np.ndarray, log_lams: Sequence[float | None],
-               kept: Sequence[float]) -> np.ndarray:
-        signal = np.var(yy) - noise_var
-        if not signal > 0.0:
-            return np.full(d, np.nan)
-        out = np.empty(d)
-        for i in range(d):
-            fit = _fit(xx[:, i], yy, log_lams[i])
-            out[i] = (np.var(fit.predict(xx[:, i])) - kept[i] * noise_var) / signal
-        return out
-
     fits = [_fit(x[:, i], y) for i in range(d)]
     log_lams = [None if math.isnan(f.log_lam) else f.log_lam for f in fits]
     # the share of the noise each fit keeps, from the full sample (a resample's differs
     # a little: it is held fixed so a resample costs one spline solve per input)
     kept = [_fit(x[:, i], y, log_lams[i], hat=noise_var > 0.0).kept() for i in range(d)]
-    first = shares(x, y, log_lams, kept)
+    first = _shares(x, y, log_lams, kept, noise_var)
 
-    def statistic(idx: np.ndarray) -> np.ndarray:
-        return shares(x[idx], y[idx], log_lams, kept)
+    def statistic(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        # vectorised: idx holds every resample (one a row); the resamples are split among
+        # worker processes, each computing exactly what one call per resample would
+        rows = np.asarray(idx).reshape(-1, n)
+        chunks = np.array_split(rows, _workers(rows.shape[0] * d * n))
+        parts = _parallel(_resample_shares, [(x, y, c, log_lams, kept, noise_var)
+                                             for c in chunks if len(c)])
+        return np.concatenate(parts, axis=0).T.reshape((d, *np.shape(idx)[:-1]))
 
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
         result = bootstrap((np.arange(n),), statistic, n_resamples=resamples,
-                           confidence_level=level, method="percentile", vectorized=False,
+                           confidence_level=level, method="percentile", vectorized=True,
                            rng=np.random.default_rng(rng))
     low, high = _interval(result, level)
     return [Index(str(name), float(first[i]), float(low[i]), float(high[i]))
             for i, name in enumerate(names)]
+
+
+def _shares(x: np.ndarray, y: np.ndarray, log_lams: Sequence[float | None],
+            kept: Sequence[float], noise_var: float) -> np.ndarray:
+    """First-order indices of every input of one sample at fixed penalties and kept noise."""
+    d = x.shape[1]
+    signal = np.var(y) - noise_var
+    if not signal > 0.0:
+        return np.full(d, np.nan)
+    out = np.empty(d)
+    for i in range(d):
+        fit = _fit(x[:, i], y, log_lams[i])
+        out[i] = (np.var(fit.predict(x[:, i])) - kept[i] * noise_var) / signal
+    return out
+
+
+def _resample_shares(x: np.ndarray, y: np.ndarray, rows: np.ndarray,
+                     log_lams: Sequence[float | None], kept: Sequence[float],
+                     noise_var: float) -> np.ndarray:
+    """:func:`_shares` of each bootstrap resample (a row of indices into ``x``, ``y``)."""
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")
+        return np.array([_shares(x[idx], y[idx], log_lams, kept, noise_var)
+                         for idx in rows]).reshape(len(rows), x.shape[1])
+
+
+PARALLEL_WORK = 50_000
+"""Resample work (resamples × inputs × rows) above which the bootstrap of
+:func:`given_data_indices` is split among worker processes (below it, starting them
+costs more than it saves)."""
+MAX_WORKERS = 4
+"""Most worker processes the bootstrap uses."""
+
+
+def _workers(work: int) -> int:
+    """Worker processes for ``work`` units of resample work (1: in this process)."""
+    if work < PARALLEL_WORK:
+        return 1
+    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+
+
+def _parallel(function: Callable[..., np.ndarray], tasks: list[tuple]) -> list[np.ndarray]:
+    """``function(*task)`` for every task, in order: here when one, else in workers."""
+    if len(tasks) <= 1:
+        return [function(*task) for task in tasks]
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+        return joblib.Parallel(n_jobs=len(tasks))(joblib.delayed(function)(*task)
+                                                  for task in tasks)
 
 
 # -- noise and value of information --------------------------------------------------------

@@ -212,3 +212,34 @@ def test_noise_kept_by_a_small_fit_is_not_credited_to_a_dummy():
         # uncorrected, b's level means would explain about noise · 3/12 on average
     a, b = np.mean(explained, axis=0)
     assert a == pytest.approx(8 / 3, rel=0.05) and abs(b) < 0.03
+
+
+def test_the_split_bootstrap_gives_the_indices_of_one_resample_at_a_time(monkeypatch):
+    """Resamples computed in worker processes, here, or one call each: the same bits."""
+    from scipy.stats import bootstrap
+
+    import sim.analysis.sensitivity as sensitivity
+
+    rng = np.random.default_rng(12)
+    x = rng.random((48, 2))
+    y = 3.0 * x[:, 0] + np.sin(4.0 * x[:, 1]) + rng.normal(0.0, 0.3, 48)
+    names, noise = ["a", "b"], 0.09 / 2
+    monkeypatch.setattr(sensitivity, "PARALLEL_WORK", 0)  # two workers (or one core)
+    monkeypatch.setattr(sensitivity.os, "sched_getaffinity", lambda _: {0, 1})
+    split = given_data_indices(x, y, names, noise_var=noise, resamples=60, rng=7)
+    monkeypatch.setattr(sensitivity, "PARALLEL_WORK", 10**12)  # all here
+    here = given_data_indices(x, y, names, noise_var=noise, resamples=60, rng=7)
+    assert split == here
+    # the per-resample statistic scipy calls once per resample (the former way)
+    fits = [sensitivity._fit(x[:, i], y) for i in range(2)]
+    log_lams = [f.log_lam for f in fits]
+    kept = [sensitivity._fit(x[:, i], y, log_lams[i], hat=True).kept() for i in range(2)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = bootstrap((np.arange(48),),
+                           lambda idx: sensitivity._shares(x[idx], y[idx], log_lams, kept,
+                                                           noise),
+                           n_resamples=60, method="percentile", vectorized=False,
+                           rng=np.random.default_rng(7))
+    low, high = sensitivity._interval(result, 0.95)
+    assert [(i.first_low, i.first_high) for i in here] == list(zip(low, high, strict=True))
+    assert [i.first for i in here] == list(sensitivity._shares(x, y, log_lams, kept, noise))
