@@ -4,8 +4,8 @@ Builds the sweep once — the ``segment_mix_sweep`` experiment (2 factors, the f
 policies) as a 256-point LHS with 2 replications of 200 agents over 12 months — and
 caches it under ``--cache`` (a sweep folder; delete it to rebuild). Then rebuilds the
 report of a copy of it ``--repeats`` times (a copy sealed and compacted first, as a
-sweep ends, when the cache is older than ``series.parquet``) and prints each time, the median and the
-30 s target, with the machine's load averages (``os.getloadavg``) before and after,
+sweep ends, when the cache is older than ``series.parquet``) and prints each time, the
+median and the 30 s target, with the machine's load averages (``os.getloadavg``) before and after,
 since a loaded machine slows every number. Its last line is a JSON object with the
 times. The sweep's own runs are not timed.
 
@@ -30,8 +30,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from sim.analysis.report import build_report  # noqa: E402
-from sim.sweep.design import experiment_from_dict  # noqa: E402
 from sim.sweep import compact  # noqa: E402
+from sim.sweep.design import experiment_from_dict  # noqa: E402
 from sim.sweep.runner import sweep  # noqa: E402
 from sim.sweep.store import INTEGRITY, ResultStore  # noqa: E402
 
