@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 _MISSING = object()
+INT64_MAX = 2**63 - 1
+"""The largest integer a setting may hold (TOML's own limit; numpy's ``int64``)."""
 
 
 class InputError(ValueError):
@@ -189,13 +191,21 @@ class Table:
     def integer(
         self, name: str, default: Any = _MISSING, *, low: int | None = None, high: int | None = None
     ) -> int:
-        """Return an integer within optional bounds."""
+        """Return an integer within optional bounds, and within 64 bits.
+
+        TOML integers are 64-bit, but Python's reader (and a command-line override)
+        accepts any size: one beyond :data:`INT64_MAX` would overflow the arrays it
+        sizes or counts, so it is refused here.
+        """
         value = self.raw(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
                 raise self.error(name, f"expected an integer, got {_type_name(value)} {value!r}")
+        if abs(value) > INT64_MAX:
+            raise self.error(name, f"expected an integer that fits in 64 bits (at most "
+                             f"{INT64_MAX:,} in size), got {value:.3g}")
         if low is not None and value < low:
             raise self.error(name, f"expected an integer ≥ {low}, got {value}")
         if high is not None and value > high:
@@ -242,6 +252,11 @@ class Table:
     def tables(self, name: str, default: Any = _MISSING) -> list[Table]:
         """Return an array of tables (``[[name]]``)."""
         value = self.raw(name, default)
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise self.error(name, f"expected an array of tables ([[{name}]]), got {value!r}")
+        if not isinstance(value, list):
+            raise self.error(name, f"expected an array of tables ([[{name}]]), "
+                             f"got {_type_name(value)} {value!r}")
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):  # name the item, not the whole list
+                raise self.error(name, f"expected an array of tables ([[{name}]]), "
+                                 f"item {i} is {_type_name(item)} {item!r}")
         return [Table(v, self.file, f"{self.key(name)}[{i}]") for i, v in enumerate(value)]

@@ -52,6 +52,10 @@ from sim.schema import InputError, Table, read_text, suggest
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 STEP_UNITS = {"month": 1.0, "week": 52.0 / 12.0}
 SHARE_TOLERANCE = 1e-6
+MAX_MONTHS = 1200
+"""Longest horizon (100 years): a run's series, discount factors and per-step records
+grow with it, and at any positive discount rate the months beyond add nothing a
+decision could see (value past the horizon is continued analytically anyway)."""
 
 
 @dataclass(frozen=True)
@@ -302,7 +306,7 @@ def _replace_trait_forms(data: dict[str, Any], overrides: Mapping[str, Any]) -> 
 def _time(t: Table) -> TimeSpec:
     spec = TimeSpec(
         step=t.string("step", "month", choices=STEP_UNITS),
-        months=t.integer("months", 36, low=1),
+        months=t.integer("months", 36, low=1, high=MAX_MONTHS),
     )
     t.finish()
     return spec
