@@ -46,7 +46,7 @@ import pandas as pd
 
 from sim.engine import dynamics as dyn
 from sim.engine import economics as econ
-from sim.engine import funnel, lifecycle, results
+from sim.engine import funnel, lifecycle, memory, results
 from sim.engine import network as net
 from sim.engine import targets as aim
 from sim.engine.agents import CSMAgent, CustomerAgent
@@ -192,6 +192,12 @@ class EngagementModel(mesa.Model):
         self.weight = scenario.population.weight
         self.steps_per_month = scenario.time.steps_per_month
         self.horizon = scenario.time.steps
+        population = scenario.population
+        memory.check_fits(  # before allocating: refuse, rather than die of MemoryError
+            self.n, 0 if scenario.network.kind in ("mixed", "none") else scenario.network.degree,
+            scenario.source,
+            "population.agents" if population.agents is not None else "population.customers",
+        )
         self._init_population()
         self._init_structure()
         # the policy's own generator: spawning leaves self.rng's stream untouched

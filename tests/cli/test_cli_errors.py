@@ -195,3 +195,41 @@ def test_cli_run_whose_numbers_overflow_exits_2_instead_of_reporting_them(capsys
         "my_scenario.toml: policy 'hybrid': the run's results are not finite numbers",
         "ltv_mean = inf", "float64 overflowed",
     )
+
+
+def test_cli_integers_beyond_64_bits_are_refused_not_a_traceback(capsys, tmp_path):
+    path = write(tmp_path, edited("customers = 10000", "customers = 99999999999999999999"))
+    _cli_fails(capsys, tmp_path, [str(path)], "my_scenario.toml: population.customers: "
+               "expected an integer that fits in 64 bits")
+    _cli_fails(capsys, tmp_path, ["default", "--months", str(2**64)],
+               "time.months: expected an integer that fits in 64 bits")
+    _cli_fails(capsys, tmp_path, ["default", "--customers", str(2**64)],
+               "population.customers: expected an integer that fits in 64 bits")
+
+
+def test_cli_horizon_is_bounded(capsys, tmp_path):
+    _cli_fails(capsys, tmp_path, ["default", "--months", "1201"],
+               "default.toml: time.months: expected an integer ≤ 1200, got 1201")
+
+
+def test_cli_a_run_too_big_for_memory_is_refused_before_allocating(capsys, tmp_path):
+    # a trillion agents need ~550 TiB: refused on any machine, in a moment
+    line = _cli_fails(capsys, tmp_path, ["default", "--customers", str(10**12)],
+                      "population.customers: simulating 1,000,000,000,000 customer agents "
+                      "needs about ", " GiB available", "--agents")
+    assert "MemoryError" not in line
+
+
+def test_cli_memory_estimate_against_what_is_available(capsys, tmp_path, monkeypatch):
+    from sim.engine import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1.0 * memory.GIB)
+    # 5 million agents on the default small-world network (degree 6): 5e6 x (300 + 48 x 6)
+    _cli_fails(capsys, tmp_path, ["default", "--customers", "5000000"],
+               "needs about 2.7 GiB of memory, 1.0 GiB available")
+    _cli_fails(capsys, tmp_path, ["default", "--customers", "50", "--agents", "5000000"],
+               "population.agents: simulating 5,000,000 customer agents")
+    # the same company simulated through a sample fits
+    out = tmp_path / "fits"
+    assert main(["run", "default", "--customers", "5000000", "--agents", "300",
+                 "--months", "1", "--quiet", "--out", str(out)]) == 0
