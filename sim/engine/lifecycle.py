@@ -303,9 +303,28 @@ def choose_exits(
     for j, r in enumerate(rates):
         lam[j] = r
     lam /= steps_per_month
+    return draw_exits(lam, len(rates), u)
+
+
+def draw_exits(
+    lam: np.ndarray, count: np.ndarray | int, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one competing-risk exit per customer from per-step rates.
+
+    Args:
+        lam: Per-step rates, one row per out-edge and one column per customer; a
+            customer with fewer out-edges than rows has zeros in the rows after its
+            last edge.
+        count: Each customer's number of out-edges (or one number for all), ≥ 1 for
+            a customer who can move.
+        u: One uniform per customer.
+
+    Returns:
+        ``(choice, share)`` as :func:`choose_exits`.
+    """
     total = lam.sum(axis=0)
     p_exit = -np.expm1(-total)
-    choice = np.full(n, -1, dtype=np.int64)
+    choice = np.full(u.size, -1, dtype=np.int64)
     moved = u < p_exit
     if not moved.any():
         return choice, np.empty(0)
@@ -313,7 +332,8 @@ def choose_exits(
     lam_moved = lam[:, moved]
     pos = (u[moved] / p_exit[moved]) * total[moved]
     cum = np.cumsum(lam_moved, axis=0)
-    pick = np.minimum((pos[None, :] >= cum).sum(axis=0), len(rates) - 1)
+    last = count[moved] - 1 if isinstance(count, np.ndarray) else count - 1
+    pick = np.minimum((pos[None, :] >= cum).sum(axis=0), last)
     cols = np.arange(pick.size)
     lower = cum[pick, cols] - lam_moved[pick, cols]
     width = lam_moved[pick, cols]
@@ -334,6 +354,10 @@ def transitions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw every customer's lifecycle move for one step (competing risks per stage).
 
+    Every stage's rates go into one (out-edges × customers) array and the exits of all
+    stages are drawn at once (:func:`draw_exits`), customer by customer the same
+    numbers as drawing each stage on its own (:func:`choose_exits`).
+
     Args:
         stage: Each customer's stage index at the start of the step.
         out_edges: The edges leaving each stage (``Lifecycle.out_edges`` of each).
@@ -350,9 +374,16 @@ def transitions(
         and the rows of the customers whose move was due to word of mouth.
     """
     new_stage = stage.copy()
+    n_stages, n = len(out_edges), stage.size
+    width = max((len(edges) for edges in out_edges), default=0)
+    if width == 0 or n == 0:
+        return new_stage, np.empty(0, np.int64)
     order = np.argsort(stage, kind="stable")
-    bounds = np.cumsum(np.bincount(stage, minlength=len(out_edges)))
-    referred_rows = []
+    bounds = np.cumsum(np.bincount(stage, minlength=n_stages))
+    lam = np.zeros((width, n))
+    targets = np.zeros((n_stages, width), dtype=np.int64)
+    count = np.array([len(edges) for edges in out_edges])
+    by_word = []  # (stage, slot, total rate, referral rate) of word-of-mouth edges
     start = 0
     for s, stop in enumerate(bounds):
         rows = order[start:stop]
@@ -360,23 +391,25 @@ def transitions(
         edges = out_edges[s]
         if not edges or rows.size == 0:
             continue
-        rates, ref_rates = zip(
-            *(edge_rate(e, rows, drivers, base_logit, pressure,
-                        (shifts or {}).get((e.source, e.target))) for e in edges),
-            strict=True,
-        )
-        choice, share = choose_exits(list(rates), rows.size, steps_per_month, u[rows])
-        moved = choice >= 0
-        targets = np.array([e.target for e in edges], dtype=np.int8)
-        new_stage[rows[moved]] = targets[choice[moved]]
         for j, e in enumerate(edges):
-            if e.referral <= 0 or pressure is None:
-                continue
-            took = choice[moved] == j
-            who = rows[moved][took]
-            total = np.broadcast_to(rates[j], rows.shape)[moved][took]
-            by_ref = np.broadcast_to(ref_rates[j], rows.shape)[moved][took]
-            referred_rows.append(who[share[took] < by_ref / total])
+            rate, ref_rate = edge_rate(e, rows, drivers, base_logit, pressure,
+                                       (shifts or {}).get((e.source, e.target)))
+            lam[j, rows] = rate
+            targets[s, j] = e.target
+            if e.referral > 0 and pressure is not None:
+                total, by_ref = np.empty(n), np.empty(n)
+                total[rows], by_ref[rows] = rate, ref_rate
+                by_word.append((s, j, total, by_ref))
+    lam /= steps_per_month
+    choice, share = draw_exits(lam, count[stage], u)
+    moved = np.flatnonzero(choice >= 0)
+    pick = choice[moved]
+    new_stage[moved] = targets[stage[moved], pick]
+    referred_rows = []
+    for s, j, total, by_ref in by_word:
+        took = (stage[moved] == s) & (pick == j)
+        who = moved[took]
+        referred_rows.append(who[share[took] < by_ref[who] / total[who]])
     referred = np.concatenate(referred_rows) if referred_rows else np.empty(0, np.int64)
     return new_stage, referred
 
