@@ -26,9 +26,15 @@ def split_path(dotted: str) -> list[str | int]:
 
 
 def get_path(raw: Mapping[str, Any], dotted: str) -> Any:
-    """Return the value at a dotted key path (``KeyError``/``IndexError`` if absent)."""
+    """Return the value at a dotted key path (``KeyError``/``IndexError`` if absent).
+
+    An empty path (``""``, ``"."``) names no value: ``KeyError``, not the whole table.
+    """
     node: Any = raw
-    for part in split_path(dotted):
+    parts = split_path(dotted)
+    if not parts:
+        raise KeyError(dotted)
+    for part in parts:
         if isinstance(part, int) != isinstance(node, list):
             raise KeyError(dotted)
         node = node[part]
@@ -42,6 +48,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any], file: str
     """
     for dotted, value in overrides.items():
         parts = split_path(dotted)
+        if not parts:
+            raise InputError(file, dotted, "an empty key path names no value to override")
         node: Any = raw
         for depth, part in enumerate(parts[:-1]):
             where = ".".join(str(p) for p in parts[: depth + 1])
