@@ -838,7 +838,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if missing:
         print(
             f"engagesim: warning: front-end files missing under {serve.asset_dir()}: "
-            f"{', '.join(missing)}; the page will try to fetch them from the internet "
+            f"{', '.join(missing)}; the page cannot load without them, it fetches nothing "
             '(pip install -e ".[explore]" installs them)',
             file=sys.stderr,
         )
