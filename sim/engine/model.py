@@ -547,10 +547,13 @@ class EngagementModel(mesa.Model):
         Returns:
             The model itself.
         """
-        while self.steps < self.horizon:
-            self.step()
-            if progress is not None:
-                progress(self.steps, self.horizon)
+        # float64 overflow (a revenue of 1e308) is not warned about step after step: the
+        # summary refuses non-finite results (sim.engine.results.check_finite)
+        with np.errstate(over="ignore", invalid="ignore"):
+            while self.steps < self.horizon:
+                self.step()
+                if progress is not None:
+                    progress(self.steps, self.horizon)
         return self
 
     def timeseries(self) -> pd.DataFrame:
