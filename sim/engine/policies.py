@@ -66,9 +66,12 @@ The policy contract (what a custom policy may rely on and must honour):
   common random numbers between policies hold whatever a policy draws.
 * **What it returns.** An :class:`Engagement` whose ``response``, ``touches`` and
   ``cost`` have one entry per customer, touches and cost *per step*, and whose
-  ``costs_by_type`` uses only the keys of :data:`COST_TYPES`; anything else is refused
-  with a :class:`PolicyError` naming the policy. :meth:`Engagement.from_touches` builds
-  one from touches *per month* and handles the step length. Its optional
+  ``costs_by_type`` uses only the keys of :data:`COST_TYPES`, with ``response`` in
+  [0, 1] and touches, costs and cost totals finite and ≥ 0; anything else, and an
+  exception raised in ``engage`` or ``setup``, is refused with a :class:`PolicyError`
+  naming the policy and the step (:func:`check_engagement`).
+  :meth:`Engagement.from_touches` builds one from touches *per month* and handles the
+  step length. Its optional
   ``community_strength`` (in [0, 1]) and ``feedback_rate`` (≥ 0, per month) switch on
   the community pull and the roadmap's product feedback for this step. Its optional
   ``targets`` (target name → one finite value per customer; see
