@@ -35,6 +35,7 @@ per-stage lookups the step uses.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -237,6 +238,20 @@ def logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def softplus(z: np.ndarray | float) -> np.ndarray | float:
+    """``ln(1 + e^z)``, the rate ``−ln(1 − sigmoid(z))`` of a logit ``z``.
+
+    Computed stably as ``max(z, 0) + ln(1 + e^{−|z|})`` (faster than ``logaddexp``).
+    """
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+# the step's per-edge constants, computed once (the same numbers every step)
+_constant_logit = functools.lru_cache(maxsize=1024)(lambda p: float(logit(p)))
+_log = functools.lru_cache(maxsize=1024)(np.log)
+_scalar_softplus = functools.lru_cache(maxsize=4096)(softplus)
+
+
 def edge_rate(
     edge: Edge,
     rows: np.ndarray,
@@ -265,18 +280,17 @@ def edge_rate(
         to word of mouth (scalars when the same for all of them).
     """
     if edge.base_source is None:
-        z: np.ndarray | float = float(logit(edge.base))
+        z: np.ndarray | float = _constant_logit(edge.base)
     else:
         src = base_logit[edge.base_source]
         z = src[rows] if isinstance(src, np.ndarray) else float(src)
     if edge.odds != 1.0:
-        z = z + np.log(edge.odds)
+        z = z + _log(edge.odds)
     for name, beta in edge.drivers:
         z = z + beta * drivers[name][rows]
     if shift is not None:
         z = z + shift[rows]
-    # λ = −ln(1 − sigmoid(z)) = softplus(z), computed stably (faster than logaddexp)
-    rate = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+    rate = softplus(z) if isinstance(z, np.ndarray) else _scalar_softplus(z)
     if edge.referral > 0.0 and pressure is not None:
         referral_rate = edge.referral * pressure[rows]
         return rate + referral_rate, referral_rate
