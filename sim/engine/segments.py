@@ -20,6 +20,7 @@ Two traits can be stated in the units a business uses (:data:`ANNUAL_FORMS`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats
@@ -79,6 +80,23 @@ def beta_from_moments(mean: float, sd: float) -> tuple[float, float]:
     return mean * size, (1.0 - mean) * size
 
 
+@lru_cache(maxsize=1024)
+def _frozen(kind: str, params: tuple[float, ...]):
+    """The frozen ``scipy.stats`` distribution of :meth:`Distribution.frozen` (cached)."""
+    p = dict(zip(DISTRIBUTIONS[kind], params, strict=True))
+    match kind:
+        case "beta":
+            return stats.beta(p["alpha"], p["beta"])
+        case "uniform":
+            return stats.uniform(p["low"], p["high"] - p["low"])
+        case "normal":
+            return stats.norm(p["mean"], p["sd"])
+        case "lognormal":
+            sigma2 = np.log1p((p["sd"] / p["mean"]) ** 2)
+            return stats.lognorm(s=np.sqrt(sigma2), scale=p["mean"] / np.sqrt(np.exp(sigma2)))
+    return None
+
+
 @dataclass(frozen=True)
 class Distribution:
     """A one-dimensional trait distribution.
@@ -96,19 +114,13 @@ class Distribution:
     annual_churn: bool = False
 
     def frozen(self):
-        """Return the equivalent frozen ``scipy.stats`` distribution (None for fixed)."""
-        p = dict(zip(DISTRIBUTIONS[self.kind], self.params, strict=True))
-        match self.kind:
-            case "beta":
-                return stats.beta(p["alpha"], p["beta"])
-            case "uniform":
-                return stats.uniform(p["low"], p["high"] - p["low"])
-            case "normal":
-                return stats.norm(p["mean"], p["sd"])
-            case "lognormal":
-                sigma2 = np.log1p((p["sd"] / p["mean"]) ** 2)
-                return stats.lognorm(s=np.sqrt(sigma2), scale=p["mean"] / np.sqrt(np.exp(sigma2)))
-        return None
+        """Return the equivalent frozen ``scipy.stats`` distribution (None for fixed).
+
+        One object per ``(kind, params)`` in a process (:func:`_frozen`): freezing costs
+        ~2 ms (scipy builds its docstring), 85 % of a 5k-customer model's set-up, and a
+        frozen distribution holds no state that a draw with ``random_state=`` changes.
+        """
+        return _frozen(self.kind, self.params)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Draw ``n`` values with ``rng`` (always consumes the same amount of randomness)."""

@@ -29,6 +29,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Queue
 from typing import Any
 
 import numpy as np
@@ -42,14 +43,9 @@ from sim.engine.scenario import Scenario, load_scenario
 from sim.files import jsonable
 from sim.schema import InputError
 from sim.sweep.design import Experiment, Run
-from sim.sweep.store import ResultStore, flatten, versions
+from sim.sweep.store import ResultStore, flatten, series_bytes, versions
 
 BACKENDS = ("loky", "dask")
-CSV_REFRESH_SECONDS = 2.0
-"""Least time between two refreshes of ``runs.csv`` while a sweep runs."""
-CSV_REFRESH_SHARE = 0.05
-"""Most of the sweep's time the refreshes may take: the wait after a refresh is at
-least its cost / this share (a rebuild reads every record, so it grows with the sweep)."""
 IDENTITY = ("scenario", "policy", "seed", "version", "step")
 """Summary keys that restate a run's identity, not its outcome."""
 PARENT_POLL_SECONDS = 0.5
@@ -142,12 +138,14 @@ def _task(scenario: Scenario, overrides: Mapping[str, Any], run: Run):
     """Worker entry point: never raises.
 
     Returns:
-        ``(run, summary, series, error)``: the summary and series are ``None`` and
-        ``error`` is ``"ExceptionType: message"`` when the run raised.
+        ``(run, summary, series, error)``: the series as the bytes of its ``.npz``
+        (compressed here, in the worker, not in the parent that stores every run); the
+        summary and series are ``None`` and ``error`` is ``"ExceptionType: message"``
+        when the run raised.
     """
     try:
         summary, series = execute(scenario, overrides, run.policy, run.seed)
-        return run, summary, series, ""
+        return run, summary, series_bytes(series), ""
     except Exception as exc:
         return run, None, None, f"{type(exc).__name__}: {exc}"
 
@@ -394,26 +392,83 @@ def sweep(
                 tqdm(total=len(runs), initial=len(runs) - len(todo), desc="runs", unit="run",
                      file=sys.stderr, dynamic_ncols=True)
             )
-        last_csv, wait_csv = time.perf_counter(), CSV_REFRESH_SECONDS
         if client is not None:
             results = dask_runs(client, experiment.scenario, todo, overrides)
         else:
             results = execute_runs(experiment.scenario, todo, overrides,
                                    effective_jobs(jobs, len(todo)))
-        for run, summary, series, error in results:
-            store.save(record_of(run, summary, error), series)
-            if bar is not None:
-                bar.update(1)
-                if error:
-                    bar.write(f"run {run.run_id} ({run.policy}, point {run.point}) failed: {error}")
-            if time.perf_counter() - last_csv > wait_csv:
-                began = time.perf_counter()
-                store.write_runs_csv(factor_names)
-                last_csv = time.perf_counter()
-                wait_csv = max(CSV_REFRESH_SECONDS, (last_csv - began) / CSV_REFRESH_SHARE)
+        # the parent's work per finished run is constant: its record and series go to
+        # the journal (in batches, by a writer thread), nothing is rebuilt; runs.csv is
+        # written once, by finish() (the journal is the truth meanwhile)
+        with _JournalWriter(store) as writer:
+            for run, summary, series, error in results:
+                writer.put(record_of(run, summary, error), series)
+                if bar is not None:
+                    bar.update(1)
+                    if error:
+                        bar.write(f"run {run.run_id} ({run.policy}, point {run.point}) "
+                                  f"failed: {error}")
         frame = store.finish()
     failed_total = int((frame["error"] != "").sum())
     return SweepResult(len(runs), len(todo), failed_total, time.perf_counter() - start, store)
+
+
+class _JournalWriter:
+    """Stores finished runs on a thread, as many at once as have arrived meanwhile.
+
+    A run is stored as soon as the thread is free (alone when results come slowly);
+    results that arrive while it waits on the disk are stored together by
+    :meth:`~sim.sweep.store.ResultStore.save_batch`, one ``fsync`` pass for all, so the
+    parent keeps up with hundreds of workers. Leaving the ``with`` block stores what is
+    queued and re-raises the thread's error (a full disk), as does the next :meth:`put`.
+
+    Args:
+        store: The folder.
+    """
+
+    BATCH = 256
+    """Most runs stored at once."""
+
+    def __init__(self, store: ResultStore):
+        self.store = store
+        self.queue: Queue = Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="engagesim-journal",
+                                       daemon=True)
+
+    def __enter__(self) -> _JournalWriter:
+        self.thread.start()
+        return self
+
+    def put(self, record: dict[str, Any], series: bytes | None) -> None:
+        """Queue one finished run (raises the writer's error, if it has failed)."""
+        self._raise()
+        self.queue.put((record, series))
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if exc_info[0] is None:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _work(self) -> None:
+        done = False
+        while not done:
+            batch = [self.queue.get()]
+            while len(batch) < self.BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            if None in batch:
+                done = True
+                batch = batch[:batch.index(None)]
+            if batch and self.error is None:
+                try:
+                    self.store.save_batch(batch)
+                except BaseException as exc:  # re-raised in the sweep's thread
+                    self.error = exc
 
 
 def dask_runs(
