@@ -501,7 +501,9 @@ def _workers(work: int) -> int:
     """Worker processes for ``work`` units of resample work (1: in this process)."""
     if work < PARALLEL_WORK:
         return 1
-    return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+    return max(1, min(MAX_WORKERS, cores))
 
 
 def _parallel(function: Callable[..., np.ndarray], tasks: list[tuple]) -> list[np.ndarray]:
