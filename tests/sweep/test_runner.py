@@ -313,3 +313,23 @@ def test_a_run_whose_numbers_overflow_is_recorded_as_failed_not_as_empty_metrics
     assert sane.error == "" and pd.notna(sane.profit_per_customer)
     assert huge.error.startswith("NonFiniteResult: ")
     assert "not finite numbers" in huge.error and "ltv_mean = inf" in huge.error
+
+
+def test_a_policy_with_bad_numbers_is_a_failed_run_naming_policy_and_step(tmp_path):
+    (tmp_path / "mine.py").write_text(
+        "import numpy as np\n"
+        "from sim import Engagement, Policy\n\n"
+        "class Negative(Policy):\n"
+        "    name = 'negative'\n\n"
+        "    def engage(self, view):\n"
+        "        z = np.zeros(view.n)\n"
+        "        return Engagement(z, z, np.full(view.n, -1.0) if view.step == 2 else z)\n"
+    )
+    exp = small_experiment(policies=["no_touch", f"{tmp_path}/mine.py:Negative"],
+                           replications=1, months=3, customers=200, factors=[])
+    result = sweep(exp, tmp_path / "out", jobs=1, progress=False)
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv").fillna({"error": ""})
+    assert result.failed == 1 and len(runs) == 2
+    (error,) = runs.loc[runs.error != "", "error"]
+    assert error.startswith("PolicyError: ") and "policy 'negative': step 2: " \
+        "Engagement.cost must be finite and ≥ 0, got -1.0" in error
