@@ -3,11 +3,15 @@
 Runs the same experiment (the four policies on the default scenario, identical runs for
 every worker count) with ``engagesim``'s joblib runner and prints runs/s and parallel
 efficiency ``E(w) = rate(w) / (w · rate(1))``. Each worker is pinned to one BLAS thread.
-Its last line is a JSON object with ``workers``, ``runs_per_s`` and ``efficiency`` lists.
+It also reports the parent process's own CPU time per run (storing results, the progress
+of the pool) and the runs per second the parent could absorb at that cost, and so the
+workers it could keep busy at the measured time per run. Its last line is a JSON object
+with ``workers``, ``runs_per_s``, ``efficiency``, ``parent_ms_per_run`` and
+``parent_sustains_workers`` lists.
 
 Usage::
 
-    python benchmarks/sweep_scaling.py [--workers 1,2,4,8,16] [--runs-per-worker 16]
+    python benchmarks/sweep_scaling.py [--workers 1,2,4,8,16] [--runs-per-worker 48]
         [--customers 5000] [--months 36]
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -27,8 +32,15 @@ from sim.sweep.design import experiment_from_dict  # noqa: E402
 from sim.sweep.runner import sweep  # noqa: E402
 
 
-def measure(workers: int, replications: int, customers: int, months: int) -> tuple[int, float]:
-    """Run a sweep with ``workers`` processes; return (runs, seconds)."""
+def _parent_cpu() -> float:
+    """CPU seconds this process (not its workers) has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(workers: int, replications: int, customers: int,
+            months: int) -> tuple[int, float, float]:
+    """Run a sweep with ``workers`` processes; return (runs, seconds, parent CPU seconds)."""
     exp = experiment_from_dict(
         {
             "scenario": "default",
@@ -44,12 +56,13 @@ def measure(workers: int, replications: int, customers: int, months: int) -> tup
     out = tempfile.mkdtemp(prefix="engagesim-scaling-")
     try:
         shutil.rmtree(out)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _parent_cpu()
         result = sweep(exp, out, jobs=workers, progress=False)
         seconds = time.perf_counter() - start
+        cpu = _parent_cpu() - cpu
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return result.ran, seconds
+    return result.ran, seconds, cpu
 
 
 def main() -> None:
@@ -57,27 +70,35 @@ def main() -> None:
     default = [w for w in (1, 2, 4, 8, 16) if w <= cpus]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default=",".join(map(str, default)))
-    parser.add_argument("--runs-per-worker", type=int, default=16,
+    parser.add_argument("--runs-per-worker", type=int, default=48,
                         help="runs per worker at each count (weak scaling: load grows)")
     parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--months", type=int, default=36)
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
-    print(f"{'workers':>7} {'runs':>6} {'seconds':>8} {'runs/s':>8} {'efficiency':>10}")
-    rates, efficiency = [], []
+    print(f"{'workers':>7} {'runs':>6} {'seconds':>8} {'runs/s':>8} {'efficiency':>10} "
+          f"{'parent ms/run':>13} {'parent sustains':>15}")
+    rates, efficiency, parent_ms, sustains = [], [], [], []
     for w in workers:
         measure(w, w, 200, 2)  # warm up: start the w workers and import engagesim in them
         replications = max(1, args.runs_per_worker * w // 4)  # 4 policies per replication
-        runs, seconds = measure(w, replications, args.customers, args.months)
+        runs, seconds, cpu = measure(w, replications, args.customers, args.months)
         rate = runs / seconds
         rates.append(rate)
         efficiency.append(rate / (w * rates[0] / workers[0]))
-        print(f"{w:>7} {runs:>6} {seconds:>8.2f} {rate:>8.2f} {efficiency[-1]:>10.1%}")
-    print(f"cores on this machine: {cpus}")
+        if w > 1:  # with one job the runs execute in the parent: no parent-only share
+            parent_ms.append(cpu / runs * 1e3)
+            # workers busy while the parent spends cpu/runs on each: (w / rate) / that
+            sustains.append(int((w / rate) / (cpu / runs)))
+        print(f"{w:>7} {runs:>6} {seconds:>8.2f} {rate:>8.2f} {efficiency[-1]:>10.1%} "
+              + (f"{parent_ms[-1]:>13.2f} {sustains[-1]:>15}" if w > 1 else ""))
+    print(f"cores on this machine: {cpus}; load average: {os.getloadavg()[0]:.2f}")
     print(json.dumps({
         "workers": workers,
         "runs_per_s": [round(r, 3) for r in rates],
         "efficiency": [round(e, 3) for e in efficiency],
+        "parent_ms_per_run": [round(m, 3) for m in parent_ms],
+        "parent_sustains_workers": sustains,
         "customers": args.customers,
         "months": args.months,
     }))
