@@ -333,3 +333,54 @@ def test_a_policy_with_bad_numbers_is_a_failed_run_naming_policy_and_step(tmp_pa
     (error,) = runs.loc[runs.error != "", "error"]
     assert error.startswith("PolicyError: ") and "policy 'negative': step 2: " \
         "Engagement.cost must be finite and ≥ 0, got -1.0" in error
+
+
+# -- the parent's journal writer ---------------------------------------------------------
+def test_the_journal_writer_stores_runs_in_batches_series_before_records(tmp_path, monkeypatch):
+    import numpy as np
+
+    from sim.sweep.store import ResultStore, series_bytes
+
+    store = ResultStore(tmp_path)
+    store.rows.mkdir()
+    store.series.mkdir()
+    renamed = []
+    real = os.replace
+
+    def spying(src, dst):
+        renamed.append(Path(dst).parent.name)
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spying)
+    series = {"step": np.arange(3), "x": np.array([0.5, 1.5, 2.5])}
+    runs = [({"run_id": i, "error": ""}, series_bytes(series)) for i in range(5)]
+    store.save_batch(runs)
+    assert renamed == ["series"] * 5 + ["rows"] * 5  # a record implies its series
+    assert sorted(store.record_paths()) == list(range(5))
+    with np.load(store.series_path(3)) as data:
+        assert (data["x"] == series["x"]).all()
+    writer = sim.sweep.runner._JournalWriter(store)
+    with writer:
+        for i in range(5, 300):
+            writer.put({"run_id": i, "error": ""}, None)
+    assert sorted(store.record_paths()) == list(range(300))
+
+
+def test_a_failing_journal_writer_raises_in_the_sweep_and_leaves_no_temporary(tmp_path,
+                                                                             monkeypatch):
+    import errno
+
+    from sim.sweep.store import ResultStore
+
+    store = ResultStore(tmp_path)
+    store.rows.mkdir()
+    store.series.mkdir()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with (pytest.raises(OSError, match="No space left"),
+          sim.sweep.runner._JournalWriter(store) as writer):
+        writer.put({"run_id": 0, "error": ""}, b"not stored")
+    assert list(store.rows.iterdir()) == [] and list(store.series.iterdir()) == []
