@@ -158,22 +158,11 @@ def poisson_from_uniform(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     pmf = np.exp(-lam_r)
     cdf = pmf.copy()
     k_r = np.zeros(rows.size, dtype=np.int64)
-    # k = number of j with u > CDF(j - 1): count while any draw is still above the CDF.
-    # The CDF only grows, so a draw below it is done: once fewer than half are left the
-    # others are dropped (their count is final) and later passes cost only what is left,
-    # the same terms added in the same order.
+    # k = number of j with u > CDF(j - 1): count while any draw is still above the CDF
     for j in range(1, 1000):
         more = u_r > cdf
-        left = np.count_nonzero(more)
-        if left == 0:
+        if not more.any():
             break
-        if 2 * left < more.size:
-            k[rows] = k_r
-            keep = np.flatnonzero(more)
-            rows, lam_r, u_r, pmf, cdf, k_r = (
-                rows[keep], lam_r[keep], u_r[keep], pmf[keep], cdf[keep], k_r[keep]
-            )
-            more = np.ones(left, dtype=bool)
         k_r += more
         pmf *= lam_r / j
         cdf += pmf
