@@ -400,12 +400,6 @@ class ResultStore:
         frame["error"] = frame["error"].fillna("")
         return frame, frame.to_csv(index=False, lineterminator="\n").encode()
 
-    def write_runs_csv(self, factor_names: Iterable[str]) -> pd.DataFrame:
-        """Rebuild ``runs.csv`` from the records (atomically) and return it."""
-        frame, data = self._runs_csv(factor_names)
-        atomic_write_bytes(self.root / "runs.csv", data)
-        return frame
-
     def finish(self) -> pd.DataFrame:
         """Rebuild ``runs.csv``, compact the series and seal the folder (integrity record).
 
