@@ -56,8 +56,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import joblib
 import numpy as np
+from joblib.externals.loky import get_reusable_executor
 from scipy.interpolate import make_smoothing_spline
 from scipy.optimize import minimize_scalar
 from scipy.stats import bootstrap, sobol_indices
@@ -497,6 +497,11 @@ MAX_WORKERS = 4
 """Most worker processes the bootstrap uses."""
 
 
+#: Each worker's numerical libraries use one thread (the workers are the parallelism).
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                     "MKL_NUM_THREADS")}
+
+
 def _workers(work: int) -> int:
     """Worker processes for ``work`` units of resample work (1: in this process)."""
     if work < PARALLEL_WORK:
@@ -507,12 +512,16 @@ def _workers(work: int) -> int:
 
 
 def _parallel(function: Callable[..., np.ndarray], tasks: list[tuple]) -> list[np.ndarray]:
-    """``function(*task)`` for every task, in order: here when one, else in workers."""
+    """``function(*task)`` for every task, in order: here when one, else in workers.
+
+    The workers are loky's reusable pool, taken through loky's own API as the sweep's
+    runner takes it (:func:`sim.sweep.runner.execute_runs`): joblib's ``Parallel`` cannot
+    reuse a pool made that way in the same process (a sweep followed by its report).
+    """
     if len(tasks) <= 1:
         return [function(*task) for task in tasks]
-    with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
-        return joblib.Parallel(n_jobs=len(tasks))(joblib.delayed(function)(*task)
-                                                  for task in tasks)
+    executor = get_reusable_executor(max_workers=len(tasks), env=ONE_THREAD)
+    return list(executor.map(function, *zip(*tasks, strict=True)))
 
 
 # -- noise and value of information --------------------------------------------------------

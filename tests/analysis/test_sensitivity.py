@@ -243,3 +243,22 @@ def test_the_split_bootstrap_gives_the_indices_of_one_resample_at_a_time(monkeyp
     low, high = sensitivity._interval(result, 0.95)
     assert [(i.first_low, i.first_high) for i in here] == list(zip(low, high, strict=True))
     assert [i.first for i in here] == list(sensitivity._shares(x, y, log_lams, kept, noise))
+
+
+def test_the_split_bootstrap_runs_after_a_sweeps_pool_in_the_same_process():
+    # a sweep and its report share one process: the runner's loky pool exists first
+    # (joblib's Parallel could not reuse it: AttributeError _temp_folder_manager)
+    import os
+
+    from joblib.externals.loky import get_reusable_executor
+
+    from sim.analysis.sensitivity import _parallel
+    from sim.sweep.runner import _watch_parent
+
+    pool = get_reusable_executor(max_workers=2, initializer=_watch_parent,
+                                 initargs=(os.getpid(),))
+    assert list(pool.map(abs, [-1, -2])) == [1, 2]
+    assert _parallel(abs, [(-3,), (-4,)]) == [3, 4]
+    pool = get_reusable_executor(max_workers=2, initializer=_watch_parent,
+                                 initargs=(os.getpid(),))
+    assert list(pool.map(abs, [-5, -6])) == [5, 6]  # and the runner's pool after it
