@@ -132,8 +132,12 @@ def serve_shipped_assets_only() -> None:
     def get_path(base_cache_dir: Path, path: str) -> Path:
         return shipped_asset(Path(base_cache_dir), path)
 
+    def get_data(base_cache_dir: Path, path: str) -> bytes:
+        return shipped_asset(Path(base_cache_dir), path).read_bytes()
+
     cdn_helper.get_path = get_path
-    cdn_helper.fetch_from_cdn = _refuse_fetch
+    cdn_helper.get_data = get_data  # the flask and jupyter servers' lookup
+    cdn_helper.fetch_from_cdn = _refuse_fetch  # solara ≥ 1.59's fetch (absent before)
     starlette_server = sys.modules.get("solara.server.starlette")
     if starlette_server is not None:
         starlette_server.get_path = get_path

@@ -77,7 +77,10 @@ def test_solaras_lookup_is_replaced(assets, monkeypatch):
     import solara.server.cdn_helper as cdn_helper
 
     monkeypatch.setattr(cdn_helper, "get_path", cdn_helper.get_path)
-    monkeypatch.setattr(cdn_helper, "fetch_from_cdn", cdn_helper.fetch_from_cdn)
+    monkeypatch.setattr(cdn_helper, "get_data", cdn_helper.get_data)
+    # solara ≥ 1.59 fetches through fetch_from_cdn; 1.58 (the floor) has none
+    monkeypatch.setattr(cdn_helper, "fetch_from_cdn",
+                        getattr(cdn_helper, "fetch_from_cdn", None), raising=False)
     starlette_server = sys.modules.get("solara.server.starlette")
     if starlette_server is not None:
         monkeypatch.setattr(starlette_server, "get_path", starlette_server.get_path)
@@ -85,6 +88,8 @@ def test_solaras_lookup_is_replaced(assets, monkeypatch):
     with pytest.raises(FileNotFoundError):
         cdn_helper.get_path(assets, "pkg@1.0.0/dist")
     assert (assets / "pkg@1.0.0" / "dist" / "pkg.js").is_file()
+    with pytest.raises(FileNotFoundError):
+        cdn_helper.get_data(assets, "other@2.0.0/x.js")
     with pytest.raises(PermissionError):
         cdn_helper.fetch_from_cdn("https://cdn.jsdelivr.net/npm/x@1.0.0/x.js")
 
