@@ -9,7 +9,6 @@ unchanged, while a shipped file is still served byte for byte.
 """
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -21,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from explore_cases import explore_address
 
 pytest.importorskip("solara")
 
@@ -155,12 +155,7 @@ def test_the_server_neither_fetches_nor_writes(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     try:
-        said = []
-        while not said or not said[-1].startswith("engagesim explore:"):
-            line = proc.stdout.readline()
-            assert line, f"the server stopped: {''.join(said)}"
-            said.append(line)
-        url = re.search(r"http://\S+/", said[-1]).group(0) + "_solara/cdn/"
+        url = explore_address(proc) + "_solara/cdn/"
         deadline = time.monotonic() + 60
         while True:
             try:

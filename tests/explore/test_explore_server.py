@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+from explore_cases import explore_address
 
 pytest.importorskip("solara")
 
@@ -86,12 +87,7 @@ def server():
         env=env,
     )
     try:
-        said = []
-        while not said or not said[-1].startswith("engagesim explore:"):
-            line = proc.stdout.readline()
-            assert line, f"the server stopped: {''.join(said)}"
-            said.append(line)
-        url = re.search(r"http://\S+/", said[-1]).group(0)
+        url = explore_address(proc)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
