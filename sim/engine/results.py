@@ -89,6 +89,7 @@ def _reporter(name: str) -> Callable[[EngagementModel], float]:
     return report
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def step_record(
     model: EngagementModel,
     engaged: Engagement,
@@ -115,19 +116,6 @@ def step_record(
         :data:`~sim.engine.metrics.STEP_METRICS` name (an overflowing sum is ``inf``
         here, unwarned: :func:`check_finite` fails the run on it).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        return _step_record(model, engaged, booked, moves, referrals, marketing, stage_before)
-
-
-def _step_record(
-    model: EngagementModel,
-    engaged: Engagement,
-    booked: Booking,
-    moves: Moves,
-    referrals: int,
-    marketing: float,
-    stage_before: np.ndarray,
-) -> dict[str, float]:
     lc, tables = model.spec.lifecycle, model.stage_tables
     act = np.flatnonzero(model.active)
     n_active = act.size
