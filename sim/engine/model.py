@@ -209,14 +209,7 @@ class EngagementModel(mesa.Model):
         self.price_discount: np.ndarray | None = None
         if scenario.economics.revenue_model == "repeat_purchase":
             self._start_purchases()
-        try:
-            self.policy.setup(PolicyView(self, self._policy_rng))
-        except InputError:
-            raise
-        except Exception as exc:  # a user's policy: name it, no traceback
-            raise PolicyError(
-                self.policy, f"setup() raised {type(exc).__name__}: {exc}"
-            ) from exc
+        self._call_policy("setup", PolicyView(self, self._policy_rng))
         self.csm_agents: dict[str, list[CSMAgent]] = {}
         self._views: dict[int, CustomerAgent] = {}
         self.metrics: dict[str, float] = {}
@@ -387,7 +380,8 @@ class EngagementModel(mesa.Model):
 
         # 1. engage
         view = PolicyView(self, self._policy_rng)
-        engaged = check_engagement(self.policy, self._engage(view, t), n, step=t)
+        engaged = self._call_policy("engage", view, f"step {t}: ")
+        engaged = check_engagement(self.policy, engaged, n, step=t)
         self._sync_csm_agents()
 
         # 2. respond
@@ -480,15 +474,21 @@ class EngagementModel(mesa.Model):
         if t >= self.horizon:
             self.running = False
 
-    def _engage(self, view: PolicyView, t: int) -> Engagement:
-        """The policy's engagement this step; its own errors become :class:`PolicyError`."""
+    def _call_policy(self, hook: str, view: PolicyView, when: str = "") -> Any:
+        """The policy's ``setup`` or ``engage``; its own errors become :class:`PolicyError`.
+
+        Args:
+            hook: ``"setup"`` or ``"engage"``.
+            view: What the policy sees.
+            when: Prefix of the message saying when (``"step 3: "``).
+        """
         try:
-            return self.policy.engage(view)
+            return getattr(self.policy, hook)(view)
         except InputError:  # already says what is wrong (a plan's policy, a PolicyError)
             raise
-        except Exception as exc:  # a user's policy: name it and the step, no traceback
+        except Exception as exc:  # a user's policy: name it (and the step), no traceback
             raise PolicyError(
-                self.policy, f"step {t}: engage() raised {type(exc).__name__}: {exc}"
+                self.policy, f"{when}{hook}() raised {type(exc).__name__}: {exc}"
             ) from exc
 
     def _edge_shifts(self, engaged: Engagement) -> dict[tuple[int, int], np.ndarray] | None:
