@@ -615,11 +615,7 @@ def _winners_by_point(runs: pd.DataFrame, factors: Sequence[str], baseline: str 
 def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
     """The comparison table: each policy's key outcomes with 95 % CIs."""
     metrics = [m for m in _with_retention(ok, COMPARISON_OUTCOMES) if m in ok]
-    rows = []
-    for policy in policies_of(ok):
-        mine = ok[ok["policy"] == policy]
-        name = label(policy) + (" (baseline)" if policy == baseline else "")
-        rows.append([name, *(_mean_pm(mine[m], m) if m in mine else "–" for m in metrics)])
+    rows = _policy_rows(ok, metrics, baseline)
     pooled = " (design points pooled)" if ok["point"].nunique() > 1 else ""
     return ["## Comparison", "",
             f"All customers, mean ± 95 % CI half-width over runs{pooled}. Money in the "
@@ -630,13 +626,23 @@ def _comparison(ok: pd.DataFrame, baseline: str | None) -> list[str]:
             *markdown_table(["policy", *map(outcomes.label, metrics)], rows), ""]
 
 
+def _policy_rows(ok: pd.DataFrame, metrics: Sequence[str],
+                 baseline: str | None = None) -> list[list[str]]:
+    """One table row per policy: its name, then each metric's mean ± 95 % CI half-width."""
+    rows = []
+    for policy in policies_of(ok):
+        mine = ok[ok["policy"] == policy]
+        name = label(policy) + (" (baseline)" if policy == baseline else "")
+        rows.append([name, *(_mean_pm(mine[m], m) if m in mine else "–" for m in metrics)])
+    return rows
+
+
 def _purchases(ok: pd.DataFrame) -> list[str]:
     """The purchases table of a repeat-purchase scenario (empty for subscriptions)."""
     metrics = [m for m in PURCHASE_OUTCOMES if m in ok and ok[m].notna().any()]
     if not metrics:
         return []
-    rows = [[label(policy), *(_mean_pm(ok.loc[ok["policy"] == policy, m], m) for m in metrics)]
-            for policy in policies_of(ok)]
+    rows = _policy_rows(ok, metrics)
     return ["### Purchases", "",
             "Repeat purchases (`sim/engine/purchases.py`), mean ± 95 % CI half-width over "
             "runs: orders per active customer per month, average order value, the share "
