@@ -50,15 +50,14 @@ assumption's value were known before choosing.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from joblib.externals.loky import get_reusable_executor
-from scipy.interpolate import make_smoothing_spline
+from scipy.interpolate import CubicSpline, make_smoothing_spline
+from scipy.linalg import solve_triangular
 from scipy.optimize import minimize_scalar
 from scipy.stats import bootstrap, sobol_indices
 
@@ -227,7 +226,7 @@ def saltelli_indices(
 
 # -- given data ----------------------------------------------------------------------------
 def _groups(x: np.ndarray, y: np.ndarray, repeats: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct ``x`` with the mean ``y`` and count at each, pooled to :data:`MAX_GROUPS`.
 
     Pooling joins neighbouring distinct values into groups of about equal count (ties
@@ -235,12 +234,14 @@ def _groups(x: np.ndarray, y: np.ndarray, repeats: np.ndarray | None = None
     variance of each group mean's noise per unit of one row's noise variance:
     ``1 / count`` when the rows' noises are independent; ``repeats`` (how often each
     row's source row occurs, for a bootstrap resample) accounts for repeated rows
-    sharing one noise draw.
+    sharing one noise draw. The fifth is the group of each row.
     """
     xu, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
     sums = np.bincount(inverse, weights=y)
     shared = (counts.astype(float) if repeats is None
               else np.bincount(inverse, weights=repeats))
+    row_group = inverse
     if xu.size > MAX_GROUPS:
         before = np.cumsum(counts) - counts
         group = np.minimum((before * MAX_GROUPS) // x.size, MAX_GROUPS - 1).astype(int)
@@ -250,8 +251,45 @@ def _groups(x: np.ndarray, y: np.ndarray, repeats: np.ndarray | None = None
         sums = np.bincount(group, weights=sums)[keep]
         shared = np.bincount(group, weights=shared)[keep]
         counts = weight[keep]
+        row_group = (np.cumsum(keep) - 1)[group][inverse]
     counts = counts.astype(float)
-    return xu, sums / counts, counts, shared / counts**2
+    return xu, sums / counts, counts, shared / counts**2, row_group
+
+
+def _spline_basis(s: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """A basis of the natural cubic splines with knots ``s`` in which their penalty is diagonal.
+
+    A spline is given by its values ``f`` at the (increasing, 3 or more) knots ``s``,
+    and its roughness is ``∫ g''² = f·K·f`` with ``K = Q R⁻¹ Qᵀ`` (Green & Silverman
+    1994, *Nonparametric Regression and Generalized Linear Models*, §2.1.2; ``Q`` the
+    second differences over the knot spacings, ``R`` their tridiagonal Gram matrix).
+    ``K`` is not formed: close knots make it too ill-conditioned for the straight lines
+    it should leave unpenalised. Instead the basis is the straight lines (orthonormal,
+    exact) and the eigenvectors of ``K`` on their orthogonal complement, each column
+    scaled by ``1 / √(1 + lam·eigenvalue)`` so that every weighted fit in it is
+    well-conditioned.
+
+    Returns:
+        ``(basis, ridge)``: ``f = basis @ c``, and the penalty ``lam·f·K·f`` is
+        ``Σ ridge·c²``. The weighted smoothing spline of
+        :func:`scipy.interpolate.make_smoothing_spline` with penalty ``lam`` solves
+        ``(basisᵀ diag(w) basis + diag(ridge)) c = basisᵀ diag(w) y``; weights may be 0.
+    """
+    h = np.diff(s)
+    inner = np.arange(s.size - 2)
+    q = np.zeros((s.size, s.size - 2))
+    q[inner, inner] = 1.0 / h[:-1]
+    q[inner + 1, inner] = -1.0 / h[:-1] - 1.0 / h[1:]
+    q[inner + 2, inner] = 1.0 / h[1:]
+    gram = np.diag((h[:-1] + h[1:]) / 3.0) + np.diag(h[1:-1] / 6.0, 1) + np.diag(h[1:-1] / 6.0, -1)
+    lines_and_rest, _ = np.linalg.qr(np.column_stack([np.ones(s.size), s]), mode="complete")
+    rest = lines_and_rest[:, 2:]
+    root = solve_triangular(np.linalg.cholesky(gram), q.T @ rest, lower=True)
+    eigenvalues, vectors = np.linalg.eigh(root.T @ root)
+    penalty = lam * np.concatenate([[0.0, 0.0], np.maximum(eigenvalues, 0.0)])
+    shrink = 1.0 / np.sqrt(1.0 + penalty)
+    basis = np.column_stack([lines_and_rest[:, :2], rest @ vectors]) * shrink
+    return basis, penalty * shrink**2
 
 
 def _hat_trace_gcv(s: np.ndarray, y: np.ndarray, w: np.ndarray, log_lam: float) -> float:
@@ -325,7 +363,7 @@ def _fit(x: np.ndarray, y: np.ndarray, log_lam: float | None = None,
     if x.size != y.size or x.size == 0:
         raise ValueError(f"x and y must be non-empty and of equal length, got {x.size}, "
                          f"{y.size}")
-    xg, yg, wg, noise = _groups(x, y, repeats)
+    xg, yg, wg, noise, _ = _groups(x, y, repeats)
     if xg.size == 1:
         value = float(yg[0])
         return _Fit(lambda t: np.full(np.shape(t), value))
@@ -406,8 +444,10 @@ def given_data_indices(
     both): a dummy input of a small random sample gets a small positive index (in
     trials 0.2–0.3 on average for 16 points, 0.06 for 64), so read small indices of
     small samples with their intervals. The interval is the percentile bootstrap over
-    rows (:func:`scipy.stats.bootstrap`), refitting each spline at the penalty GCV chose
-    for the full sample and holding the kept noise share at the full sample's.
+    rows (:func:`scipy.stats.bootstrap`): a resample re-weights the full sample's groups
+    by the rows it drew and refits each spline at the penalty GCV chose for the full
+    sample, all resamples in one batched solve (:func:`_resampled_spline_variance`),
+    holding the kept noise share at the full sample's.
 
     Args:
         x: Sampled inputs, shape ``(n, d)``.
@@ -447,13 +487,10 @@ def given_data_indices(
     first = _shares(x, y, log_lams, kept, noise_var)
 
     def statistic(idx: np.ndarray, axis: int = -1) -> np.ndarray:
-        # vectorised: idx holds every resample (one a row); the resamples are split among
-        # worker processes, each computing exactly what one call per resample would
+        # vectorised: idx holds every resample, one a row
         rows = np.asarray(idx).reshape(-1, n)
-        chunks = np.array_split(rows, _workers(rows.shape[0] * d * n))
-        parts = _parallel(_resample_shares, [(x, y, c, log_lams, kept, noise_var)
-                                             for c in chunks if len(c)])
-        return np.concatenate(parts, axis=0).T.reshape((d, *np.shape(idx)[:-1]))
+        shares = _resample_shares(x, y, rows, log_lams, kept, noise_var)
+        return shares.T.reshape((d, *np.shape(idx)[:-1]))
 
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
@@ -482,46 +519,73 @@ def _shares(x: np.ndarray, y: np.ndarray, log_lams: Sequence[float | None],
 def _resample_shares(x: np.ndarray, y: np.ndarray, rows: np.ndarray,
                      log_lams: Sequence[float | None], kept: Sequence[float],
                      noise_var: float) -> np.ndarray:
-    """:func:`_shares` of each bootstrap resample (a row of indices into ``x``, ``y``)."""
+    """First-order indices of each bootstrap resample, shape ``(resamples, inputs)``.
+
+    ``rows`` holds one resample a row (indices into ``x`` and ``y``). An input whose
+    full-sample fit is a spline is refitted by :func:`_resampled_spline_variance`; one
+    fitted by its level means or a constant is refitted on the resample by :func:`_fit`.
+    As in :func:`_shares`, the kept noise share is the full sample's.
+    """
+    signal = np.var(y[rows], axis=1) - noise_var
+    out = np.empty((rows.shape[0], x.shape[1]))
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
-        return np.array([_shares(x[idx], y[idx], log_lams, kept, noise_var)
-                         for idx in rows]).reshape(len(rows), x.shape[1])
+        for i, log_lam in enumerate(log_lams):
+            if log_lam is None:
+                fitted = np.array([np.var(_fit(x[idx, i], y[idx]).predict(x[idx, i]))
+                                   for idx in rows])
+            else:
+                fitted = _resampled_spline_variance(x[:, i], y, rows, log_lam)
+            out[:, i] = (fitted - kept[i] * noise_var) / signal
+    out[~(signal > 0.0)] = np.nan
+    return out
 
 
-PARALLEL_WORK = 50_000
-"""Resample work (resamples × inputs × rows) above which the bootstrap of
-:func:`given_data_indices` is split among worker processes (below it, starting them
-costs more than it saves)."""
-MAX_WORKERS = 4
-"""Most worker processes the bootstrap uses."""
+def _resampled_spline_variance(x: np.ndarray, y: np.ndarray, rows: np.ndarray,
+                               log_lam: float) -> np.ndarray:
+    """Variance over each resample's rows of its smoothing-spline fit of ``y`` on ``x``.
 
+    A resample re-weights the full sample's groups (:func:`_groups`): a group's weight
+    is the number of its rows drawn and its value their mean ``y``, and the spline keeps
+    the full sample's knots, scaling and penalty per row (:func:`_fit`). A group not
+    drawn has weight 0, which leaves the fit through the others as it would be without
+    that knot, so every resample's fit solves one small linear system in the same
+    basis (:func:`_spline_basis`), all of them at once. The fit is evaluated at each
+    drawn row's own ``x``, as :func:`_shares` evaluates it.
 
-#: Each worker's numerical libraries use one thread (the workers are the parallelism).
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                     "MKL_NUM_THREADS")}
+    Args:
+        x: One input's values in the full sample, shape ``(n,)``.
+        y: The outputs, shape ``(n,)``.
+        rows: The resamples, shape ``(resamples, n)``.
+        log_lam: ``log10`` of the full sample's penalty (:func:`smoothing_penalty`).
 
-
-def _workers(work: int) -> int:
-    """Worker processes for ``work`` units of resample work (1: in this process)."""
-    if work < PARALLEL_WORK:
-        return 1
-    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-             else os.cpu_count() or 1)
-    return max(1, min(MAX_WORKERS, cores))
-
-
-def _parallel(function: Callable[..., np.ndarray], tasks: list[tuple]) -> list[np.ndarray]:
-    """``function(*task)`` for every task, in order: here when one, else in workers.
-
-    The workers are loky's reusable pool, taken through loky's own API as the sweep's
-    runner takes it (:func:`sim.sweep.runner.execute_runs`): joblib's ``Parallel`` cannot
-    reuse a pool made that way in the same process (a sweep followed by its report).
+    Returns:
+        Shape ``(resamples,)``.
     """
-    if len(tasks) <= 1:
-        return [function(*task) for task in tasks]
-    executor = get_reusable_executor(max_workers=len(tasks), env=ONE_THREAD)
-    return list(executor.map(function, *zip(*tasks, strict=True)))
+    xg, _, counts_full, _, row_group = _groups(x, y)
+    n, m = x.size, xg.size
+    s = (xg - xg[0]) / (xg[-1] - xg[0])
+    scale = float(np.std(y)) or 1.0  # the spline is linear in y: scaled for conditioning
+    per_row = m / n  # a group's weight in the full sample's fit is its count / mean count
+    keys = (row_group[rows] + m * np.arange(rows.shape[0])[:, None]).ravel()
+    counts = np.bincount(keys, minlength=rows.shape[0] * m).reshape(-1, m)
+    sums = np.bincount(keys, weights=(y[rows] / scale).ravel(),
+                       minlength=counts.size).reshape(-1, m)
+    weights = counts * per_row
+    # a resample drawn from one group has a constant fit (variance 0, set below): the
+    # full sample's weights keep its system regular
+    single = (counts > 0).sum(axis=1) < 2
+    weights[single] = counts_full * per_row
+    basis, ridge = _spline_basis(s, 10.0**log_lam)
+    system = (basis.T * weights[:, None, :]) @ basis + np.diag(ridge)
+    coefficients = np.linalg.solve(system, (sums * per_row @ basis)[:, :, None])[:, :, 0]
+    # the fit at each row's own x (held at its end values outside the knots, as _fit's)
+    at_rows = CubicSpline(s, np.eye(m), bc_type="natural")(
+        np.clip((x - xg[0]) / (xg[-1] - xg[0]), 0.0, 1.0))
+    fitted = coefficients @ (at_rows @ basis).T
+    variance = scale**2 * np.var(np.take_along_axis(fitted, rows, axis=1), axis=1)
+    variance[single] = 0.0
+    return variance
 
 
 # -- noise and value of information --------------------------------------------------------
