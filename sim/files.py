@@ -1,11 +1,16 @@
 """Writing files so that a reader never sees half of one: atomic writes, JSON and PNG.
 
 Every output engagesim writes goes through :func:`atomic_write`: the content is written
-to a temporary file beside the destination, flushed to disk, given the permissions of an
-ordinary new file (``0o666`` less the umask; ``mkstemp`` would leave ``0o600``) and
-renamed over the destination in one step (``os.replace``). An interrupted write leaves
-the old file (or none) and no temporary file behind; a SIGKILL mid-write can leave the
-temporary file (its name starts with a dot: :func:`is_temporary`), which readers skip.
+to a temporary file beside the destination, flushed to disk (:func:`flush_files`), given
+the permissions of an ordinary new file (``0o666`` less the umask; ``mkstemp`` would leave
+``0o600``), renamed over the destination in one step (``os.replace``) and the rename made
+durable (the folder fsynced). An interrupted write leaves the old file (or none) and no
+temporary file behind; a SIGKILL mid-write can leave the temporary file (its name starts
+with a dot: :func:`is_temporary`), which readers skip.
+
+:func:`flush_files` is the one durable flush: on Linux one ``syncfs(2)`` commits a whole
+batch of files (and every rename made before it) in one wait, where an ``fsync`` per file
+would wait once per file; elsewhere it fsyncs each file.
 
 The exit codes of ``engagesim`` live here too, with :func:`exit_status`, which turns an
 exception into its code and one-line message (the command line's ``main`` uses it):
@@ -24,12 +29,17 @@ exception into its code and one-line message (the command line's ``main`` uses i
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import json
 import math
 import os
+import platform
+import re
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -98,8 +108,83 @@ def ordinary_mode() -> int:
     return 0o666 & ~umask
 
 
+SYNCFS_REPORTS_ERRORS = (5, 8)
+"""The first Linux release whose ``syncfs(2)`` returns write-back errors (EIO, ENOSPC);
+before it, ``syncfs`` may return 0 after losing a write, so :func:`flush_files` fsyncs."""
+
+
+@functools.cache
+def libc_syncfs() -> Callable[[int], int] | None:
+    """The C library's ``syncfs(2)``, or ``None`` where it cannot be trusted or is missing.
+
+    ``None`` off Linux, on a kernel older than :data:`SYNCFS_REPORTS_ERRORS` and where
+    the C library has no ``syncfs`` symbol. Called with a descriptor, it returns 0 or -1
+    and sets the ``ctypes`` errno (``ctypes.get_errno``).
+    """
+    release = re.match(r"(\d+)\.(\d+)", platform.release())
+    if not sys.platform.startswith("linux") or release is None or (
+            (int(release[1]), int(release[2])) < SYNCFS_REPORTS_ERRORS):
+        return None
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    return syncfs
+
+
+def open_folder(folder: str | Path) -> int:
+    """A read-only descriptor of ``folder``, for :func:`flush_files` (close it after)."""
+    return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def flush_files(fds: Sequence[int], folder: int, name: str | Path | None = None) -> None:
+    """Make what was written to the open files ``fds`` durable, in one wait where possible.
+
+    Where :func:`libc_syncfs` is available, one ``syncfs`` of ``folder``'s file system
+    commits every file of ``fds`` at once, and with them every rename and new name made
+    on that file system before the call (a file of ``fds`` on another file system is
+    fsynced by itself first). Elsewhere each file is fsynced, one wait each.
+
+    ``syncfs`` reports the write-back errors of the whole file system since ``folder``
+    was opened, so open it (:func:`open_folder`) before writing the files: an error in
+    a write-back the kernel started on its own before the flush is then reported too.
+
+    Args:
+        fds: Open descriptors of the files written (may be empty: then only what came
+            before is committed, on Linux).
+        folder: A descriptor of a folder on the files' file system, opened before they
+            were written.
+        name: What the error names (the folder's path), if any.
+
+    Raises:
+        OSError: The data could not be made durable (``ENOSPC``, ``EIO``…), with the
+            system's errno and message, as ``os.fsync`` raises it.
+    """
+    syncfs = libc_syncfs()
+    if syncfs is None:
+        for fd in fds:
+            os.fsync(fd)
+        return
+    device = os.fstat(folder).st_dev
+    for fd in fds:
+        if os.fstat(fd).st_dev != device:
+            os.fsync(fd)
+    if syncfs(folder) != 0:
+        number = ctypes.get_errno()
+        if name is None:
+            raise OSError(number, os.strerror(number))
+        raise OSError(number, os.strerror(number), str(name))
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None], suffix: str = "") -> Path:
-    """Write a file through ``write(handle)`` atomically (temporary file, then rename).
+    """Write a file through ``write(handle)`` atomically and durably.
+
+    The content goes to a temporary file beside ``path``, is made durable
+    (:func:`flush_files`: on Linux this also commits every earlier write and rename of
+    the file system, so what a file vouches for is on disk before it), is renamed over
+    ``path``, and the folder is fsynced so that the rename is durable when this returns.
 
     Args:
         path: The destination; its folder is created when missing.
@@ -111,17 +196,22 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], suffix: str = "
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    folder = open_folder(path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, ordinary_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                flush_files([fh.fileno()], folder, path.parent)
+            os.chmod(tmp, ordinary_mode())
+            os.replace(tmp, path)
+            os.fsync(folder)  # the new name durable too
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(folder)
     return path
 
 

@@ -112,7 +112,7 @@ def test_failed_runs_give_exit_status_1(tmp_path, monkeypatch, capsys):
         raise ValueError("nope")
 
     monkeypatch.setattr(sim.sweep.runner, "execute", always_fails)
-    monkeypatch.setattr("sim.cli._build_report", lambda out: None)
+    monkeypatch.setattr("sim.cli._build_report", lambda out, jobs=1: None)
     code = main(["compare", "--policies", "no_touch", "--replications", "1", "--customers",
                  "100", "--months", "2", "--jobs", "1", "--out", str(tmp_path / "c"), "--quiet"])
     assert code == 1
@@ -230,16 +230,19 @@ def test_a_killed_worker_is_recorded_as_failed_the_sweep_goes_on_and_resume_retr
     assert runs_csv(tmp_path / "out") == runs_csv(tmp_path / "clean")
 
 
-def _children(pid: int) -> set[int]:
-    """Pids whose parent is ``pid`` (Linux /proc)."""
-    found = set()
+def _descendants(pid: int) -> set[int]:
+    """Pids of the processes below ``pid``: its children, theirs, … (Linux /proc)."""
+    parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
     return found
 
 
@@ -265,7 +268,8 @@ def test_workers_do_not_outlive_a_killed_sweep(tmp_path):
         while time.time() < deadline and len(list(tmp_path.glob("kill.flag.running.*"))) < 2:
             time.sleep(0.2)  # until both workers are inside a run (12 s each)
         running = {int(p.name.rsplit(".", 1)[1]) for p in tmp_path.glob("kill.flag.running.*")}
-        descendants = _children(proc.pid)
+        # the workers, the forkserver they are forked from, loky's resource tracker
+        descendants = _descendants(proc.pid)
         assert len(running) == 2 and running <= descendants, (running, descendants)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -366,21 +370,35 @@ def test_the_journal_writer_stores_runs_in_batches_series_before_records(tmp_pat
     assert sorted(store.record_paths()) == list(range(300))
 
 
+@pytest.mark.parametrize("flush", ["syncfs", "fsync"])
 def test_a_failing_journal_writer_raises_in_the_sweep_and_leaves_no_temporary(tmp_path,
-                                                                             monkeypatch):
+                                                                             monkeypatch,
+                                                                             flush):
+    import ctypes
     import errno
 
+    import sim.files
     from sim.sweep.store import ResultStore
 
     store = ResultStore(tmp_path)
     store.rows.mkdir()
     store.series.mkdir()
+    calls = []
 
-    def full_disk(fd):
+    def full_disk(fd):  # as the C syncfs fails (-1, errno) or as os.fsync raises
+        calls.append(fd)
+        if flush == "syncfs":
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", full_disk)
+    if flush == "syncfs":
+        monkeypatch.setattr(sim.files, "libc_syncfs", lambda: full_disk)
+    else:  # no syncfs: an fsync per file
+        monkeypatch.setattr(sim.files, "libc_syncfs", lambda: None)
+        monkeypatch.setattr(os, "fsync", full_disk)
     with (pytest.raises(OSError, match="No space left"),
           sim.sweep.runner._JournalWriter(store) as writer):
         writer.put({"run_id": 0, "error": ""}, b"not stored")
+    assert len(calls) == 1  # the batch's flush failed
     assert list(store.rows.iterdir()) == [] and list(store.series.iterdir()) == []

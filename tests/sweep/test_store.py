@@ -8,7 +8,9 @@ exactly what is missing and ending byte-identical to an undisturbed sweep.
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import itertools
 import json
 import os
 import shutil
@@ -24,7 +26,7 @@ from sim.cli import main
 from sim.files import EXIT_ENVIRONMENT, EXIT_INPUT, exit_status
 from sim.sweep.design import load_experiment
 from sim.sweep.runner import effective_jobs, sweep
-from sim.sweep.store import LOCK_FILE, ResultStore
+from sim.sweep.store import INTEGRITY, LOCK_FILE, ResultStore
 
 EXPERIMENT = """\
 scenario = "default"
@@ -192,43 +194,83 @@ def test_a_second_process_on_the_folder_is_refused(finished, experiment_file, ca
 
 
 # -- every write failing -----------------------------------------------------------------------
-@pytest.mark.parametrize("step", ["fsync", "replace"])
+def inject(monkeypatch, step: str, fault):
+    """Route one kind of write step through ``fault(real, *args)``.
+
+    ``syncfs``: the durable flush of every batch and every atomic write (Linux);
+    ``fsync``: the same flush without ``syncfs`` (one fsync per file), and the folder's
+    fsync after an atomic write's rename; ``replace``: the renames.
+    """
+    if step == "syncfs":
+        real = sim.files.libc_syncfs()
+        if real is None:
+            pytest.skip("no trusted syncfs(2) here")
+
+        def syncfs(fd: int) -> int:
+            try:
+                return fault(real, fd)
+            except OSError as exc:  # as the C function fails: -1, errno set
+                ctypes.set_errno(exc.errno)
+                return -1
+
+        monkeypatch.setattr(sim.files, "libc_syncfs", lambda: syncfs)
+        return
+    if step == "fsync":
+        monkeypatch.setattr(sim.files, "libc_syncfs", lambda: None)
+    real = getattr(os, step)
+    monkeypatch.setattr(os, step, lambda *args: fault(real, *args))
+
+
+def full_disk_at(failing: int):
+    """A fault failing the ``failing``-th call (from 0) as a full disk; the count of calls."""
+    count = []
+
+    def fault(real, *args):
+        count.append(1)
+        if len(count) - 1 == failing:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args)
+
+    return fault, count
+
+
+@pytest.mark.parametrize("step", ["syncfs", "fsync", "replace"])
 def test_every_failed_write_leaves_nothing_partial_and_resume_completes(
     tmp_path, experiment_file, monkeypatch, step
 ):
     clean = tmp_path / "clean"
-    calls = []
-    real = getattr(os, step)
-
-    def counting(*args):
-        calls.append(args)
-        return real(*args)
-
-    monkeypatch.setattr(sim.files.os, step, counting)
+    fault, calls = full_disk_at(-1)
+    inject(monkeypatch, step, fault)
     run_sweep(experiment_file, clean)
-    writes = len(calls)
     monkeypatch.undo()
-    assert writes >= 1 + 2 * 4 + 2  # manifest, 4 × (series, row), runs.csv, sealed manifest
-    for failing in range(writes):
+    # manifest, the batches of 4 runs (one flush each with syncfs, else 2 fsyncs a run),
+    # runs.csv, series.parquet, sealed manifest
+    assert len(calls) >= 1 + 1 + 3, len(calls)
+    # the writer's batches depend on timing: fail each call in turn until a sweep makes
+    # fewer calls than that (it then must finish like the clean one)
+    for failing in itertools.count():
         out = tmp_path / f"fail{step}{failing}"
-        count = []
-
-        def full_disk(*args, failing=failing, count=count):
-            count.append(1)
-            if len(count) - 1 == failing:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return real(*args)
-
-        monkeypatch.setattr(sim.files.os, step, full_disk)
-        with pytest.raises(OSError) as raised:
+        fault, count = full_disk_at(failing)
+        inject(monkeypatch, step, fault)
+        try:
             run_sweep(experiment_file, out)
-        monkeypatch.undo()
-        code, message = exit_status(raised.value)
+        except OSError as exc:
+            raised = exc
+        else:
+            raised = None
+        finally:
+            monkeypatch.undo()
+        if raised is None:
+            assert len(count) <= failing and snapshot(out) == snapshot(clean)
+            assert failing >= len(calls) - 3, (failing, len(calls))  # batches vary, not more
+            break
+        code, message = exit_status(raised)
         assert code == EXIT_ENVIRONMENT and "No space left on device" in message
         assert temporaries(out) == [], failing  # no half-written file left
         store = ResultStore(out)
-        if failing > 0:  # the first write is the manifest's
-            assert store.problems() != []  # not sealed as if whole
+        if (out / "manifest.json").is_file():  # whole exactly when sealed (the seal is last)
+            sealed = INTEGRITY in store.manifest()
+            assert (store.problems() == []) == sealed, failing
         for path in store.record_paths().values():
             record = store.read_record(path)  # every record left is whole …
             if not record["error"]:
@@ -260,20 +302,17 @@ def test_jobs_are_capped_at_the_work_and_the_cores():
     assert effective_jobs(4, 0) == 1
 
 
+@pytest.mark.parametrize("step", ["syncfs", "fsync"])
 def test_a_full_disk_is_one_line_and_exit_3_from_the_command_line(tmp_path, experiment_file,
-                                                                  monkeypatch, capsys):
-    real, count = os.fsync, []
-
-    def full_disk(fd):
-        count.append(fd)
-        if len(count) == 3:  # the second run's series
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(fd)
-
-    monkeypatch.setattr(sim.files.os, "fsync", full_disk)
+                                                                  monkeypatch, capsys, step):
+    # the first batch's flush: the 2nd syncfs (after the manifest's), the 3rd fsync (after
+    # the manifest's file and folder)
+    fault, _ = full_disk_at(1 if step == "syncfs" else 2)
+    inject(monkeypatch, step, fault)
     assert cli_sweep(experiment_file, tmp_path / "out") == EXIT_ENVIRONMENT
     assert "No space left on device" in one_line_error(capsys)
     assert temporaries(tmp_path / "out") == []
+    assert not (tmp_path / "out" / "runs.csv").exists()
 
 
 # -- the compacted series -------------------------------------------------------------------
