@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rebuild report.md from stored results (no re-runs)")
     report.add_argument("results", type=Path, help="a results folder written by compare or sweep")
+    report.add_argument("--jobs", type=_jobs, default=1,
+                        help="processes drawing a sweep's figures (default: 1, this one; "
+                             "-1 = all cores)")
 
     sub.add_parser("experiments", help="list the shipped experiments")
 
@@ -511,7 +514,7 @@ def _execute(experiment, args: argparse.Namespace, default_out: Path,
     if then is not None:
         total += then(out)
         failed = sum(1 for record in result.store.records() if record.get("error"))
-    report = _build_report(out)
+    report = _build_report(out, args.jobs if args.backend == "loky" else 1)
     if report is not None:
         print(f"report: {report}")
     if failed:
@@ -521,8 +524,12 @@ def _execute(experiment, args: argparse.Namespace, default_out: Path,
     return 0
 
 
-def _build_report(out: Path) -> Path | None:
-    """Write the report of a results folder: a decision's, a tactics', or a sweep's."""
+def _build_report(out: Path, jobs: int = 1) -> Path | None:
+    """Write the report of a results folder: a decision's, a tactics', or a sweep's.
+
+    ``jobs``: processes drawing a sweep's figures (as ``--jobs``; the local pool the
+    runs used).
+    """
     from sim.sweep.store import ResultStore
 
     if ResultStore(out).manifest().get("kind") == "decide":
@@ -534,12 +541,22 @@ def _build_report(out: Path) -> Path | None:
 
         return build_tactics_report(out)
     from sim.analysis.report import build_report
+    from sim.sweep.pool import effective_jobs
 
-    return build_report(out)
+    return build_report(out, workers=effective_jobs(jobs))
+
+
+def _start_workers(args: argparse.Namespace) -> None:
+    """Start the local workers of ``--jobs`` now, so they import while this process does."""
+    if args.backend == "loky" and args.jobs != 1:
+        from sim.sweep.pool import warm
+
+        warm(args.jobs)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare policies on one scenario: replications, statistics, report."""
+    _start_workers(args)
     from sim.engine.scenario import load_scenario
     from sim.sweep.design import experiment_from_dict
 
@@ -611,6 +628,7 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
 
 def cmd_tactics(args: argparse.Namespace) -> int:
     """Knock out each program of a policy on the same seeds; rank what each adds."""
+    _start_workers(args)
     from sim.analysis.tactics import tactics_experiment
 
     experiment, extra = tactics_experiment(
@@ -625,6 +643,7 @@ def cmd_tactics(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run an experiment file."""
+    _start_workers(args)
     from sim.sweep.design import load_experiment
 
     experiment = load_experiment(
@@ -685,7 +704,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     store.manifest()  # a clear error if it is not a results folder
     with store.locked():  # not while a --resume writes it
         store.check()  # every run's row and series, runs.csv's checksum: else what is missing
-        print(f"report: {_build_report(args.results)}")
+        print(f"report: {_build_report(args.results, args.jobs)}")
     return 0
 
 

@@ -27,6 +27,7 @@ noise estimated from the replications removed. The bootstraps are seeded
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import warnings
@@ -65,6 +66,7 @@ from sim.analysis.statistics import (
 from sim.engine.plan import is_plan, plan_entries, plan_name
 from sim.files import atomic_write_bytes
 from sim.formatting import markdown_table, number
+from sim.sweep.pool import run_all
 from sim.sweep.store import ResultStore
 
 LEVEL = 0.95
@@ -103,11 +105,13 @@ Figure = tuple[str, str]  # (file name under figures/, caption)
 
 
 # -- entry point ---------------------------------------------------------------------------
-def build_report(root: str | Path) -> Path:
+def build_report(root: str | Path, workers: int = 1) -> Path:
     """Write ``summary.csv``, ``figures/*.png`` and ``report.md`` for a results folder.
 
     Args:
         root: A folder written by :func:`sim.sweep.runner.sweep`.
+        workers: Processes drawing the figures (1: this one; more: the pool the runs
+            used, :func:`sim.sweep.pool.worker_pool`).
 
     Returns:
         The path of ``report.md``.
@@ -128,7 +132,7 @@ def build_report(root: str | Path) -> Path:
         atomic_write_bytes(root / "sensitivity.csv", csv.encode())
     ok = runs[~failed_mask(runs)]
     point_winners = _point_winners(runs, factors, baseline)
-    figures = (_draw_figures(root, store, runs, factors, point_winners)
+    figures = (_draw_figures(root, store, runs, factors, point_winners, workers)
                if not ok.empty else [])
     text = render(manifest, runs, factors, baseline, figures, sensitivity,
                   point_winners=point_winners)
@@ -258,10 +262,12 @@ def _noise_share(ok: pd.DataFrame, policy: str, metric: str) -> float:
 # -- figures ------------------------------------------------------------------------------
 def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
                   factors: Sequence[str],
-                  point_winners: pd.DataFrame | None = None) -> list[Figure]:
+                  point_winners: pd.DataFrame | None = None, workers: int = 1) -> list[Figure]:
     """Draw every figure into ``root/figures``; return (file, caption) pairs.
 
-    ``point_winners``: :func:`_point_winners`, shared by the winner maps.
+    ``point_winners``: :func:`_point_winners`, shared by the winner maps. ``workers``:
+    with more than one, the figures are drawn on the worker pool
+    (:func:`sim.sweep.pool.run_all`; the same bytes as drawn here).
     """
     out = root / "figures"
     ok_ids = runs.loc[~failed_mask(runs), "run_id"]
@@ -296,8 +302,7 @@ def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
     for i, pair in enumerate(itertools.islice(itertools.combinations(factors, 2), MAX_MAPS), 1):
         jobs.append((f"winner_map_{i}.png", f"Winner over `{pair[0]}` × `{pair[1]}`.",
                      lambda p, pair=pair: plots.winner_map(runs, pair, p, point_winners)))
-    for name, _, draw in jobs:
-        draw(out / name)
+    run_all([functools.partial(draw, out / name) for name, _, draw in jobs], workers)
     return [(name, caption) for name, caption, _ in jobs]
 
 

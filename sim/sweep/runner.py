@@ -33,8 +33,6 @@ from queue import Queue
 from typing import Any
 
 import numpy as np
-from joblib import cpu_count
-from joblib.externals.loky import get_reusable_executor
 from joblib.externals.loky.process_executor import BrokenProcessPool
 
 from sim.engine.assumptions import key_assumptions
@@ -43,14 +41,12 @@ from sim.engine.scenario import Scenario, load_scenario
 from sim.files import jsonable
 from sim.schema import InputError
 from sim.sweep.design import Experiment, Run
+from sim.sweep.pool import effective_jobs, worker_pool
 from sim.sweep.store import ResultStore, flatten, series_bytes, versions
 
 BACKENDS = ("loky", "dask")
 IDENTITY = ("scenario", "policy", "seed", "version", "step")
 """Summary keys that restate a run's identity, not its outcome."""
-PARENT_POLL_SECONDS = 0.5
-"""How often a worker checks that the process that started it is still alive."""
-
 
 def execute(
     scenario: Scenario, overrides: Mapping[str, Any], policy: str, seed: int
@@ -174,36 +170,6 @@ def record_of(run: Run, summary: Mapping[str, Any] | None, error: str) -> dict[s
     return record
 
 
-def effective_jobs(jobs: int, work: int) -> int:
-    """Worker processes to start: ``jobs`` capped at the cores and the runs to do.
-
-    Args:
-        jobs: As asked; negative as in joblib (``-1``: all cores, ``-2``: all but one).
-        work: Runs to do.
-
-    Returns:
-        At least 1.
-    """
-    cores = cpu_count()
-    wanted = jobs if jobs > 0 else cores + 1 + jobs
-    return max(1, min(wanted, cores, work))
-
-
-def _watch_parent(parent: int) -> None:
-    """Worker initializer: exit as soon as the process that started the worker is gone.
-
-    A daemon thread polls the parent pid; a worker whose parent was SIGKILLed would else
-    finish its run (minutes) before noticing.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_SECONDS)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="engagesim-watch-parent", daemon=True).start()
-
-
 def _death_cause(exc: BaseException) -> str:
     """The ``error`` recorded for a run whose worker process died under it."""
     codes = re.search(r"exit codes of the workers are (\{.*?\})", str(exc))
@@ -241,8 +207,7 @@ def execute_runs(
         source, width = (suspects, 1) if alone else (queue, jobs)
         # reused across calls (compare's plan, the runs retried alone) like joblib's pool;
         # a broken or killed pool is replaced by a fresh one
-        executor = get_reusable_executor(max_workers=width, initializer=_watch_parent,
-                                         initargs=(os.getpid(),))
+        executor = worker_pool(width)
         in_flight: dict[Any, Run] = {}
         lost: list[tuple[Run, BaseException]] = []
         broken = False  # a worker died: submit nothing more to this pool

@@ -112,6 +112,18 @@ def test_rebuilding_gives_identical_files(single):
     assert (path.read_bytes(), (root / "summary.csv").read_bytes()) == before
 
 
+def test_figures_drawn_by_two_workers_are_the_same_bytes(grid, tmp_path):
+    root, _ = grid
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("figures", "report.md"))
+    text = build_report(copy, workers=2).read_text()
+    drawn = sorted(p.name for p in (copy / "figures").iterdir())
+    assert drawn == sorted(p.name for p in (root / "figures").iterdir()) and len(drawn) > 4
+    for name in drawn:
+        assert (copy / "figures" / name).read_bytes() == (root / "figures" / name).read_bytes()
+    assert text == (root / "report.md").read_text()
+
+
 def test_sweep_report_has_winner_per_point_and_sweep_figures(grid):
     root, path = grid
     text = path.read_text()

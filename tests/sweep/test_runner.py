@@ -112,7 +112,7 @@ def test_failed_runs_give_exit_status_1(tmp_path, monkeypatch, capsys):
         raise ValueError("nope")
 
     monkeypatch.setattr(sim.sweep.runner, "execute", always_fails)
-    monkeypatch.setattr("sim.cli._build_report", lambda out: None)
+    monkeypatch.setattr("sim.cli._build_report", lambda out, jobs=1: None)
     code = main(["compare", "--policies", "no_touch", "--replications", "1", "--customers",
                  "100", "--months", "2", "--jobs", "1", "--out", str(tmp_path / "c"), "--quiet"])
     assert code == 1
@@ -230,16 +230,19 @@ def test_a_killed_worker_is_recorded_as_failed_the_sweep_goes_on_and_resume_retr
     assert runs_csv(tmp_path / "out") == runs_csv(tmp_path / "clean")
 
 
-def _children(pid: int) -> set[int]:
-    """Pids whose parent is ``pid`` (Linux /proc)."""
-    found = set()
+def _descendants(pid: int) -> set[int]:
+    """Pids of the processes below ``pid``: its children, theirs, … (Linux /proc)."""
+    parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
     return found
 
 
@@ -265,7 +268,8 @@ def test_workers_do_not_outlive_a_killed_sweep(tmp_path):
         while time.time() < deadline and len(list(tmp_path.glob("kill.flag.running.*"))) < 2:
             time.sleep(0.2)  # until both workers are inside a run (12 s each)
         running = {int(p.name.rsplit(".", 1)[1]) for p in tmp_path.glob("kill.flag.running.*")}
-        descendants = _children(proc.pid)
+        # the workers, the forkserver they are forked from, loky's resource tracker
+        descendants = _descendants(proc.pid)
         assert len(running) == 2 and running <= descendants, (running, descendants)
     finally:
         os.kill(proc.pid, signal.SIGKILL)

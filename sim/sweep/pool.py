@@ -1,0 +1,132 @@
+"""The local worker processes: one reusable loky pool for runs and figures alike.
+
+A sweep's runs, the plan runs ``compare`` adds after them and the report's figures all
+go to the same pool (:func:`worker_pool`), so workers started for the runs draw the
+figures too. Workers are forks of a forkserver that imported the simulator once
+(:func:`_context`), and each exits as soon as the process that owns the pool is gone
+(:func:`_watch_owner`). A program that starts the pool must guard its main module
+(``if __name__ == "__main__":``), as for any multiprocessing start but fork.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import select
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from joblib import cpu_count
+from joblib.externals.loky import get_reusable_executor
+from joblib.externals.loky.backend.context import START_METHODS, get_context
+
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the pool's owner is still alive (where it cannot wait
+on a pidfd)."""
+
+
+def effective_jobs(jobs: int, work: int | None = None) -> int:
+    """Worker processes to start: ``jobs`` capped at the cores and the work to do.
+
+    Args:
+        jobs: As asked; negative as in joblib (``-1``: all cores, ``-2``: all but one).
+        work: Tasks to do (runs, figures); ``None``: not known yet, no cap.
+
+    Returns:
+        At least 1.
+    """
+    cores = cpu_count()
+    wanted = jobs if jobs > 0 else cores + 1 + jobs
+    return max(1, min(wanted, cores, cores if work is None else work))
+
+
+def _watch_owner(owner: int) -> None:
+    """Worker initializer: exit as soon as the process that owns the pool is gone.
+
+    A worker's parent is the forkserver (:func:`_context`), which outlives the owner
+    while any worker lives, so the worker watches the owner itself: a daemon thread
+    waits on a pidfd of it (Linux), else polls it. A worker whose owner was SIGKILLed
+    would else finish its run (minutes) before noticing; once the workers are gone the
+    forkserver ends too.
+    """
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(owner)
+        except (AttributeError, OSError):  # no pidfd here, or the owner is gone already
+            while _exists(owner):
+                time.sleep(PARENT_POLL_SECONDS)
+        else:
+            select.select([handle], [], [])  # readable once the owner has exited
+        os._exit(1)
+
+    threading.Thread(target=watch, name="engagesim-watch-owner", daemon=True).start()
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, but not ours
+        return True
+    return True
+
+
+@functools.cache
+def _context() -> Any:
+    """How workers start: forked from a forkserver that has imported the simulator.
+
+    The forkserver (a fresh, single-threaded interpreter) imports :mod:`sim.sweep.runner`
+    once; each worker is a fork of it, ready at once and sharing those pages, instead of
+    a new interpreter importing everything again (about 2 s of CPU per worker). Where
+    there is no forkserver (Windows), loky's default start.
+    """
+    if "forkserver" not in START_METHODS:
+        return None
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["sim.sweep.runner"])
+    return context
+
+
+def worker_pool(width: int) -> Any:
+    """The reusable pool of ``width`` worker processes (loky's, started on first use).
+
+    Calls with the same arguments get the same pool, its workers already started; a
+    broken or killed pool is replaced by a fresh one.
+    """
+    return get_reusable_executor(max_workers=width, context=_context(),
+                                 initializer=_watch_owner, initargs=(os.getpid(),))
+
+
+def warm(jobs: int) -> None:
+    """Start the workers ``jobs`` asks for now, without waiting for them.
+
+    Their start (an interpreter importing the simulator, about 2 s) then overlaps the
+    caller's own imports and set-up instead of delaying the first runs. Nothing is
+    started for one job.
+    """
+    width = effective_jobs(jobs)
+    if width > 1:
+        pool = worker_pool(width)
+        for _ in range(width):
+            pool.submit(importlib.import_module, "sim.sweep.runner")
+
+
+def run_all(tasks: Iterable[Callable[[], Any]], workers: int) -> list[Any]:
+    """Call every task, here (one worker) or on :func:`worker_pool`; results in order.
+
+    A task is pickled with cloudpickle (closures are fine); an exception in one is
+    raised here.
+    """
+    tasks = list(tasks)
+    if workers <= 1 or len(tasks) <= 1:
+        return [task() for task in tasks]
+    return list(worker_pool(min(workers, len(tasks))).map(_call, tasks))
+
+
+def _call(task: Callable[[], Any]) -> Any:
+    return task()
