@@ -559,9 +559,12 @@ class EngagementModel(mesa.Model):
     def timeseries(self) -> pd.DataFrame:
         """One row per step: a ``step`` column, stage counts and the step metrics.
 
-        See :func:`sim.engine.results.timeseries`.
+        See :func:`sim.engine.results.timeseries`. Built once per step count (the summary
+        and a sweep's series both read it) and handed out as a copy.
         """
-        return results.timeseries(self)
+        if getattr(self, "_timeseries", (None,))[0] != self.steps:
+            self._timeseries = (self.steps, results.timeseries(self))
+        return self._timeseries[1].copy()
 
     def customers_frame(self) -> pd.DataFrame:
         """One row per customer: id, segment, traits and outcomes.

@@ -257,7 +257,7 @@ def summary(model: EngagementModel, seed: int | None, version: str) -> dict[str,
 
 
 def _summary(model: EngagementModel, seed: int | None, version: str) -> dict[str, Any]:
-    ts = timeseries(model)
+    ts = model.timeseries()
     conv = model.converted_step >= 0
     new = model.converted_step > 0
     profit = customer_profit(model)
