@@ -6,16 +6,26 @@ the series into the journal) and, at the end, writes ``runs.csv`` once
 ``--jobs 1`` and a run function that returns one precomputed result (a real 5k × 36 run's
 summary and series, relabelled per run), so every second measured is the parent's. It
 prints the parent's wall time per run in each tenth of the sweep (flat when the work per
-run does not grow with the runs already stored), the end-of-sweep ``finish`` (once,
-linear in the runs), and the runs per second the parent absorbs over the whole sweep,
-which bounds the
-workers it can keep busy: ``workers ≤ absorb rate × seconds per run``.
+run does not grow with the runs already stored), the journal writer's time
+(``store.save_batch``, on its own thread: the batches, their mean size and the µs per run
+stored, which bounds the runs per second it can take), the end-of-sweep ``finish``
+(``runs.csv``, ``series.parquet`` and the seal, once, linear in the runs), and the runs per
+second the parent absorbs over the whole sweep, which bounds the workers it can keep busy:
+``workers ≤ absorb rate × seconds per run``; it says whether ``--target-workers`` is
+reached, over the whole sweep and by the journal writer alone.
+
+With ``--flush-batches N`` it then replays the sweep's largest batch (its real records
+and series) ``N`` times into a fresh folder with each way of flushing, in turn: one
+``syncfs`` (:func:`sim.files.flush_files` on Linux), an ``fsync`` per file (its fallback,
+and what every batch did before) and no flush at all (the floor: writing and renaming
+the files); it prints the median µs per run of the batch and of its flush.
 
 Its last line is a JSON object with the same figures.
 
 Usage::
 
     python benchmarks/parent_load.py [--runs 100000] [--run-seconds 0.17]
+                                     [--target-workers 256] [--flush-batches 10]
 """
 
 from __future__ import annotations
@@ -24,11 +34,16 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import time
+from pathlib import Path
 
+import sim.files
 from sim.sweep import runner
+from sim.sweep import store as store_module
 from sim.sweep.design import experiment_from_dict
+from sim.sweep.store import ResultStore
 
 TENTHS = 10
 
@@ -38,6 +53,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--run-seconds", type=float, default=0.17,
                         help="one 5k x 36 run's time, for the workers the parent sustains")
+    parser.add_argument("--target-workers", type=int, default=256,
+                        help="the workers the parent should keep busy (issue 15: 256)")
+    parser.add_argument("--flush-batches", type=int, default=0,
+                        help="then replay the largest batch this many times per way of "
+                             "flushing (syncfs, an fsync per file, none)")
     args = parser.parse_args()
     policies = ["no_touch", "low_touch", "high_touch", "hybrid"]
     replications = max(1, args.runs // len(policies))
@@ -57,6 +77,27 @@ def main() -> None:
 
     runner.execute = trivial  # the in-process "worker" of --jobs 1
     runner.series_bytes = lambda series: packed
+    batches: list[tuple[int, float]] = []  # (runs, seconds) of each save_batch
+    largest: list = []  # the largest batch's runs, for --flush-batches
+    finish_seconds: list[float] = []
+    save_batch, finish = ResultStore.save_batch, ResultStore.finish
+
+    def timed_save_batch(store, runs):
+        runs = list(runs)
+        if len(runs) > len(largest):
+            largest[:] = runs
+        begin = time.perf_counter()
+        save_batch(store, runs)
+        batches.append((len(runs), time.perf_counter() - begin))
+
+    def timed_finish(store):
+        begin = time.perf_counter()
+        try:
+            return finish(store)
+        finally:
+            finish_seconds.append(time.perf_counter() - begin)
+
+    ResultStore.save_batch, ResultStore.finish = timed_save_batch, timed_finish
     out = tempfile.mkdtemp(prefix="engagesim-parent-load-")
     shutil.rmtree(out)
     try:
@@ -65,23 +106,94 @@ def main() -> None:
         total = time.perf_counter() - start
     finally:
         shutil.rmtree(out, ignore_errors=True)
+        ResultStore.save_batch, ResultStore.finish = save_batch, finish
     n = result.ran
     size = n // TENTHS
     per_run = [(marks[(k + 1) * size - 1] - marks[k * size]) / (size - 1) * 1e6
                for k in range(TENTHS)]
-    finish = total - (marks[-1] - start)
+    end = total - (marks[-1] - start)  # the writer draining its queue, then finish()
+    stored = sum(size for size, _ in batches)
+    writer = sum(seconds for _, seconds in batches)
+    writer_rate = stored / writer
     absorb = n / total  # everything the parent does, its writer thread and finish too
+
+    def workers(rate: float) -> str:
+        busy = rate * args.run_seconds
+        verdict = "reached" if busy >= args.target_workers else "not reached"
+        return f"≈ {busy:.0f} workers at {args.run_seconds} s a run " \
+               f"(target {args.target_workers}: {verdict})"
+
     print(f"runs: {n}; load average: {os.getloadavg()[0]:.2f}")
     print("parent µs per run, by tenth of the sweep: "
           + " ".join(f"{us:.0f}" for us in per_run))
     print(f"last tenth / first tenth: {per_run[-1] / per_run[0]:.2f}")
-    print(f"end of sweep (runs.csv and the integrity record, once): {finish:.1f} s "
-          f"({finish / n * 1e6:.0f} µs per run)")
-    print(f"runs/s the parent absorbs: {absorb:.0f}; workers it keeps busy at "
-          f"{args.run_seconds} s a run: {absorb * args.run_seconds:.0f}")
+    print(f"journal writer: {len(batches)} batches of {stored / len(batches):.0f} runs on "
+          f"average, {writer / stored * 1e6:.0f} µs per run stored; {writer_rate:.0f} runs/s, "
+          + workers(writer_rate))
+    print(f"end of sweep (the writer's last batches, then runs.csv, series.parquet and the "
+          f"seal once): {end:.1f} s, of which finish {finish_seconds[0]:.1f} s "
+          f"({finish_seconds[0] / n * 1e6:.0f} µs per run)")
+    print(f"runs/s the parent absorbs, whole sweep: {absorb:.0f}; " + workers(absorb))
+    flushes = flush_comparison(largest, args.flush_batches) if args.flush_batches else {}
+    for way, (batch_us, flush_us) in flushes.items():
+        print(f"a batch of {len(largest)} runs, {way}: {batch_us:.0f} µs per run, of which "
+              f"the flush {flush_us:.0f} (median of {args.flush_batches}); "
+              f"{1e6 / batch_us:.0f} runs/s")
     print(json.dumps({"runs": n, "us_per_run_by_tenth": [round(u, 1) for u in per_run],
-                      "finish_s": round(finish, 2), "absorb_runs_per_s": round(absorb, 1),
-                      "workers_sustained": int(absorb * args.run_seconds)}))
+                      "batches": len(batches), "writer_us_per_run": round(writer / stored * 1e6, 1),
+                      "writer_runs_per_s": round(writer_rate, 1),
+                      "end_s": round(end, 2), "finish_s": round(finish_seconds[0], 2),
+                      "absorb_runs_per_s": round(absorb, 1),
+                      "workers_sustained": int(absorb * args.run_seconds),
+                      "writer_workers_sustained": int(writer_rate * args.run_seconds),
+                      "target_workers": args.target_workers,
+                      "flush_us_per_run": {way: [round(b, 1), round(f, 1)]
+                                           for way, (b, f) in flushes.items()}}))
+
+
+def flush_comparison(runs: list, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median µs per run of ``save_batch(runs)`` and of its flush, for each way of flushing.
+
+    The ways take turns (syncfs, an fsync per file, none), ``repeats`` batches each, into
+    one fresh folder, each batch under new run ids.
+    """
+    if not hasattr(sim.files, "libc_syncfs"):  # a tree from before sim.files.flush_files
+        return {}
+    lookup, flush = sim.files.libc_syncfs, store_module.flush_files
+    ways = {"one syncfs": lookup, "an fsync per file": lambda: None, "no flush": None}
+    if lookup() is None:
+        del ways["one syncfs"]
+    seconds: dict[str, list[tuple[float, float]]] = {way: [] for way in ways}
+    flushed: list[float] = []
+
+    def timed_flush(*args):
+        begin = time.perf_counter()
+        flush(*args)
+        flushed.append(time.perf_counter() - begin)
+
+    root = Path(tempfile.mkdtemp(prefix="engagesim-flush-"))
+    store = ResultStore(root)
+    store.rows.mkdir()
+    store.series.mkdir()
+    offset = 0
+    try:
+        for _ in range(repeats):
+            for way, syncfs in ways.items():
+                sim.files.libc_syncfs = syncfs or lookup
+                store_module.flush_files = timed_flush if syncfs else (
+                    lambda *args: flushed.append(0.0))
+                batch = [({**record, "run_id": offset + i}, series)
+                         for i, (record, series) in enumerate(runs)]
+                offset += len(runs)
+                begin = time.perf_counter()
+                store.save_batch(batch)
+                seconds[way].append((time.perf_counter() - begin, flushed[-1]))
+    finally:
+        sim.files.libc_syncfs, store_module.flush_files = lookup, flush
+        shutil.rmtree(root, ignore_errors=True)
+    return {way: (statistics.median(b for b, _ in times) / len(runs) * 1e6,
+                  statistics.median(f for _, f in times) / len(runs) * 1e6)
+            for way, times in seconds.items()}
 
 
 if __name__ == "__main__":
