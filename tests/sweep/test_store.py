@@ -194,6 +194,32 @@ def test_a_second_process_on_the_folder_is_refused(finished, experiment_file, ca
 
 
 # -- every write failing -----------------------------------------------------------------------
+def test_a_batch_of_runs_is_made_durable_by_one_syncfs_before_any_rename(tmp_path,
+                                                                         monkeypatch):
+    real = sim.files.libc_syncfs()
+    if real is None:
+        pytest.skip("no trusted syncfs(2) here")
+    store = ResultStore(tmp_path)
+    store.rows.mkdir()
+    store.series.mkdir()
+    steps = []
+    real_replace = os.replace
+
+    def syncfs(fd):
+        steps.append(("syncfs", os.path.samestat(os.fstat(fd), tmp_path.stat())))
+        return real(fd)
+
+    def replace(src, dst):
+        steps.append(("replace", Path(dst).parent.name))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(sim.files, "libc_syncfs", lambda: syncfs)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", lambda fd: pytest.fail("fsync beside syncfs"))
+    store.save_batch([({"run_id": i, "error": ""}, b"PK") for i in range(6)])
+    assert steps == [("syncfs", True)] + [("replace", "series")] * 6 + [("replace", "rows")] * 6
+
+
 def inject(monkeypatch, step: str, fault):
     """Route one kind of write step through ``fault(real, *args)``.
 
