@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sim.files
@@ -407,3 +408,39 @@ def test_resume_makes_the_compaction_stale_until_it_finishes(finished, experimen
     assert (out / compact.FILE).read_bytes() == before  # same runs, same file
     store = ResultStore(out)
     assert store.manifest()["integrity"][compact.CHECKSUM] == compact.sha256(out / compact.FILE)
+
+
+# -- reading the journal's series -----------------------------------------------------------
+def test_read_npz_reads_what_np_load_reads(tmp_path):
+    from sim.sweep.store import read_npz, series_bytes
+
+    series = {"step": np.arange(1, 13), "active": np.linspace(0.0, 1.0, 12),
+              "flag": np.arange(12) % 2 == 0, "empty": np.array([], dtype=float),
+              "counts": np.arange(12, dtype=np.int32).reshape(3, 4)}
+    path = tmp_path / "000001.npz"
+    path.write_bytes(series_bytes(series))
+    read = read_npz(path)
+    with np.load(path) as data:
+        assert list(read) == data.files
+        for name in data.files:
+            assert read[name].dtype == data[name].dtype
+            np.testing.assert_array_equal(read[name], data[name])
+
+
+def test_journal_series_with_different_columns_are_aligned_as_pandas_would(tmp_path):
+    import pandas as pd
+
+    from sim.sweep.store import ResultStore, series_bytes
+
+    store = ResultStore(tmp_path)
+    store.series.mkdir(parents=True)
+    first = {"step": np.arange(1, 4), "active": np.array([1.0, 2.0, 3.0])}
+    second = {"step": np.arange(1, 3), "orders": np.array([5.0, 6.0])}
+    (store.series / "000000.npz").write_bytes(series_bytes(first))
+    (store.series / "000001.npz").write_bytes(series_bytes(second))
+    expected = pd.concat([pd.DataFrame(first).assign(run_id=0)[["run_id", "step", "active"]],
+                          pd.DataFrame(second).assign(run_id=1)[["run_id", "step", "orders"]]],
+                         ignore_index=True)
+    pd.testing.assert_frame_equal(store._read_journal_series(), expected)
+    same = store._read_journal_series([0])  # one run: the column-wise path
+    pd.testing.assert_frame_equal(same, expected.iloc[:3][["run_id", "step", "active"]])
