@@ -541,16 +541,22 @@ def _build_report(out: Path, jobs: int = 1) -> Path | None:
 
         return build_tactics_report(out)
     from sim.analysis.report import build_report
-    from sim.sweep.pool import effective_jobs
+    from sim.sweep.pool import effective_jobs, use_forkserver
 
+    use_forkserver()
     return build_report(out, workers=effective_jobs(jobs))
 
 
 def _start_workers(args: argparse.Namespace) -> None:
-    """Start the local workers of ``--jobs`` now, so they import while this process does."""
-    if args.backend == "loky" and args.jobs != 1:
-        from sim.sweep.pool import warm
+    """Start the local workers of ``--jobs`` now, so they import while this process does.
 
+    Workers start from a forkserver (:func:`sim.sweep.pool.use_forkserver`): this entry
+    point guards its main module, as a forkserver needs.
+    """
+    from sim.sweep.pool import use_forkserver, warm
+
+    use_forkserver()
+    if args.backend == "loky" and args.jobs != 1:
         warm(args.jobs)
 
 

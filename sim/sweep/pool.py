@@ -2,10 +2,9 @@
 
 A sweep's runs, the plan runs ``compare`` adds after them and the report's figures all
 go to the same pool (:func:`worker_pool`), so workers started for the runs draw the
-figures too. Workers are forks of a forkserver that imported the simulator once
-(:func:`_context`), and each exits as soon as the process that owns the pool is gone
-(:func:`_watch_owner`). A program that starts the pool must guard its main module
-(``if __name__ == "__main__":``), as for any multiprocessing start but fork.
+figures too. Under the command line, workers are forks of a forkserver that imported
+the simulator once (:func:`use_forkserver`); each exits as soon as the process that owns
+the pool is gone (:func:`_watch_owner`).
 """
 
 from __future__ import annotations
@@ -46,8 +45,8 @@ def effective_jobs(jobs: int, work: int | None = None) -> int:
 def _watch_owner(owner: int) -> None:
     """Worker initializer: exit as soon as the process that owns the pool is gone.
 
-    A worker's parent is the forkserver (:func:`_context`), which outlives the owner
-    while any worker lives, so the worker watches the owner itself: a daemon thread
+    A worker's parent may be the forkserver (:func:`use_forkserver`), which outlives the
+    owner while any worker lives, so the worker watches the owner itself: a daemon thread
     waits on a pidfd of it (Linux), else polls it. A worker whose owner was SIGKILLed
     would else finish its run (minutes) before noticing; once the workers are gone the
     forkserver ends too.
@@ -76,14 +75,30 @@ def _exists(pid: int) -> bool:
     return True
 
 
+_FORKSERVER = False
+"""Whether workers start from a forkserver (:func:`use_forkserver`; the command line)."""
+
+
+def use_forkserver() -> None:
+    """Start workers from a forkserver that has imported the simulator (:func:`_forkserver`).
+
+    The command line turns this on. A forkserver (like every start method but fork)
+    imports the main module of the program in each worker, so a script whose main
+    module is not guarded by ``if __name__ == "__main__":`` would start its sweep again
+    in every worker; library callers therefore keep loky's default start unless they
+    call this.
+    """
+    global _FORKSERVER
+    _FORKSERVER = True
+
+
 @functools.cache
-def _context() -> Any:
-    """How workers start: forked from a forkserver that has imported the simulator.
+def _forkserver() -> Any:
+    """The forkserver start, or ``None`` where there is none (Windows).
 
     The forkserver (a fresh, single-threaded interpreter) imports :mod:`sim.sweep.runner`
     once; each worker is a fork of it, ready at once and sharing those pages, instead of
-    a new interpreter importing everything again (about 2 s of CPU per worker). Where
-    there is no forkserver (Windows), loky's default start.
+    a new interpreter importing everything again (about 2 s of CPU per worker).
     """
     if "forkserver" not in START_METHODS:
         return None
@@ -98,7 +113,8 @@ def worker_pool(width: int) -> Any:
     Calls with the same arguments get the same pool, its workers already started; a
     broken or killed pool is replaced by a fresh one.
     """
-    return get_reusable_executor(max_workers=width, context=_context(),
+    return get_reusable_executor(max_workers=width,
+                                 context=_forkserver() if _FORKSERVER else None,
                                  initializer=_watch_owner, initargs=(os.getpid(),))
 
 

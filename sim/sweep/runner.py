@@ -384,8 +384,9 @@ class _JournalWriter:
     A run is stored as soon as the thread is free (alone when results come slowly);
     results that arrive while it waits on the disk are stored together by
     :meth:`~sim.sweep.store.ResultStore.save_batch`, one durable flush for all
-    (:func:`sim.files.flush_files`), so the parent keeps up with hundreds of workers. Leaving the ``with`` block stores what is
-    queued and re-raises the thread's error (a full disk), as does the next :meth:`put`.
+    (:func:`sim.files.flush_files`), so the parent keeps up with hundreds of workers.
+    Leaving the ``with`` block stores what is queued and re-raises the thread's error
+    (a full disk), as does the next :meth:`put`.
 
     Args:
         store: The folder.

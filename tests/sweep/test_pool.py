@@ -32,3 +32,22 @@ def _pid(_):
 def test_jobs_without_a_work_count_are_capped_at_the_cores():
     assert effective_jobs(-1) == effective_jobs(-1, 10**9)
     assert effective_jobs(1) == 1
+
+
+def test_a_script_without_a_main_guard_can_sweep_on_two_workers(tmp_path):
+    # library callers keep loky's default start, which does not run the main module in
+    # the workers (a forkserver would, starting the sweep again in every worker)
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from sim.sweep.design import experiment_from_dict\n"
+        "from sim.sweep.runner import sweep\n"
+        "exp = experiment_from_dict({'policies': ['no_touch', 'hybrid'], 'replications': 2,\n"
+        "                            'customers': 100, 'months': 2, 'seed': 1}, 'x.toml')\n"
+        f"print(sweep(exp, {str(tmp_path / 'out')!r}, jobs=2, progress=False).ran)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "4" and "bootstrapping" not in done.stderr
