@@ -1,8 +1,9 @@
 """Parallel scaling of a sweep: runs per second and efficiency for 1, 2, … workers.
 
 Runs the same experiment (the four policies on the default scenario, identical runs for
-every worker count) with ``engagesim``'s joblib runner and prints runs/s and parallel
-efficiency ``E(w) = rate(w) / (w · rate(1))``. Each worker is pinned to one BLAS thread.
+every worker count) with ``engagesim``'s runner (workers forked from a forkserver, as
+under the command line) and prints runs/s and parallel efficiency
+``E(w) = rate(w) / (w · rate(1))``. Each worker is pinned to one BLAS thread.
 It also reports the parent process's own CPU time per run (storing results, the progress
 of the pool) and the runs per second the parent could absorb at that cost, and so the
 workers it could keep busy at the measured time per run. Its last line is a JSON object
@@ -29,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from sim.sweep.design import experiment_from_dict  # noqa: E402
+from sim.sweep.pool import use_forkserver  # noqa: E402
 from sim.sweep.runner import sweep  # noqa: E402
 
 
@@ -66,6 +68,7 @@ def measure(workers: int, replications: int, customers: int,
 
 
 def main() -> None:
+    use_forkserver()  # workers start as under the command line
     cpus = os.cpu_count() or 1
     default = [w for w in (1, 2, 4, 8, 16) if w <= cpus]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
