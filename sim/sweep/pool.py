@@ -129,7 +129,12 @@ def warm(jobs: int) -> None:
     if width > 1:
         pool = worker_pool(width)
         for _ in range(width):
-            pool.submit(importlib.import_module, "sim.sweep.runner")
+            pool.submit(_ready)
+
+
+def _ready() -> None:
+    """A warm-up task: what a run needs, imported (at once in a forkserver's fork)."""
+    importlib.import_module("sim.sweep.runner")
 
 
 def run_all(tasks: Iterable[Callable[[], Any]], workers: int) -> list[Any]:
