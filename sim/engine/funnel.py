@@ -147,28 +147,30 @@ def summary_part(model: EngagementModel) -> dict[str, Any]:
     }
 
 
-def timeseries_columns(model: EngagementModel, frame: pd.DataFrame) -> pd.DataFrame:
-    """The per-step series with ``users`` and ``activations`` columns (with user stages).
+def timeseries_columns(
+    model: EngagementModel, columns: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The per-step ``users`` and ``activations`` columns (with user stages).
 
     Args:
         model: The model.
-        frame: Its per-step series (a ``step`` column and one count per stage).
+        columns: Its per-step series (a ``step`` column and one count per stage).
 
     Returns:
-        ``frame`` with ``users`` (agents in a user stage after the step) and
-        ``activations`` (agents first activated in the step) appended, or ``frame`` as
-        it is without user stages.
+        ``users`` (agents in a user stage after the step) and ``activations`` (agents
+        first activated in the step), or nothing without user stages.
     """
     if model.step_flows is None:
-        return frame
+        return {}
     lc = model.spec.lifecycle
     user_stages = [n for n, u in zip(lc.names, model.stage_tables.user, strict=True) if u]
-    out = frame.copy()
-    out["users"] = frame[user_stages].sum(axis=1).astype(np.int64)
+    steps = len(columns["step"])
+    users = np.zeros(steps, dtype=np.int64)
+    for name in user_stages:
+        users += columns[name]
     counts = np.bincount(model.activated_step[model.activated_step > 0],
-                         minlength=len(frame) + 1)
-    out["activations"] = counts[1 : len(frame) + 1]
-    return out
+                         minlength=steps + 1)
+    return {"users": users, "activations": counts[1 : steps + 1]}
 
 
 def customers_columns(model: EngagementModel, frame: pd.DataFrame) -> pd.DataFrame:

@@ -559,12 +559,22 @@ class EngagementModel(mesa.Model):
     def timeseries(self) -> pd.DataFrame:
         """One row per step: a ``step`` column, stage counts and the step metrics.
 
-        See :func:`sim.engine.results.timeseries`. Built once per step count (the summary
-        and a sweep's series both read it) and handed out as a copy.
+        See :func:`sim.engine.results.timeseries`. Built once per step count from
+        :meth:`series_columns` and handed out as a copy.
         """
         if getattr(self, "_timeseries", (None,))[0] != self.steps:
-            self._timeseries = (self.steps, results.timeseries(self))
+            self._timeseries = (self.steps, pd.DataFrame(self.series_columns()))
         return self._timeseries[1].copy()
+
+    def series_columns(self) -> dict[str, np.ndarray]:
+        """The columns of :meth:`timeseries` as arrays (what a sweep stores of a run).
+
+        See :func:`sim.engine.results.series_columns`. Built once per step count; the
+        arrays are fresh copies, the caller's to keep or change.
+        """
+        if getattr(self, "_series_columns", (None,))[0] != self.steps:
+            self._series_columns = (self.steps, results.series_columns(self))
+        return {name: column.copy() for name, column in self._series_columns[1].items()}
 
     def customers_frame(self) -> pd.DataFrame:
         """One row per customer: id, segment, traits and outcomes.

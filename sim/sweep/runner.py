@@ -70,9 +70,7 @@ def execute(
     gc.freeze()
     try:
         model = EngagementModel(scenario, policy, rng=seed).run()
-        series = model.timeseries()
-        result = (jsonable(model.summary(seed=seed)),
-                  {c: series[c].to_numpy() for c in series.columns})
+        result = jsonable(model.summary(seed=seed)), model.series_columns()
         # a Mesa model holds reference cycles: free its arrays now, not at the next GC
         # pass, or a worker running many large runs accumulates them
         del model

@@ -680,11 +680,47 @@ def _npy_header(text: bytes) -> tuple[np.dtype, tuple[int, ...], bool]:
             bool(header["fortran_order"]))
 
 
+#: zlib level of the journal's members: a run's 38 short columns compress as well at 1
+#: as at zlib's default 6 (12.4 against 12.3 kB), in 1.5 ms instead of 2.5 (issue 15).
+SERIES_COMPRESSION = 1
+#: Every member's timestamp, so that the same series gives the same bytes (``np.savez``
+#: stamps the time of writing).
+SERIES_DATE = (1980, 1, 1, 0, 0, 0)
+
+
 def series_bytes(series: Mapping[str, np.ndarray]) -> bytes:
-    """A run's series as the bytes of its ``.npz`` (compressed, one member per column)."""
+    """A run's series as the bytes of its ``.npz``: one deflated ``.npy`` member per column.
+
+    What :func:`numpy.savez_compressed` writes (``np.load`` and :func:`read_npz` read
+    it), at zlib level :data:`SERIES_COMPRESSION`, with a fixed timestamp, and with each
+    distinct ``.npy`` header built once (:func:`_npy_header_bytes`).
+    """
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **series)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED,
+                         compresslevel=SERIES_COMPRESSION) as archive:
+        for name, values in series.items():
+            array = np.asanyarray(values)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=SERIES_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            if array.dtype.fields is not None or array.dtype.hasobject or not (
+                    array.flags.c_contiguous):
+                member = io.BytesIO()
+                np.lib.format.write_array(member, array, allow_pickle=False)
+                data = member.getvalue()
+            else:
+                data = _npy_header_bytes(array.dtype.str, array.shape) + array.tobytes()
+            archive.writestr(info, data, compresslevel=SERIES_COMPRESSION)
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=256)
+def _npy_header_bytes(dtype: str, shape: tuple[int, ...]) -> bytes:
+    """The ``.npy`` header of a C-ordered array of ``dtype`` and ``shape``."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                 "fortran_order": False, "shape": shape})
+    return header.getvalue()
 
 
 def _unsynced(path: Path, data: bytes, suffix: str) -> tuple[int, str, Path]:

@@ -427,6 +427,30 @@ def test_read_npz_reads_what_np_load_reads(tmp_path):
             np.testing.assert_array_equal(read[name], data[name])
 
 
+def test_series_bytes_is_an_npz_of_the_same_arrays_and_the_same_bytes_every_time(
+        tmp_path, monkeypatch):
+    import time as clock
+
+    from sim.sweep.store import series_bytes
+
+    series = {"step": np.arange(1, 13), "revenue": np.linspace(0.0, 1.0, 12),
+              "flag": np.arange(12) % 2 == 0, "empty": np.array([], dtype=float),
+              "big_endian": np.arange(5, dtype=">f8"),
+              "fortran": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+              "strided": np.arange(20)[::3],
+              "record": np.array([(1, 2.5)], dtype=[("a", "i4"), ("b", "f8")])}
+    data = series_bytes(series)
+    monkeypatch.setattr(clock, "time", lambda: 2.0e9)  # another moment: the same bytes
+    assert series_bytes(series) == data
+    path = tmp_path / "000001.npz"
+    path.write_bytes(data)
+    with np.load(path) as stored:
+        assert stored.files == list(series)
+        for name, values in series.items():
+            assert stored[name].dtype == values.dtype, name
+            np.testing.assert_array_equal(stored[name], values)
+
+
 def test_journal_series_with_different_columns_are_aligned_as_pandas_would(tmp_path):
     import pandas as pd
 
