@@ -262,6 +262,13 @@ def conversion_rates(flows: np.ndarray, lifecycle: Lifecycle,
         ``rate_per_month`` (monthly probability of taking the edge; ``moved / exposed``
         for monthly steps; ``nan`` when nobody was ever exposed).
     """
+    rows = conversion_rows(flows, lifecycle, steps_per_month)
+    return pd.DataFrame(rows, columns=list(CONVERSION_COLUMNS))
+
+
+def conversion_rows(flows: np.ndarray, lifecycle: Lifecycle,
+                    steps_per_month: float) -> list[tuple[str, str, int, int, float]]:
+    """The rows of :func:`conversion_rates` as tuples (no data frame built)."""
     names = lifecycle.names
     rows = []
     for e in lifecycle.edges:
@@ -275,19 +282,22 @@ def conversion_rates(flows: np.ndarray, lifecycle: Lifecycle,
         else:
             rate = moved / left * float(monthly_probability(left / exposed, steps_per_month))
         rows.append((names[e.source], names[e.target], moved, exposed, rate))
-    return pd.DataFrame(rows, columns=list(CONVERSION_COLUMNS))
+    return rows
 
 
-def funnel_conversion(table: pd.DataFrame, lifecycle: Lifecycle) -> dict[str, float]:
+def funnel_conversion(
+    rows: list[tuple[str, str, int, int, float]], lifecycle: Lifecycle
+) -> dict[str, float]:
     """The funnel edges' monthly conversion rates, ``{"<from>_to_<to>": rate}``.
 
     Args:
-        table: The run's :func:`conversion_rates` (one row per edge, in order).
+        rows: The run's :func:`conversion_rows` (one per edge, in order).
         lifecycle: Its stage graph (whose :func:`funnel_edges` are reported).
     """
     funnel = funnel_edges(lifecycle)
-    rows = zip(lifecycle.edges, table["from"], table["to"], table["rate_per_month"], strict=True)
-    return {f"{a}_to_{b}": float(rate) for edge, a, b, rate in rows if edge in funnel}
+    return {f"{a}_to_{b}": float(rate)
+            for edge, (a, b, _, _, rate) in zip(lifecycle.edges, rows, strict=True)
+            if edge in funnel}
 
 
 def retention(

@@ -43,6 +43,7 @@ from sim.engine.metrics import (
     churn_rate,
     churn_rate_monthly,
     conversion_rates,
+    conversion_rows,
     csat,
     dau_mau,
     engagement_index,
@@ -328,7 +329,9 @@ def _summary(model: EngagementModel, seed: int | None, version: str) -> dict[str
         "csm_headcount_mean": float(np.nanmean(ts["csm_headcount"])) if steps else 0.0,
         "csm_headcount_peak": int(np.nanmax(ts["csm_headcount"])) if steps else 0,
         "referrals": int(model.referrals.sum()),
-        "conversion": funnel_conversion(conversion_frame(model), model.spec.lifecycle),
+        "conversion": funnel_conversion(
+            conversion_rows(model.flow_count.sum(axis=0), model.spec.lifecycle,
+                            model.steps_per_month), model.spec.lifecycle),
         **funnel.summary_part(model),
         **purchase_part(model, conv),
         "segments": segment_summary(model, profit, life),
