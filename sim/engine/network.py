@@ -53,6 +53,13 @@ class NetworkSpec:
 def small_world(n: int, degree: int, rewire: float, rng: np.random.Generator) -> sparse.csr_array:
     """Build a Watts–Strogatz graph as a row-normalised CSR matrix.
 
+    Node ``i``'s lattice edges go to ``i + 1, …, i + half`` (mod ``n``); each edge's far
+    end is rewired, with probability ``rewire``, to a uniform random node. The graph is
+    built with 32-bit indices, without 64-bit intermediates: its peak is about 130 bytes
+    per node at degree 6 besides the result's 52 (was 334), drawing the same random
+    numbers in the same order as one ``rng.random(m)`` and one ``rng.integers(0, n, m)``
+    (``m = n·half`` edges), so the graph is the one those draws define.
+
     Args:
         n: Number of nodes.
         degree: Each node links to ``degree // 2`` successors on the ring.
@@ -60,30 +67,67 @@ def small_world(n: int, degree: int, rewire: float, rng: np.random.Generator) ->
         rng: The run's generator.
 
     Returns:
-        ``W`` with ``W[i, j] = 1 / deg(i)`` for neighbours ``j`` (duplicates merged,
-        no self-loops).
+        ``W`` with ``W[i, j] = 1 / deg(i)`` (``float32``) for neighbours ``j``
+        (duplicates merged, no self-loops), in canonical form (sorted indices).
     """
     half = max(1, min(degree // 2, (n - 1) // 2))
     if n < 3:
         return sparse.csr_array((n, n))
-    src = np.repeat(np.arange(n, dtype=np.int64), half)
-    dst = (src + np.tile(np.arange(1, half + 1), n)) % n
-    flip = rng.random(src.size) < rewire
-    new = rng.integers(0, n, size=src.size)
-    dst = np.where(flip, new, dst)
-    keep = dst != src
-    src, dst = src[keep], dst[keep]
-    rows = np.concatenate([src, dst])
-    cols = np.concatenate([dst, src])
-    adj = sparse.coo_array((np.ones(rows.size, dtype=np.float32), (rows, cols)), shape=(n, n))
-    adj = adj.tocsr()
-    adj.sum_duplicates()
-    adj.data[:] = 1.0
+    m = n * half  # edge e = i·half + k − 1 joins i and i + k
+    idx = np.int32 if 2 * m <= np.iinfo(np.int32).max else np.int64
+    flipped = np.flatnonzero(_chunked(rng, m, lambda g, size: g.random(size) < rewire))
+    far = _chunked(rng, m, lambda g, size: g.integers(0, n, size=size), flipped)
+    # rows and cols of both directions of every edge: i → far end, then far end → i
+    rows, cols = np.empty(2 * m, dtype=idx), np.empty(2 * m, dtype=idx)
+    node = np.arange(n, dtype=idx)[:, None]
+    rows[:m].reshape(n, half)[:] = node
+    ends = cols[:m]
+    np.add(node, np.arange(1, half + 1, dtype=idx), out=ends.reshape(n, half))
+    ends[ends >= n] -= n
+    ends[flipped] = far
+    rows[m:], cols[m:] = ends, rows[:m]
+    # a rewired edge onto its own node is no edge: weight 0, dropped after merging
+    data = np.ones(2 * m, dtype=np.float32)
+    loops = flipped[far == flipped // half]
+    data[loops], data[loops + m] = 0.0, 0.0
+    del flipped, far, ends, node
+    adj = sparse.coo_array((data, (rows, cols)), shape=(n, n))
+    del rows, cols, data
+    adj = adj.tocsr()  # merges duplicates (sorting each row) in place
+    adj.eliminate_zeros()
     deg = np.diff(adj.indptr)
-    adj.data /= np.repeat(np.maximum(deg, 1), deg).astype(np.float32)
-    adj.indices = adj.indices.astype(np.int32)
-    adj.indptr = adj.indptr.astype(np.int64)
+    # 1/deg(i) in float32, repeated along row i (the same floats as dividing each entry)
+    adj.data = np.repeat(np.float32(1.0) / np.maximum(deg, 1).astype(np.float32), deg)
     return adj
+
+
+def _chunked(rng, size, draw, keep=None, chunk=1 << 16):
+    """``draw(rng, size)`` taken in chunks, optionally keeping only the rows ``keep``.
+
+    The chunks consume ``rng`` exactly as one call of ``size`` does (a ``float64`` or
+    ``int64`` draw takes whole 64-bit words in order), so the values are the same,
+    without holding all ``size`` of them at once.
+
+    Args:
+        rng: The generator.
+        size: Values drawn in all.
+        draw: ``draw(rng, n)`` returns ``n`` values (or anything derived from them
+            elementwise, e.g. a comparison).
+        keep: Sorted rows to keep (``None``: all).
+        chunk: Values drawn per call.
+
+    Returns:
+        The drawn values (of the rows ``keep``).
+    """
+    parts = []
+    for start in range(0, size, chunk):
+        stop = min(start + chunk, size)
+        values = draw(rng, stop - start)
+        if keep is not None:
+            lo, hi = np.searchsorted(keep, [start, stop])
+            values = values[keep[lo:hi] - start]
+        parts.append(values)
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def build(spec: NetworkSpec, n: int, rng: np.random.Generator) -> sparse.csr_array | None:
