@@ -248,9 +248,10 @@ class EngagementModel(mesa.Model):
         self.churn_step = np.full(n, -1, dtype=np.int32)
         self.visits = np.zeros(n, dtype=np.int64)
         self.monthly_revenue = np.where(self.active, self.traits["revenue"], 0.0)
-        #: the installed base's monthly revenue at the start and a year later (``None``
-        #: until then): what net and gross revenue retention compare
-        self.base_revenue = self.monthly_revenue.copy()
+        #: the installed base: who paid at the start (:attr:`base_revenue`)
+        self._base = self.active.copy()
+        #: the installed base's monthly revenue a year in (``None`` until then): what net
+        #: and gross revenue retention compare with :attr:`base_revenue`
         self.base_revenue_12: np.ndarray | None = None
         self.revenue_cum = np.zeros(n)
         self.cost_cum = np.zeros(n)
@@ -276,7 +277,6 @@ class EngagementModel(mesa.Model):
         self.traits.update(self.purchases.traits)
         self.traits["revenue"] = spend_potential(self.traits)
         self.monthly_revenue = np.where(self.active, self.traits["revenue"], 0.0)
-        self.base_revenue = self.monthly_revenue.copy()
 
     def _init_structure(self) -> None:
         scenario = self.spec
@@ -284,7 +284,8 @@ class EngagementModel(mesa.Model):
             "churn_propensity": lifecycle.logit(self.traits["churn_propensity"]),
             "marketing": float(lifecycle.logit(scenario.marketing.awareness_rate)),
         }
-        self._cac = np.array([s.acquisition_cost for s in scenario.segments])[self.segment]
+        #: each segment's acquisition cost (what a conversion books)
+        self._segment_cac = np.array([s.acquisition_cost for s in scenario.segments])
         self._discount = econ.discount_factors(
             scenario.economics.annual_discount_rate, self.steps_per_month, self.horizon + 1
         )
@@ -303,6 +304,17 @@ class EngagementModel(mesa.Model):
         stage at the step's start), the other rows 0.
         """
         return np.where(self.stage_tables.customer[None, :, None], self.flow_count, 0)
+
+    @property
+    def base_revenue(self) -> np.ndarray:
+        """The installed base's monthly revenue at the start (0 for everyone else).
+
+        What net and gross revenue retention compare :attr:`base_revenue_12` with. It is
+        the starting revenue of who paid at the start (``traits["revenue"]``, which a
+        run does not change), so it is computed when asked instead of held (8 bytes per
+        customer).
+        """
+        return np.where(self._base, self.traits["revenue"], 0.0)
 
     @property
     def tenure_months(self) -> np.ndarray:
@@ -524,7 +536,7 @@ class EngagementModel(mesa.Model):
         self.satisfaction[started] = d.new_customer_satisfaction
         new = moves.converted
         self.monthly_revenue[new] = self.traits["revenue"][new]
-        self.acquisition[new] = self._cac[new]
+        self.acquisition[new] = self._segment_cac[self.segment[new]]
         return moves
 
     def _sync_csm_agents(self) -> None:
