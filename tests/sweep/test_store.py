@@ -427,6 +427,25 @@ def test_read_npz_reads_what_np_load_reads(tmp_path):
             np.testing.assert_array_equal(read[name], data[name])
 
 
+@pytest.mark.parametrize("where", [0.3, 0.5, 0.7])
+def test_read_npz_refuses_a_changed_byte_or_a_cut_file(tmp_path, where):
+    import zipfile
+    import zlib
+
+    from sim.sweep.store import read_npz, series_bytes
+
+    data = bytearray(series_bytes({"step": np.arange(1, 200),
+                                   "revenue": np.linspace(0.0, 1e6, 199)}))
+    at = int(len(data) * where)  # inside the members (the directory is at the end)
+    data[at] ^= 0x5A
+    damaged, cut = tmp_path / "damaged.npz", tmp_path / "cut.npz"
+    damaged.write_bytes(bytes(data))
+    cut.write_bytes(bytes(data[:at]))
+    for path in (damaged, cut):
+        with pytest.raises((zipfile.BadZipFile, zlib.error, ValueError, EOFError)):
+            read_npz(path)
+
+
 def test_series_bytes_is_an_npz_of_the_same_arrays_and_the_same_bytes_every_time(
         tmp_path, monkeypatch):
     import time as clock
