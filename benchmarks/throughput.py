@@ -15,6 +15,12 @@ the measurements are taken R times, interleaved (every size and the reference on
 round, same seed), and the fastest of each is reported: the ratio of two timings is
 then robust to other load on the machine.
 
+Memory per customer is ``(peak RSS − RSS before the model is built) / customers``: the
+baseline subtracted is the child's peak RSS after the interpreter, numpy, scipy, Mesa,
+``sim`` and the scenario are loaded (printed with the table), so what remains is what
+the model allocates (its arrays, the network, the step's temporaries, the allocator's
+slack). Issue 15's target is :data:`TARGET_BYTES_PER_CUSTOMER` at 1M customers.
+
 Usage::
 
     python benchmarks/throughput.py                       # 10k, 100k, 1M × 60 months
@@ -23,7 +29,8 @@ Usage::
 A readable table is printed; the last line is one JSON object: ``customers``,
 ``months``, ``customer_steps_per_s``, ``reference_customer_steps_per_s``, ``speedup``
 (vectorised / reference) and ``peak_rss_mib`` for the 100k case (or the size closest
-to it), plus ``sizes``: one object per size.
+to it), plus ``sizes``: one object per size (with ``bytes_per_customer`` and the
+``import_rss_mib`` it subtracts), and ``target_bytes_per_customer``.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ SINGLE_THREAD = {
     )
 }
 HEADLINE_SIZE = 100_000
+#: Issue 15's memory target: peak bytes per customer at 1M customers, baseline subtracted.
+TARGET_BYTES_PER_CUSTOMER = 300
 
 
 def peak_rss_mib() -> float:
@@ -105,6 +114,7 @@ def measure(kind: str, customers: int, months: int, policy: str, seed: int) -> d
     built = peak_rss_mib()
     model.run()
     t2 = time.perf_counter()
+    peak = peak_rss_mib()
     return {
         "kind": kind,
         "policy": policy,
@@ -114,9 +124,10 @@ def measure(kind: str, customers: int, months: int, policy: str, seed: int) -> d
         "construct_seconds": t1 - t0,
         "seconds": t2 - t1,
         "customer_steps_per_s": customers * model.steps / (t2 - t1),
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": peak,
         "built_rss_mib": built,
         "import_rss_mib": baseline,
+        "bytes_per_customer": (peak - baseline) * 2**20 / customers,
     }
 
 
@@ -147,7 +158,9 @@ def fastest(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The fastest of repeated measurements, with the largest peak RSS among them."""
     best = dict(min(runs, key=lambda r: r["seconds"]))
     best["construct_seconds"] = min(r["construct_seconds"] for r in runs)
-    best["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+    worst = max(runs, key=lambda r: r["peak_rss_mib"])
+    for key in ("peak_rss_mib", "import_rss_mib", "bytes_per_customer"):
+        best[key] = worst[key]
     best["repeats"] = len(runs)
     return best
 
@@ -219,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print()
     print(
         f"{'model':<30} {'customers':>10} {'months':>6} {'build s':>8} {'run s':>8} "
-        f"{'cust-steps/s':>13} {'RSS built MiB':>13} {'peak RSS MiB':>12}"
+        f"{'cust-steps/s':>13} {'RSS built MiB':>13} {'peak RSS MiB':>12} {'B/customer':>10}"
     )
     for r in best:
         label = {
@@ -231,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{label:<30} {r['customers']:>10,} {r['months']:>6} "
             f"{r['construct_seconds']:>8.2f} {r['seconds']:>8.2f} "
             f"{r['customer_steps_per_s']:>13,.0f} {r['built_rss_mib']:>13.0f} "
-            f"{r['peak_rss_mib']:>12.0f}"
+            f"{r['peak_rss_mib']:>12.0f} {r['bytes_per_customer']:>10.0f}"
         )
     speedup = headline["customer_steps_per_s"] / ref["customer_steps_per_s"]
     same_rules = core["customer_steps_per_s"] / ref["customer_steps_per_s"]
@@ -243,6 +256,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"(peak RSS includes the interpreter and imports: {ref['import_rss_mib']:.0f} MiB "
         "before any model is built)"
     )
+    for r in rows:
+        print(
+            f"bytes per customer at {r['customers']:,}: {r['bytes_per_customer']:.0f} = "
+            f"(peak RSS {r['peak_rss_mib']:.0f} MiB − {r['import_rss_mib']:.0f} MiB after "
+            f"imports) / {r['customers']:,}"
+        )
+    print(f"issue 15's target: ≤ {TARGET_BYTES_PER_CUSTOMER} bytes per customer at 1,000,000")
 
     summary = {
         "customers": headline["customers"],
@@ -254,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "speedup_same_rules": same_rules,
         "policy": args.policy,
         "reference": {k: ref[k] for k in ("policy", "customers", "months", "seconds")},
+        "target_bytes_per_customer": TARGET_BYTES_PER_CUSTOMER,
         "sizes": [
             {
                 k: r[k]
@@ -265,6 +286,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "peak_rss_mib",
                     "construct_seconds",
                     "built_rss_mib",
+                    "import_rss_mib",
+                    "bytes_per_customer",
                     "repeats",
                 )
             }
