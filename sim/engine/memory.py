@@ -7,11 +7,15 @@ company customer). Rather than die with ``MemoryError`` after filling the machin
 the run with an :class:`~sim.schema.InputError` saying both.
 
 The estimate is measured, not derived: ``tracemalloc`` of the construction of a
-20,000-agent model of the default scenario and its first step peaks at 523 bytes per
-agent at degree 6 and 1,475 at degree 26, so about 237 bytes per agent plus 48 per
-unit of network degree; the summary and the customers' table add about 60 more
-(572–609 bytes per agent in all for ``default`` and ``b2c_retail``).
-:data:`BYTES_PER_AGENT` and :data:`BYTES_PER_AGENT_DEGREE` round these up.
+20,000-agent model of the default scenario and its first step peaks at 502 bytes per
+agent at degree 6 and 662 at degree 26 (``b2c_retail``: 528 and 688), so about 454–480
+bytes per agent plus 8 per unit of network degree (the sparse graph's 4-byte index and
+4-byte weight per link; its build, 124 bytes per agent at degree 6, is over before the
+step's peak). The summary adds little; the customers' table about 50 more (543–580
+bytes per agent in all at degree 6 for ``default`` and ``b2c_retail``, 703–740 at 26).
+:data:`BYTES_PER_AGENT` and :data:`BYTES_PER_AGENT_DEGREE` round these up. Of the
+~480, about 280 are the customers' traits and state (held for the whole run) and the
+rest the step's temporaries.
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ from pathlib import Path
 
 from sim.schema import InputError
 
-BYTES_PER_AGENT = 300
-"""Bytes per agent without a network: traits, state, the step's draws, the results."""
-BYTES_PER_AGENT_DEGREE = 48
-"""Bytes per agent per unit of network degree (the sparse graph and its build)."""
+BYTES_PER_AGENT = 540
+"""Bytes per agent without a network: traits, state, the step's temporaries, the results."""
+BYTES_PER_AGENT_DEGREE = 8
+"""Bytes per agent per unit of network degree (the sparse graph's index and weight)."""
 GIB = 2.0**30
 MEMINFO = Path("/proc/meminfo")
 

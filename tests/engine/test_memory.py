@@ -8,14 +8,19 @@ from sim import EngagementModel, load_scenario
 from sim.engine import memory
 
 
-@pytest.mark.parametrize("degree", [6, 16])
-def test_the_estimate_bounds_a_runs_measured_peak(degree):
-    scenario = load_scenario("default", overrides={"network.degree": degree})
-    EngagementModel(scenario, "hybrid", rng=0, customers=300, months=1).run()  # warm up
+@pytest.mark.parametrize(
+    ("name", "policy", "degree"),
+    [("default", "hybrid", 6), ("default", "hybrid", 16), ("default", "hybrid", 0),
+     ("b2c_retail", "low_touch", 6)],
+)
+def test_the_estimate_bounds_a_runs_measured_peak(name, policy, degree):
+    network = {"network.degree": degree} if degree else {"network.kind": "mixed"}
+    scenario = load_scenario(name, overrides=network)
+    EngagementModel(scenario, policy, rng=0, customers=300, months=1).run()  # warm up
     n = 10_000
     tracemalloc.start()
     try:
-        model = EngagementModel(scenario, "hybrid", rng=0, customers=n, months=2)
+        model = EngagementModel(scenario, policy, rng=0, customers=n, months=2)
         model.run()
         model.summary()
         peak = tracemalloc.get_traced_memory()[1]
