@@ -96,15 +96,21 @@ def use_forkserver() -> None:
 def _forkserver() -> Any:
     """The forkserver start, or ``None`` where there is none (Windows).
 
-    The forkserver (a fresh, single-threaded interpreter) imports :mod:`sim.sweep.runner`
-    once; each worker is a fork of it, ready at once and sharing those pages, instead of
-    a new interpreter importing everything again (about 2 s of CPU per worker).
+    The forkserver (a fresh, single-threaded interpreter) imports :data:`PRELOAD` once;
+    each worker is a fork of it, ready at once and sharing those pages, instead of a new
+    interpreter importing everything again (about 2 s of CPU per worker for the runs,
+    0.7 s more for the figures).
     """
     if "forkserver" not in START_METHODS:
         return None
     context = get_context("forkserver")
-    context.set_forkserver_preload(["sim.sweep.runner"])
+    context.set_forkserver_preload(list(PRELOAD))
     return context
+
+
+PRELOAD = ("sim.sweep.runner", "sim.analysis.plots")
+"""What the forkserver imports for its workers: the runs' code and the figures' (every
+command that starts workers ends with a report, drawn on them)."""
 
 
 def worker_pool(width: int) -> Any:
