@@ -1,7 +1,8 @@
 """Share of a sweep run's CPU that is not the simulation (issue 15: at most 10 %).
 
-Calls the worker's entry point (``sim.sweep.runner._task``: scenario overrides, model
-set-up, ``model.run``, summary, series, their compression, garbage collection) for
+Calls the worker's entry point as a pool worker does (``sim.sweep.runner._task`` with
+the pickled scenario, which a worker unpickles at its first run: scenario overrides,
+model set-up, ``model.run``, summary, series, their compression, garbage collection) for
 ``--runs`` runs of the default scenario's hybrid policy at ``--customers`` × ``--months``
 in this process, and times each call and, inside it, ``EngagementModel.run`` (CPU time
 of the process, ``time.process_time``). Prints the median run's CPU, the median time in
@@ -55,9 +56,10 @@ def main() -> None:
     EngagementModel.run = timed_run  # type: ignore[method-assign]
     load_before = os.getloadavg()
     tasks: list[float] = []
+    shared = runner._pickled(scenario)  # what the pool sends (unpickled once per worker)
     for i in range(args.runs + 1):
         start = time.process_time()
-        _, _, _, error = runner._task(scenario, {}, Run(i, 0, "hybrid", 0, 1000 + i, {}))
+        _, _, _, error = runner._task(shared, {}, Run(i, 0, "hybrid", 0, 1000 + i, {}))
         tasks.append(time.process_time() - start)
         if error:
             raise SystemExit(f"run {i} failed: {error}")
