@@ -124,18 +124,34 @@ def worker_pool(width: int) -> Any:
                                  initializer=_watch_owner, initargs=(os.getpid(),))
 
 
-def warm(jobs: int) -> None:
+def warm(jobs: int) -> threading.Thread | None:
     """Start the workers ``jobs`` asks for now, without waiting for them.
 
-    Their start (an interpreter importing the simulator, about 2 s) then overlaps the
-    caller's own imports and set-up instead of delaying the first runs. Nothing is
-    started for one job.
+    Their start (a forkserver importing the simulator and the figures' code, about 2–3 s,
+    then the forks) then overlaps the caller's own imports and set-up instead of
+    delaying the first runs. Starting a worker waits for the forkserver's imports, so
+    it is done on a thread of its own: the caller goes on at once (the first
+    :func:`worker_pool` call that needs the workers waits for them). Nothing is started
+    for one job.
+
+    Returns:
+        The thread starting the workers (``None`` for one job).
     """
     width = effective_jobs(jobs)
-    if width > 1:
-        pool = worker_pool(width)
-        for _ in range(width):
-            pool.submit(_ready)
+    if width <= 1:
+        return None
+
+    def start() -> None:
+        try:
+            pool = worker_pool(width)
+            for _ in range(width):
+                pool.submit(_ready)
+        except Exception:  # the runs' own call to worker_pool reports it
+            pass
+
+    thread = threading.Thread(target=start, name="engagesim-warm-pool", daemon=True)
+    thread.start()
+    return thread
 
 
 def _ready() -> None:

@@ -17,8 +17,10 @@ def test_run_all_returns_results_in_task_order_here_and_on_workers():
 
 
 def test_warm_starts_the_pool_the_runs_then_get():
-    warm(2)
+    starting = warm(2)
     if effective_jobs(2) == 2:
+        starting.join(timeout=120)  # a thread, so the caller went on meanwhile
+        assert not starting.is_alive()
         # the same pool object: its workers (forked from one forkserver) already started
         assert worker_pool(2) is worker_pool(2)
         pids = set(worker_pool(2).map(_pid, range(8)))
@@ -32,6 +34,7 @@ def _pid(_):
 def test_jobs_without_a_work_count_are_capped_at_the_cores():
     assert effective_jobs(-1) == effective_jobs(-1, 10**9)
     assert effective_jobs(1) == 1
+    assert warm(1) is None  # one job: nothing to start
 
 
 def test_a_script_without_a_main_guard_can_sweep_on_two_workers(tmp_path):
