@@ -339,8 +339,8 @@ def draw_exits(
     total = lam.sum(axis=0)
     p_exit = -np.expm1(-total)
     choice = np.full(u.size, -1, dtype=np.int64)
-    moved = u < p_exit
-    if not moved.any():
+    moved = np.flatnonzero(u < p_exit)  # the movers' rows: one scan of the mask, not five
+    if moved.size == 0:
         return choice, np.empty(0)
     # position of u inside the exit interval, split in proportion to the rates
     lam_moved = lam[:, moved]
@@ -397,7 +397,7 @@ def transitions(
     lam = np.zeros((width, n))
     targets = np.zeros((n_stages, width), dtype=np.int64)
     count = np.array([len(edges) for edges in out_edges])
-    by_word = []  # (stage, slot, total rate, referral rate) of word-of-mouth edges
+    by_word = []  # (stage, slot, rows, total rate, referral rate) of word-of-mouth edges
     start = 0
     for s, stop in enumerate(bounds):
         rows = order[start:stop]
@@ -411,19 +411,19 @@ def transitions(
             lam[j, rows] = rate
             targets[s, j] = e.target
             if e.referral > 0 and pressure is not None:
-                total, by_ref = np.empty(n), np.empty(n)
-                total[rows], by_ref[rows] = rate, ref_rate
-                by_word.append((s, j, total, by_ref))
+                by_word.append((s, j, rows, rate, ref_rate))
     lam /= steps_per_month
     choice, share = draw_exits(lam, count[stage], u)
     moved = np.flatnonzero(choice >= 0)
     pick = choice[moved]
     new_stage[moved] = targets[stage[moved], pick]
     referred_rows = []
-    for s, j, total, by_ref in by_word:
+    for s, j, rows, total, by_ref in by_word:
         took = (stage[moved] == s) & (pick == j)
         who = moved[took]
-        referred_rows.append(who[share[took] < by_ref[who] / total[who]])
+        at = np.searchsorted(rows, who)  # a stage's rows are in ascending order
+        total, by_ref = (x[at] if np.ndim(x) else x for x in (total, by_ref))
+        referred_rows.append(who[share[took] < by_ref / total])
     referred = np.concatenate(referred_rows) if referred_rows else np.empty(0, np.int64)
     return new_stage, referred
 
