@@ -33,6 +33,7 @@ import fcntl
 import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import platform
@@ -70,7 +71,8 @@ INTEGRITY = "integrity"
 RECORD_NAME = re.compile(r"^(\d+)\.json$")
 SERIES_NAME = re.compile(r"^(\d+)\.npz$")
 TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}(\.[a-z]+)?$")
-"""A temporary file :func:`sim.files.atomic_write` may leave when killed mid-write."""
+"""A temporary file :func:`sim.files.atomic_write` or the journal's writer (:func:`_unsynced`)
+may leave when killed mid-write."""
 SHOWN_PROBLEMS = 6
 """Most problems one integrity message names (then: "and N more")."""
 
@@ -383,16 +385,18 @@ class ResultStore:
         """
         series_files, record_files = [], []
         unclosed: set[int] = set()
+        series_folder, rows_folder = str(self.series), str(self.rows)
         folder = open_folder(self.root)  # before the writes: the flush reports errors since
         try:
             for record, series in runs:
                 name = f"{int(record['run_id']):06d}"
                 if series is not None:
                     data = series if isinstance(series, bytes) else series_bytes(series)
-                    series_files.append(_unsynced(self.series / f"{name}.npz", data, ".npz"))
+                    series_files.append(_unsynced(f"{series_folder}/{name}.npz", data,
+                                                  ".npz"))
                     unclosed.add(series_files[-1][0])
                 data = json.dumps(record, sort_keys=False).encode()
-                record_files.append(_unsynced(self.rows / f"{name}.json", data, ""))
+                record_files.append(_unsynced(f"{rows_folder}/{name}.json", data, ""))
                 unclosed.add(record_files[-1][0])
             files = (*series_files, *record_files)
             flush_files([fd for fd, _, _ in files], folder, self.root)
@@ -772,14 +776,29 @@ def _npy_header_bytes(dtype: str, shape: tuple[int, ...]) -> bytes:
     return header.getvalue()
 
 
-def _unsynced(path: Path, data: bytes, suffix: str) -> tuple[int, str, Path]:
+_TEMPORARY_NUMBERS = itertools.count(int.from_bytes(os.urandom(4), "little"))
+"""This process's temporary names (:func:`_unsynced`), from a random start."""
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def _unsynced(path: str, data: bytes, suffix: str) -> tuple[int, str, str]:
     """Write ``data`` to a temporary file beside ``path``: ``(open fd, its name, path)``.
 
-    The caller flushes the descriptor, closes it and renames the file to ``path``.
+    The temporary file is ``.NAME.XXXXXXXX`` plus ``suffix`` (:data:`TEMPORARY_NAME`):
+    a number of this process in hexadecimal, created exclusively with the umask's
+    ordinary mode. That is :func:`tempfile.mkstemp`'s name and mode without its random
+    name and ``fchmod``, which were a fifth of the journal writer's time (issue 15); a
+    name that exists already (a leftover of a crash) falls back to ``mkstemp``. The
+    caller flushes the descriptor, closes it and renames the file to ``path``.
     """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    folder, _, name = path.rpartition("/")
+    tmp = f"{folder}/.{name}.{next(_TEMPORARY_NUMBERS) % 2**32:08x}{suffix}"
     try:
+        fd = os.open(tmp, _NEW_FILE, 0o666)  # the umask applies, as to any new file
+    except FileExistsError:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=folder)
         os.fchmod(fd, ordinary_mode())
+    try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
