@@ -427,6 +427,31 @@ def test_read_npz_reads_what_np_load_reads(tmp_path):
             np.testing.assert_array_equal(read[name], data[name])
 
 
+def test_a_temporary_name_left_by_a_crash_is_not_reused(tmp_path, monkeypatch):
+    import itertools
+    import stat
+
+    import sim.sweep.store as store_module
+    from sim.sweep.store import TEMPORARY_NAME, ResultStore
+
+    store = ResultStore(tmp_path)
+    store.rows.mkdir(parents=True)
+    store.series.mkdir(parents=True)
+    monkeypatch.setattr(store_module, "_TEMPORARY_NUMBERS", itertools.count(7))
+    leftover = store.series / ".000003.npz.00000007.npz"  # the name the writer tries first
+    assert TEMPORARY_NAME.match(leftover.name)
+    leftover.write_bytes(b"half a file")
+    store.save_batch([({"run_id": 3, "error": ""}, {"step": np.arange(1, 4)})])
+    assert leftover.read_bytes() == b"half a file"  # untouched: another name was used
+    with np.load(store.series / "000003.npz") as data:
+        np.testing.assert_array_equal(data["step"], np.arange(1, 4))
+    assert store.read_record(store.rows / "000003.json")["run_id"] == 3
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (store.series / "000003.npz", store.rows / "000003.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # an ordinary file
+
+
 @pytest.mark.parametrize("where", [0.3, 0.5, 0.7])
 def test_read_npz_refuses_a_changed_byte_or_a_cut_file(tmp_path, where):
     import zipfile
