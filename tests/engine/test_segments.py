@@ -51,3 +51,22 @@ def test_the_model_uses_the_counts():
     # deterministic: the same sizes with any seed
     other = EngagementModel("default", "no_touch", rng=99, customers=997, months=1)
     np.testing.assert_array_equal(np.bincount(other.segment, minlength=shares.size), expected)
+
+
+@pytest.mark.parametrize("kind, params", [
+    ("beta", (0.8, 3.5)), ("beta", (40.0, 2.0)), ("uniform", (-2.0, 7.5)),
+    ("normal", (3.0, 0.7)), ("normal", (-1e4, 250.0)), ("lognormal", (1200.0, 900.0)),
+    ("lognormal", (0.02, 0.001)),
+])
+@pytest.mark.parametrize("n", [0, 1, 7, 5000])
+def test_a_trait_is_drawn_as_scipy_draws_it_bit_for_bit(kind, params, n):
+    from sim.engine.segments import Distribution, _frozen
+
+    for seed in range(3):
+        mine, scipys = np.random.default_rng(seed), np.random.default_rng(seed)
+        ours = Distribution(kind, params).sample(mine, n)
+        theirs = np.asarray(_frozen(kind, params).rvs(size=n, random_state=scipys),
+                            dtype=float)
+        assert ours.dtype == theirs.dtype and ours.shape == (n,)
+        assert ours.tobytes() == theirs.tobytes()
+        assert mine.bit_generator.state == scipys.bit_generator.state  # left where scipy leaves it
