@@ -9,9 +9,10 @@ runs ``run``, ``compare``, ``sweep`` (every shipped experiment), ``analytic``,
 the code of git revision BASE (a temporary worktree) and once with the working tree,
 each writing into the same folder path so that paths printed in the outputs agree, and
 compares every file byte for byte (a ``.npz`` by its arrays: a zip's bytes carry
-timestamps). Text files may differ only in lines that carry
-wall-clock times (``N runs in X s``, ``Started``, ``Runtime:``, progress bars) and in
-the checkout's own path. Exits 0 when every output is the same, 1 otherwise (listing what differs).
+timestamps; a folder's lock file not at all: it holds a process id). Text files may
+differ only in lines that carry wall-clock times (``N runs in X s``, ``Started``,
+``Runtime:``, progress bars) and in the checkout's own path. Exits 0 when every output
+is the same, 1 otherwise (listing what differs).
 It takes about five minutes on two cores.
 """
 
@@ -28,6 +29,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCK_FILE = ".engagesim.lock"
+"""A results folder's lock (``sim.sweep.store.LOCK_FILE``): its text is a process id."""
 
 #: Lines that carry wall-clock time, not results (including progress-bar rates).
 TIMING = re.compile(r'"started"|Started|elapsed| runs in [0-9.]+ s|Runtime: |[0-9.]+(step|it)/s')
@@ -106,6 +109,8 @@ def differences(a: Path, b: Path) -> list[str]:
     for rel in sorted(files_a & files_b):
         x, y = (a / rel).read_bytes(), (b / rel).read_bytes()
         if x == y or (rel.suffix == ".npz" and same_arrays(a / rel, b / rel)):
+            continue
+        if rel.name == LOCK_FILE:  # holds the process id of the sweep that locked it
             continue
         try:
             lines_x, lines_y = ([line for line in t.decode().splitlines()
