@@ -55,10 +55,11 @@ def small_world(n: int, degree: int, rewire: float, rng: np.random.Generator) ->
 
     Node ``i``'s lattice edges go to ``i + 1, …, i + half`` (mod ``n``); each edge's far
     end is rewired, with probability ``rewire``, to a uniform random node. The graph is
-    built with 32-bit indices, without 64-bit intermediates: its peak is about 130 bytes
-    per node at degree 6 besides the result's 52 (was 334), drawing the same random
-    numbers in the same order as one ``rng.random(m)`` and one ``rng.integers(0, n, m)``
-    (``m = n·half`` edges), so the graph is the one those draws define.
+    built with 32-bit indices and without 64-bit intermediates: at degree 6 its build
+    peaks at 124 bytes per node and the result keeps 52 (a 64-bit construction peaked at
+    334). It draws the same random numbers in the same order as one ``rng.random(m)``
+    and one ``rng.integers(0, n, m)`` (``m = n·half`` edges), so the graph is the one
+    those draws define.
 
     Args:
         n: Number of nodes.
@@ -104,9 +105,11 @@ def small_world(n: int, degree: int, rewire: float, rng: np.random.Generator) ->
 def _chunked(rng, size, draw, keep=None, chunk=1 << 16):
     """``draw(rng, size)`` taken in chunks, optionally keeping only the rows ``keep``.
 
-    The chunks consume ``rng`` exactly as one call of ``size`` does (a ``float64`` or
-    ``int64`` draw takes whole 64-bit words in order), so the values are the same,
-    without holding all ``size`` of them at once.
+    A draw's values depend only on the generator's state, which carries over from call
+    to call (a bounded integer below 2³² takes 32 bits, and the generator keeps the
+    unused half of a 64-bit word for the next call), so the chunks give the values one
+    call of ``size`` gives, without holding all of them at once
+    (``tests/engine/test_network.py`` checks both).
 
     Args:
         rng: The generator.
