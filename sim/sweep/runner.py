@@ -401,7 +401,8 @@ def sweep(
                     if error:
                         bar.write(f"run {run.run_id} ({run.policy}, point {run.point}) "
                                   f"failed: {error}")
-        frame = store.finish()
+        # the end reads the journal back on the pool's workers (when the runs used it)
+        frame = store.finish(effective_jobs(jobs, len(todo)) if client is None else 1)
     failed_total = int((frame["error"] != "").sum())
     return SweepResult(len(runs), len(todo), failed_total, time.perf_counter() - start, store)
 

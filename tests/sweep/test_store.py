@@ -495,6 +495,37 @@ def test_series_bytes_is_an_npz_of_the_same_arrays_and_the_same_bytes_every_time
             np.testing.assert_array_equal(stored[name], values)
 
 
+def test_the_journal_read_on_workers_is_the_frame_read_here(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import sim.sweep.store as store_module
+    from sim.sweep.store import ResultStore, series_bytes
+
+    monkeypatch.setattr(store_module, "PARALLEL_READ_FILES", 4)
+    store = ResultStore(tmp_path)
+    store.series.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    for run_id in range(11):
+        steps = int(rng.integers(1, 6))
+        (store.series / f"{run_id:06d}.npz").write_bytes(series_bytes(
+            {"step": np.arange(1, steps + 1), "active": rng.random(steps)}))
+    here = store._read_journal_series()
+    pd.testing.assert_frame_equal(store._read_journal_series(workers=2), here)
+    some = [1, 4, 5, 9, 10]
+    pd.testing.assert_frame_equal(store._read_journal_series(some, workers=2),
+                                  store._read_journal_series(some))
+    # runs whose columns differ: read here, as pandas aligns them
+    (store.series / "000011.npz").write_bytes(series_bytes({"step": np.arange(1, 3),
+                                                            "orders": np.array([1.0, 2.0])}))
+    pd.testing.assert_frame_equal(store._read_journal_series(workers=2),
+                                  store._read_journal_series())
+    # a damaged file read by a worker is named, as read here
+    data = (store.series / "000006.npz").read_bytes()
+    (store.series / "000006.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"000006\.npz: damaged series file"):
+        store._read_journal_series(workers=2)
+
+
 def test_journal_series_with_different_columns_are_aligned_as_pandas_would(tmp_path):
     import pandas as pd
 
