@@ -90,10 +90,10 @@ def main() -> None:
         save_batch(store, runs)
         batches.append((len(runs), time.perf_counter() - begin))
 
-    def timed_finish(store):
+    def timed_finish(store, *args, **kwargs):
         begin = time.perf_counter()
         try:
-            return finish(store)
+            return finish(store, *args, **kwargs)
         finally:
             finish_seconds.append(time.perf_counter() - begin)
 
