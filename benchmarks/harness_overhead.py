@@ -2,7 +2,8 @@
 
 Calls the worker's entry point as a pool worker does (``sim.sweep.runner._task`` with
 the pickled scenario, which a worker unpickles at its first run: scenario overrides,
-model set-up, ``model.run``, summary, series, their compression, garbage collection) for
+model set-up, ``model.run``, summary, series, their compression, garbage collection, and
+storing the run's record and series in a sweep folder's journal, flushed) for
 ``--runs`` runs of the default scenario's hybrid policy at ``--customers`` × ``--months``
 in this process, and times each call and, inside it, ``EngagementModel.run`` (CPU time
 of the process, ``time.process_time``). Prints the median run's CPU, the median time in
@@ -20,7 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
+import tempfile
 import time
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -30,6 +33,7 @@ from sim.engine.model import EngagementModel  # noqa: E402
 from sim.engine.scenario import load_scenario  # noqa: E402
 from sim.sweep import runner  # noqa: E402
 from sim.sweep.design import Run  # noqa: E402
+from sim.sweep.store import ResultStore  # noqa: E402
 
 TARGET = 0.10
 """The harness may take at most this share of a run's CPU (issue 15)."""
@@ -57,12 +61,19 @@ def main() -> None:
     load_before = os.getloadavg()
     tasks: list[float] = []
     shared = runner._pickled(scenario)  # what the pool sends (unpickled once per worker)
-    for i in range(args.runs + 1):
-        start = time.process_time()
-        _, _, _, error = runner._task(shared, {}, Run(i, 0, "hybrid", 0, 1000 + i, {}))
-        tasks.append(time.process_time() - start)
-        if error:
-            raise SystemExit(f"run {i} failed: {error}")
+    journal = ResultStore(tempfile.mkdtemp(prefix="engagesim-harness-"))
+    journal.rows.mkdir()
+    journal.series.mkdir()
+    try:
+        for i in range(args.runs + 1):
+            start = time.process_time()
+            error = runner._task(shared, {}, Run(i, 0, "hybrid", 0, 1000 + i, {}),
+                                 str(journal.root)).error
+            tasks.append(time.process_time() - start)
+            if error:
+                raise SystemExit(f"run {i} failed: {error}")
+    finally:
+        shutil.rmtree(journal.root, ignore_errors=True)
     load_after = os.getloadavg()
     tasks, inside = tasks[1:], inside[1:]
     shares = [(task - run) / task for task, run in zip(tasks, inside, strict=True)]

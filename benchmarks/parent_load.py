@@ -20,12 +20,21 @@ and series) ``N`` times into a fresh folder with each way of flushing, in turn: 
 and what every batch did before) and no flush at all (the floor: writing and renaming
 the files); it prints the median µs per run of the batch and of its flush.
 
+With ``--pool-runs N`` it then runs a real sweep of ``N`` minimal runs (50 customers, one
+month: the workers finish them as fast as they can) on a pool of two workers, as
+``--jobs 2`` does, where the workers store their own runs in the journal and the parent
+only sends them their tasks and counts what comes back. It prints the parent's CPU time
+per run (all its threads: the pool's queues, the progress) by tenth of the sweep and
+over the whole runs' phase, the end of the sweep, and the workers that cost would keep
+busy: ``--run-seconds`` ÷ the parent's CPU per run.
+
 Its last line is a JSON object with the same figures.
 
 Usage::
 
     python benchmarks/parent_load.py [--runs 100000] [--run-seconds 0.17]
                                      [--target-workers 256] [--flush-batches 10]
+                                     [--pool-runs 10000]
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import sim.files
 from sim.sweep import runner
 from sim.sweep import store as store_module
 from sim.sweep.design import experiment_from_dict
+from sim.sweep.pool import use_forkserver
 from sim.sweep.store import ResultStore
 
 TENTHS = 10
@@ -58,6 +68,9 @@ def main() -> None:
     parser.add_argument("--flush-batches", type=int, default=0,
                         help="then replay the largest batch this many times per way of "
                              "flushing (syncfs, an fsync per file, none)")
+    parser.add_argument("--pool-runs", type=int, default=0,
+                        help="then a real two-worker sweep of this many minimal runs, "
+                             "the workers storing their own runs")
     args = parser.parse_args()
     policies = ["no_touch", "low_touch", "high_touch", "hybrid"]
     replications = max(1, args.runs // len(policies))
@@ -75,6 +88,7 @@ def main() -> None:
         summary, series = template
         return {**summary, "policy": policy, "seed": seed}, series
 
+    real_execute, real_series_bytes = runner.execute, runner.series_bytes
     runner.execute = trivial  # the in-process "worker" of --jobs 1
     runner.series_bytes = lambda series: packed
     batches: list[tuple[int, float]] = []  # (runs, seconds) of each save_batch
@@ -107,6 +121,7 @@ def main() -> None:
     finally:
         shutil.rmtree(out, ignore_errors=True)
         ResultStore.save_batch, ResultStore.finish = save_batch, finish
+        runner.execute, runner.series_bytes = real_execute, real_series_bytes
     n = result.ran
     size = n // TENTHS
     per_run = [(marks[(k + 1) * size - 1] - marks[k * size]) / (size - 1) * 1e6
@@ -139,6 +154,20 @@ def main() -> None:
         print(f"a batch of {len(largest)} runs, {way}: {batch_us:.0f} µs per run, of which "
               f"the flush {flush_us:.0f} (median of {args.flush_batches}); "
               f"{1e6 / batch_us:.0f} runs/s")
+    pool = pool_load(args.pool_runs, policies) if args.pool_runs else {}
+    if pool:
+        busy = args.run_seconds / (pool["parent_us_per_run"] * 1e-6)
+        verdict = "reached" if busy >= args.target_workers else "not reached"
+        pool["workers_sustained"] = int(busy)
+        print(f"a two-worker pool, {pool['runs']} minimal runs stored by the workers: the "
+              f"parent's CPU µs per run, by tenth of the sweep: "
+              + " ".join(f"{us:.0f}" for us in pool["parent_us_per_run_by_tenth"]))
+        print(f"  over the runs' phase {pool['parent_us_per_run']:.0f} µs per run "
+              f"({pool['runs_per_s']:.0f} runs/s came back); ≈ {busy:.0f} workers at "
+              f"{args.run_seconds} s a run (target {args.target_workers}: {verdict})")
+        print(f"  end of sweep (finish: runs.csv, series.parquet, the seal, read on the "
+              f"workers): {pool['end_s']:.2f} s, the parent's CPU {pool['end_cpu_us_per_run']:.0f}"
+              f" µs per run")
     print(json.dumps({"runs": n, "us_per_run_by_tenth": [round(u, 1) for u in per_run],
                       "batches": len(batches), "writer_us_per_run": round(writer / stored * 1e6, 1),
                       "writer_runs_per_s": round(writer_rate, 1),
@@ -148,7 +177,55 @@ def main() -> None:
                       "writer_workers_sustained": int(writer_rate * args.run_seconds),
                       "target_workers": args.target_workers,
                       "flush_us_per_run": {way: [round(b, 1), round(f, 1)]
-                                           for way, (b, f) in flushes.items()}}))
+                                           for way, (b, f) in flushes.items()},
+                      "pool": pool}))
+
+
+def pool_load(runs: int, policies: list[str]) -> dict:
+    """The parent's CPU per run in a real two-worker sweep of minimal runs.
+
+    The workers run and store the runs; the parent's CPU time (every thread of this
+    process: ``time.process_time``) is read as each finished run comes back.
+    """
+    use_forkserver()  # workers start as under the command line
+    exp = experiment_from_dict(
+        {"scenario": "default", "policies": policies,
+         "replications": max(1, runs // len(policies)), "customers": 50, "months": 1,
+         "seed": 1},
+        "parent_load", name="parent_load",
+    )
+    marks: list[tuple[float, float]] = []  # (wall, the parent's CPU) at each run back
+    real = runner.execute_runs
+
+    def marking(*args, **kwargs):
+        for finished in real(*args, **kwargs):
+            marks.append((time.perf_counter(), time.process_time()))
+            yield finished
+
+    root = Path(tempfile.mkdtemp(prefix="engagesim-pool-load-"))
+    runner.execute_runs = marking
+    try:
+        runner.sweep(experiment_from_dict(  # warm: start the workers, their imports
+            {"scenario": "default", "policies": policies, "replications": 2,
+             "customers": 50, "months": 1, "seed": 1}, "warm", name="warm"),
+            root / "warm", jobs=2, progress=False)
+        marks.clear()
+        start, cpu = time.perf_counter(), time.process_time()
+        result = runner.sweep(exp, root / "out", jobs=2, progress=False)
+        end, end_cpu = time.perf_counter(), time.process_time()
+    finally:
+        runner.execute_runs = real
+        shutil.rmtree(root, ignore_errors=True)
+    n, size = result.ran, result.ran // TENTHS
+    cpus = [c for _, c in marks]
+    tenths = [(cpus[(k + 1) * size - 1] - cpus[k * size]) / (size - 1) * 1e6
+              for k in range(TENTHS)]
+    last_wall, last_cpu = marks[-1]
+    return {"runs": n, "parent_us_per_run_by_tenth": [round(u, 1) for u in tenths],
+            "parent_us_per_run": round((last_cpu - cpu) / n * 1e6, 1),
+            "runs_per_s": round(n / (last_wall - start), 1),
+            "end_s": round(end - last_wall, 2),
+            "end_cpu_us_per_run": round((end_cpu - last_cpu) / n * 1e6, 1)}
 
 
 def flush_comparison(runs: list, repeats: int) -> dict[str, tuple[float, float]]:

@@ -602,7 +602,7 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
     from sim.analysis.report import winners_plan
     from sim.engine.plan import plan_name
     from sim.sweep.design import Run
-    from sim.sweep.runner import effective_jobs, execute_runs, record_of
+    from sim.sweep.runner import effective_jobs, execute_runs
     from sim.sweep.store import ResultStore
 
     store = ResultStore(out)
@@ -621,11 +621,12 @@ def _run_winners_plan(experiment, args: argparse.Namespace, out: Path) -> int:
             if record["policy"] == name and record["run_id"] in ok}
     todo = [run for run in plan_runs if run.run_id not in done]
     with store.locked():
-        for run, summary, series, error in execute_runs(
+        for _, _, record, series in execute_runs(
             experiment.scenario, todo, {run.point: {} for run in todo},
-            effective_jobs(args.jobs, len(todo)),
+            effective_jobs(args.jobs, len(todo)), journal=store.root,
         ):
-            store.save(record_of(run, summary, error), series)
+            if record is not None:  # not stored by a worker
+                store.save(record, series)
         store.finish()
     print(f"plan of the segment winners: {name} ({len(todo)} runs"
           f"{', the rest done before' if len(todo) < len(plan_runs) else ''})")

@@ -139,7 +139,8 @@ def open_folder(folder: str | Path) -> int:
     return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
 
-def flush_files(fds: Sequence[int], folder: int, name: str | Path | None = None) -> None:
+def flush_files(fds: Sequence[int], folder: int, name: str | Path | None = None,
+                each_file: bool = False) -> None:
     """Make what was written to the open files ``fds`` durable, in one wait where possible.
 
     Where :func:`libc_syncfs` is available, one ``syncfs`` of ``folder``'s file system
@@ -157,12 +158,15 @@ def flush_files(fds: Sequence[int], folder: int, name: str | Path | None = None)
         folder: A descriptor of a folder on the files' file system, opened before they
             were written.
         name: What the error names (the folder's path), if any.
+        each_file: ``fsync`` each file, never ``syncfs`` (where other processes write
+            to the file system at the same time, one ``syncfs`` would wait for their
+            files too).
 
     Raises:
         OSError: The data could not be made durable (``ENOSPC``, ``EIO``…), with the
             system's errno and message, as ``os.fsync`` raises it.
     """
-    syncfs = libc_syncfs()
+    syncfs = None if each_file else libc_syncfs()
     if syncfs is None:
         for fd in fds:
             os.fsync(fd)

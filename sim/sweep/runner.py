@@ -4,12 +4,14 @@
 series)``. :func:`sweep` runs an experiment's missing runs on local processes (a loky
 pool, :func:`execute_runs`) by default, or on a Dask cluster (:func:`dask_runs`: a
 ``distributed.Client`` for ``--scheduler ADDRESS``, else a ``LocalCluster``), and stores
-each result as it completes. A run that raises is recorded with its error and
-the sweep goes on; so is a run whose worker process dies (the OOM killer, a segfault):
-the runs that were in flight are run again one at a time, and the one that kills its
-worker alone is recorded as failed with the cause (``--resume`` retries it). Workers
-exit within a second when the main process dies. Results never depend on worker count,
-order or backend: each run's seed comes from its ``(point, replication)``.
+each result as it completes (a local pool's workers store their own runs, a few runs to
+a task, so one parent keeps hundreds of workers busy). A run that raises is recorded
+with its error and the sweep goes on; so is a run whose worker process dies (the OOM
+killer, a segfault): the runs that were in flight are run again one at a time, and the
+one that kills its worker alone is recorded as failed with the cause (``--resume``
+retries it). Workers exit within a second when the main process dies. Results never
+depend on worker count, order or backend: each run's seed comes from its ``(point,
+replication)``.
 """
 
 from __future__ import annotations
@@ -26,13 +28,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, wait
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from queue import Queue
-from typing import Any
+from queue import Queue, SimpleQueue
+from typing import Any, NamedTuple
 
 import numpy as np
 from joblib.externals.loky.backend.reduction import dumps as loky_dumps
@@ -131,28 +132,58 @@ def evaluate(
     return outcomes
 
 
-def _task(scenario: Scenario | bytes, overrides: Mapping[str, Any], run: Run):
-    """Worker entry point: never raises.
+def _task(scenario: Scenario | bytes, overrides: Mapping[str, Any], run: Run,
+          journal: str | None = None) -> Finished:
+    """Worker entry point: one run, handed back or stored by the worker; a run's error is kept.
 
     Args:
         scenario: The experiment's scenario, or its pickle (:func:`_pickled`; what a
             process pool sends, unpickled once per worker: :func:`_unpickled`).
         overrides: Scenario overrides of the run's design point.
         run: The run.
+        journal: The sweep's folder, when the worker stores the run there itself (a
+            local pool: the parent then only counts it, so one parent keeps hundreds of
+            workers busy); ``None`` to hand the record and series back.
 
     Returns:
-        ``(run, summary, series, error)``: the series as the bytes of its ``.npz``
-        (compressed here, in the worker, not in the parent that stores every run); the
-        summary and series are ``None`` and ``error`` is ``"ExceptionType: message"``
-        when the run raised.
+        The run's :class:`Finished`: its record (``runs.csv`` row, :func:`record_of`) and
+        its series as the bytes of its ``.npz`` (compressed here, in the worker, not in
+        the parent that stores every run), or neither when stored here; ``error`` is
+        ``"ExceptionType: message"`` when the run raised.
+
+    Raises:
+        OSError: Storing the run failed (a full disk): the sweep stops, as when the
+            parent's own write fails.
     """
     try:
         if isinstance(scenario, bytes):
             scenario = _unpickled(scenario)
         summary, series = execute(scenario, overrides, run.policy, run.seed)
-        return run, summary, series_bytes(series), ""
+        packed, error = series_bytes(series), ""
     except Exception as exc:
-        return run, None, None, f"{type(exc).__name__}: {exc}"
+        summary = packed = None
+        error = f"{type(exc).__name__}: {exc}"
+    record = record_of(run, summary, error)
+    if journal is None:
+        return Finished(run, error, record, packed)
+    ResultStore(journal).save_batch([(record, packed)], each_file=True)
+    return Finished(run, error)
+
+
+class Finished(NamedTuple):
+    """A finished run, as a worker reports it.
+
+    Attributes:
+        run: The run.
+        error: ``""``, or why the run failed (``"ExceptionType: message"``).
+        record: Its record, for the parent to store; ``None`` when the worker stored it.
+        series: The bytes of its series ``.npz`` (``None`` when stored, or failed).
+    """
+
+    run: Run
+    error: str
+    record: dict[str, Any] | None = None
+    series: bytes | None = None
 
 
 def _pickled(scenario: Scenario) -> bytes:
@@ -210,67 +241,109 @@ def execute_runs(
     runs: Sequence[Run],
     overrides: Mapping[int, Mapping[str, Any]],
     jobs: int,
-) -> Iterator[tuple[Run, dict[str, Any] | None, dict[str, np.ndarray] | None, str]]:
-    """Run ``runs`` on local processes, yielding ``(run, summary, series, error)`` as each ends.
+    journal: str | Path | None = None,
+) -> Iterator[Finished]:
+    """Run ``runs`` on local processes, yielding each :class:`Finished` run as it ends.
 
-    With one job the runs execute in this process. Otherwise at most ``jobs`` runs are in
-    flight on a loky process pool. When a worker dies, the pool breaks and every run in
-    flight is lost: those runs are run again one at a time, a run that kills its worker
-    alone is yielded as failed (:func:`_death_cause`), and the rest continue in parallel.
+    With one job the runs execute in this process. Otherwise the runs go to a loky
+    process pool in tasks of a few runs (:func:`chunk_size`), one task in flight per
+    worker, and with a ``journal`` each worker stores its runs there itself. When a
+    worker dies, the pool breaks and every run in flight is lost: those runs are run
+    again one at a time, a run that kills its worker alone is yielded as failed
+    (:func:`_death_cause`, its record for the caller to store), and the rest continue in
+    parallel.
 
     Args:
         scenario: The experiment's scenario.
         runs: The runs to do.
         overrides: Design point → its scenario overrides.
         jobs: Worker processes (already capped: :func:`effective_jobs`).
+        journal: The sweep's folder, where the pool's workers store their runs (a
+            folder of :class:`~sim.sweep.store.ResultStore`, opened); ``None``: every
+            run's record and series come back.
+
+    Raises:
+        OSError: A worker failed to store a run.
     """
     if jobs <= 1:
         for run in runs:
             yield _task(scenario, overrides[run.point], run)
         return
     queue, suspects = deque(runs), deque()
-    shared = _pickled(scenario)
+    shared, folder = _pickled(scenario), None if journal is None else str(journal)
     while queue or suspects:
         alone = bool(suspects)
         source, width = (suspects, 1) if alone else (queue, jobs)
         # reused across calls (compare's plan, the runs retried alone) like joblib's pool;
         # a broken or killed pool is replaced by a fresh one
         executor = worker_pool(width)
-        in_flight: dict[Any, Run] = {}
+        finished: SimpleQueue = SimpleQueue()  # the futures, in the order they end
+        in_flight: dict[Any, list[Run]] = {}
         lost: list[tuple[Run, BaseException]] = []
         broken = False  # a worker died: submit nothing more to this pool
         try:
             while in_flight or (source and not broken):
                 while source and not broken and len(in_flight) < width:
-                    run = source.popleft()
+                    size = 1 if alone else chunk_size(len(source), width)
+                    chunk = [source.popleft() for _ in range(size)]
                     try:
-                        future = executor.submit(_task, shared, overrides[run.point], run)
+                        future = executor.submit(
+                            _task_chunk, shared,
+                            [(overrides[run.point], run) for run in chunk], folder,
+                        )
                     except BrokenProcessPool:
-                        source.appendleft(run)  # never started: not a suspect
+                        source.extendleft(reversed(chunk))  # never started: not suspects
                         broken = True
                         break
-                    in_flight[future] = run
+                    in_flight[future] = chunk
+                    future.add_done_callback(finished.put)
                 if not in_flight:
                     break
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    run = in_flight.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool as exc:
-                        lost.append((run, exc))
-                        broken = True
-                        continue
-                    yield result
+                future = finished.get()
+                chunk = in_flight.pop(future)
+                try:
+                    results = future.result()
+                except BrokenProcessPool as exc:
+                    lost.extend((run, exc) for run in chunk)
+                    broken = True
+                    continue
+                yield from results
         finally:
             # a pool left early (a dead worker, the caller stopped) is killed, not awaited
             if broken or in_flight:
                 executor.shutdown(wait=False, kill_workers=True)
         if alone:
             for run, exc in lost:
-                yield run, None, None, _death_cause(exc)
+                cause = _death_cause(exc)
+                yield Finished(run, cause, record_of(run, None, cause))
         else:
             suspects.extend(sorted((run for run, _ in lost), key=lambda r: r.run_id))
+
+
+CHUNK_MOST = 8
+"""Most runs a pool's task carries (:func:`chunk_size`)."""
+
+
+def chunk_size(remaining: int, workers: int) -> int:
+    """Runs in the next task sent to the pool: fewer as the sweep ends (guided chunks).
+
+    Each task costs the parent about a millisecond (pickling, the pool's queues, the
+    reply), whatever it carries, so a task carries several runs while many remain, up
+    to :data:`CHUNK_MOST`, and a quarter of each worker's share at most: the last tasks
+    carry one run each, so no worker waits on another's long chunk at the end.
+
+    Args:
+        remaining: Runs not yet sent.
+        workers: The pool's workers.
+    """
+    return max(1, min(CHUNK_MOST, remaining // (4 * workers)))
+
+
+def _task_chunk(scenario: Scenario | bytes,
+                work: Sequence[tuple[Mapping[str, Any], Run]],
+                journal: str | None) -> list[Finished]:
+    """A pool's task: :func:`_task` for each ``(overrides, run)`` of ``work``, in order."""
+    return [_task(scenario, overrides, run, journal) for overrides, run in work]
 
 
 def experiment_hash(experiment: Experiment) -> str:
@@ -389,13 +462,15 @@ def sweep(
             results = dask_runs(client, experiment.scenario, todo, overrides)
         else:
             results = execute_runs(experiment.scenario, todo, overrides,
-                                   effective_jobs(jobs, len(todo)))
-        # the parent's work per finished run is constant: its record and series go to
-        # the journal (in batches, by a writer thread), nothing is rebuilt; runs.csv is
+                                   effective_jobs(jobs, len(todo)), journal=store.root)
+        # the parent's work per finished run is constant: a pool's workers store their
+        # runs in the journal themselves; the rest (one job, Dask, a dead worker's run)
+        # go to it in batches, by a writer thread; nothing is rebuilt: runs.csv is
         # written once, by finish() (the journal is the truth meanwhile)
         with _JournalWriter(store) as writer:
-            for run, summary, series, error in results:
-                writer.put(record_of(run, summary, error), series)
+            for run, error, record, series in results:
+                if record is not None:
+                    writer.put(record, series)
                 if bar is not None:
                     bar.update(1)
                     if error:
@@ -471,8 +546,11 @@ def dask_runs(
     scenario: Scenario,
     runs: Sequence[Run],
     overrides: Mapping[int, Mapping[str, Any]],
-) -> Iterator[tuple[Run, dict[str, Any] | None, dict[str, np.ndarray] | None, str]]:
-    """Run ``runs`` on a Dask cluster, yielding ``(run, summary, series, error)`` as each ends.
+) -> Iterator[Finished]:
+    """Run ``runs`` on a Dask cluster, yielding each :class:`Finished` run as it ends.
+
+    The records and series come back to this process (a cluster's workers need not see
+    its folder).
 
     The scenario is sent to every worker once. Dask retries a task whose worker dies on
     other workers; a run that kills every worker it is tried on ends as ``KilledWorker``
@@ -499,7 +577,8 @@ def dask_runs(
             try:
                 yield future.result()
             except KilledWorker as exc:
-                yield run, None, None, f"WorkerDied: KilledWorker: {exc}"
+                cause = f"WorkerDied: KilledWorker: {exc}"
+                yield Finished(run, cause, record_of(run, None, cause))
     finally:
         client.cancel(list(futures))
 

@@ -358,7 +358,8 @@ class ResultStore:
         self.save_batch([(record, series)])
 
     def save_batch(self, runs: Iterable[tuple[dict[str, Any],
-                                              Mapping[str, np.ndarray] | bytes | None]]) -> None:
+                                              Mapping[str, np.ndarray] | bytes | None]],
+                   each_file: bool = False) -> None:
         """Store finished runs: every file written, one durable flush, then the renames.
 
         Every file of the batch is written to a temporary dot file, then made durable in
@@ -378,6 +379,9 @@ class ResultStore:
         Args:
             runs: ``(record, series)`` pairs; a series is its columns or the bytes of its
                 ``.npz`` (:func:`series_bytes`, as the workers send it), or ``None``.
+            each_file: Flush each file by itself instead (an ``fsync`` each): what a
+                pool's worker storing its own run does, as its neighbours write too, so
+                a ``syncfs`` would wait for their files as well.
 
         Raises:
             OSError: A write, the flush or a rename failed (the batch's temporary files
@@ -399,7 +403,7 @@ class ResultStore:
                 record_files.append(_unsynced(f"{rows_folder}/{name}.json", data, ""))
                 unclosed.add(record_files[-1][0])
             files = (*series_files, *record_files)
-            flush_files([fd for fd, _, _ in files], folder, self.root)
+            flush_files([fd for fd, _, _ in files], folder, self.root, each_file)
             for fd, tmp, path in files:
                 unclosed.discard(fd)
                 os.close(fd)

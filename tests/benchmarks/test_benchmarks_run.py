@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 CASES = {
-    "parent_load": ["--runs", "40", "--flush-batches", "1"],
+    "parent_load": ["--runs", "40", "--flush-batches", "1", "--pool-runs", "40"],
     "harness_overhead": ["--runs", "3", "--customers", "300", "--months", "3"],
     "sweep_scaling": ["--workers", "1,2", "--runs-per-worker", "4", "--customers", "200",
                       "--months", "3"],

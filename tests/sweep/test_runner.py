@@ -51,6 +51,54 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
     pd.testing.assert_frame_equal(series_one, series_two)
 
 
+def journal_bytes(folder: Path) -> dict[str, bytes]:
+    return {f"{sub}/{path.name}": path.read_bytes()
+            for sub in ("rows", "series") for path in sorted((folder / sub).iterdir())}
+
+
+def test_workers_store_their_runs_in_chunks_byte_identical_to_one_process(tmp_path,
+                                                                        monkeypatch):
+    sizes = []
+    real = sim.sweep.runner.chunk_size
+
+    def spying(remaining, workers):
+        sizes.append(real(remaining, workers))
+        return sizes[-1]
+
+    monkeypatch.setattr(sim.sweep.runner, "chunk_size", spying)
+    exp = small_experiment(replications=6)  # 24 runs
+    one = sweep(exp, tmp_path / "one", jobs=1, progress=False)
+    two = sweep(exp, tmp_path / "two", jobs=2, progress=False)
+    assert one.ran == two.ran == 24
+    assert sum(sizes) == 24 and max(sizes) > 1 and sizes[-1] == 1  # chunks, guided
+    assert journal_bytes(tmp_path / "one") == journal_bytes(tmp_path / "two")
+    assert runs_csv(tmp_path / "one") == runs_csv(tmp_path / "two")
+
+
+def test_chunks_shrink_to_single_runs_as_the_sweep_ends():
+    from sim.sweep.runner import CHUNK_MOST, chunk_size
+
+    for runs, workers in [(1, 2), (7, 2), (100, 2), (100_000, 256), (30, 16)]:
+        remaining, sizes = runs, []
+        while remaining:
+            sizes.append(chunk_size(remaining, workers))
+            remaining -= sizes[-1]
+        assert min(sizes) >= 1 and max(sizes) <= CHUNK_MOST
+        assert sizes[-4 * workers:] == [1] * min(len(sizes), 4 * workers)
+        assert sizes == sorted(sizes, reverse=True)
+
+
+def test_a_worker_that_cannot_store_its_run_stops_the_sweep_with_the_error(tmp_path):
+    from sim.sweep.runner import execute_runs
+
+    exp = small_experiment()
+    runs = exp.runs()[:2]
+    missing = tmp_path / "gone"  # its rows/ and series/ do not exist
+    with pytest.raises(FileNotFoundError, match="gone"):
+        list(execute_runs(exp.scenario, runs, {0: {}, 1: {}}, 2, journal=missing))
+    assert not missing.exists()
+
+
 def test_dask_local_cluster_gives_identical_results(tmp_path):
     pytest.importorskip("dask.distributed")
     exp = small_experiment()
