@@ -4,11 +4,11 @@ Runs the same experiment (the four policies on the default scenario, identical r
 every worker count) with ``engagesim``'s runner (workers forked from a forkserver, as
 under the command line) and prints runs/s and parallel efficiency
 ``E(w) = rate(w) / (w · rate(1))``. Each worker is pinned to one BLAS thread.
-It also reports the parent process's own CPU time per run (storing results, the progress
-of the pool) and the runs per second the parent could absorb at that cost, and so the
-workers it could keep busy at the measured time per run. Its last line is a JSON object
-with ``workers``, ``runs_per_s``, ``efficiency``, ``parent_ms_per_run`` and
-``parent_sustains_workers`` lists.
+It also reports the parent process's own CPU time per run while the runs come back
+(from the first finished run to the last: sending the tasks, the pool's queues; the
+workers store the runs themselves) and the workers that cost would keep busy at the
+measured time per run. Its last line is a JSON object with ``workers``, ``runs_per_s``,
+``efficiency``, ``parent_ms_per_run`` and ``parent_sustains_workers`` lists.
 
 Usage::
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -29,20 +28,19 @@ import time
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+from sim.sweep import runner  # noqa: E402
 from sim.sweep.design import experiment_from_dict  # noqa: E402
 from sim.sweep.pool import use_forkserver  # noqa: E402
-from sim.sweep.runner import sweep  # noqa: E402
-
-
-def _parent_cpu() -> float:
-    """CPU seconds this process (not its workers) has used."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def measure(workers: int, replications: int, customers: int,
             months: int) -> tuple[int, float, float]:
-    """Run a sweep with ``workers`` processes; return (runs, seconds, parent CPU seconds)."""
+    """Run a sweep with ``workers`` processes: (runs, seconds, the parent's CPU per run).
+
+    The parent's CPU (every thread of this process, ``time.process_time``) is taken
+    between the first and the last finished run coming back: its steady cost per run,
+    without the start (the manifest, the pool) and the end (``runs.csv``, the series).
+    """
     exp = experiment_from_dict(
         {
             "scenario": "default",
@@ -55,16 +53,25 @@ def measure(workers: int, replications: int, customers: int,
         "sweep_scaling",
         name="sweep_scaling",
     )
+    cpu: list[float] = []  # the parent's CPU seconds as each run comes back
+    real = runner.execute_runs
+
+    def marking(*args, **kwargs):
+        for finished in real(*args, **kwargs):
+            cpu.append(time.process_time())
+            yield finished
+
     out = tempfile.mkdtemp(prefix="engagesim-scaling-")
+    runner.execute_runs = marking
     try:
         shutil.rmtree(out)
-        start, cpu = time.perf_counter(), _parent_cpu()
-        result = sweep(exp, out, jobs=workers, progress=False)
+        start = time.perf_counter()
+        result = runner.sweep(exp, out, jobs=workers, progress=False)
         seconds = time.perf_counter() - start
-        cpu = _parent_cpu() - cpu
     finally:
+        runner.execute_runs = real
         shutil.rmtree(out, ignore_errors=True)
-    return result.ran, seconds, cpu
+    return result.ran, seconds, (cpu[-1] - cpu[0]) / max(1, len(cpu) - 1)
 
 
 def main() -> None:
@@ -85,14 +92,14 @@ def main() -> None:
     for w in workers:
         measure(w, w, 200, 2)  # warm up: start the w workers and import engagesim in them
         replications = max(1, args.runs_per_worker * w // 4)  # 4 policies per replication
-        runs, seconds, cpu = measure(w, replications, args.customers, args.months)
+        runs, seconds, parent = measure(w, replications, args.customers, args.months)
         rate = runs / seconds
         rates.append(rate)
         efficiency.append(rate / (w * rates[0] / workers[0]))
         if w > 1:  # with one job the runs execute in the parent: no parent-only share
-            parent_ms.append(cpu / runs * 1e3)
-            # workers busy while the parent spends cpu/runs on each: (w / rate) / that
-            sustains.append(int((w / rate) / (cpu / runs)))
+            parent_ms.append(parent * 1e3)
+            # workers busy while the parent spends `parent` on each: (w / rate) / that
+            sustains.append(int((w / rate) / parent))
         print(f"{w:>7} {runs:>6} {seconds:>8.2f} {rate:>8.2f} {efficiency[-1]:>10.1%} "
               + (f"{parent_ms[-1]:>13.2f} {sustains[-1]:>15}" if w > 1 else ""))
     print(f"cores on this machine: {cpus}; load average: {os.getloadavg()[0]:.2f}")
