@@ -412,13 +412,20 @@ def test_resume_makes_the_compaction_stale_until_it_finishes(finished, experimen
 
 # -- reading the journal's series -----------------------------------------------------------
 def test_read_npz_reads_what_np_load_reads(tmp_path):
+    import zipfile
+
     from sim.sweep.store import read_npz, series_bytes
 
     series = {"step": np.arange(1, 13), "active": np.linspace(0.0, 1.0, 12),
               "flag": np.arange(12) % 2 == 0, "empty": np.array([], dtype=float),
-              "counts": np.arange(12, dtype=np.int32).reshape(3, 4)}
+              "counts": np.arange(12, dtype=np.int32).reshape(3, 4),
+              "weekly": np.linspace(0.0, 1.0, 520)}  # long enough to be deflated
     path = tmp_path / "000001.npz"
     path.write_bytes(series_bytes(series))
+    with zipfile.ZipFile(path) as archive:  # short columns stored, long ones deflated
+        kinds = {info.filename: info.compress_type for info in archive.infolist()}
+    assert kinds.pop("weekly.npy") == zipfile.ZIP_DEFLATED
+    assert set(kinds.values()) == {zipfile.ZIP_STORED}
     read = read_npz(path)
     with np.load(path) as data:
         assert list(read) == data.files
@@ -452,15 +459,16 @@ def test_a_temporary_name_left_by_a_crash_is_not_reused(tmp_path, monkeypatch):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # an ordinary file
 
 
+@pytest.mark.parametrize("steps", [199, 600])  # members stored, members deflated
 @pytest.mark.parametrize("where", [0.3, 0.5, 0.7])
-def test_read_npz_refuses_a_changed_byte_or_a_cut_file(tmp_path, where):
+def test_read_npz_refuses_a_changed_byte_or_a_cut_file(tmp_path, where, steps):
     import zipfile
     import zlib
 
     from sim.sweep.store import read_npz, series_bytes
 
-    data = bytearray(series_bytes({"step": np.arange(1, 200),
-                                   "revenue": np.linspace(0.0, 1e6, 199)}))
+    data = bytearray(series_bytes({"step": np.arange(1, steps + 1),
+                                   "revenue": np.linspace(0.0, 1e6, steps)}))
     at = int(len(data) * where)  # inside the members (the directory is at the end)
     data[at] ^= 0x5A
     damaged, cut = tmp_path / "damaged.npz", tmp_path / "cut.npz"
