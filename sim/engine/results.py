@@ -166,10 +166,13 @@ def step_record(
         here, unwarned: :func:`check_finite` fails the run on it).
     """
     lc, tables = model.spec.lifecycle, model.stage_tables
-    act = np.flatnonzero(model.active)
+    act = model.active.nonzero()[0]
     n_active = act.size
     ever = int(np.count_nonzero(model.converted_step >= 0))
-    visits_pm = float(model.visits[act].mean()) * model.steps_per_month if n_active else 0.0
+    visits_pm = (
+        float(np.add.reduce(model.visits[act], dtype=np.float64) / n_active)  # the mean
+        * model.steps_per_month if n_active else 0.0
+    )
     satisfaction = model.satisfaction[act]
     counts = np.bincount(model.stage, minlength=len(lc.stages))
     acq = float(model.acquisition[moves.converted].sum())
@@ -179,20 +182,22 @@ def step_record(
     cost_total = sum(costs.values())
     available = engaged.csm_hours_available
     at_risk = tables.customer[stage_before]
-    lost = np.count_nonzero(at_risk & tables.churned[model.stage])
+    churned_now = tables.churned[model.stage]
+    lost = np.count_nonzero(at_risk & churned_now)
+    margin = float(booked.margin.sum())
     m = dict(zip(lc.names, counts.tolist(), strict=True))
     m.update(
         month=model.steps / model.steps_per_month,
-        prospects=int(np.count_nonzero(tables.prospect[model.stage])),
+        prospects=int(counts[tables.prospect].sum()),
         active=n_active,
-        churned=int(np.count_nonzero(tables.churned[model.stage])),
+        churned=int(np.count_nonzero(churned_now)),
         new_customers=int(np.count_nonzero(moves.converted)),
         churned_this_step=int(np.count_nonzero(moves.churned)),
         revenue=float(booked.revenue.sum()),
-        margin=float(booked.margin.sum()),
+        margin=margin,
         **costs,
         cost_total=cost_total,
-        profit=float(booked.margin.sum()) - cost_total,
+        profit=margin - cost_total,
         engagement_index=engagement_index(n_active, ever, visits_pm),
         visits_per_active=visits_pm,
         nps=nps(recommend_scores(satisfaction, tables.referral_weight[model.stage[act]])),
@@ -203,7 +208,8 @@ def step_record(
         csm_headcount=engaged.csm_headcount,
         csm_utilisation=engaged.csm_hours_used / available if available > 0 else math.nan,
         churn_rate=churn_rate(int(lost), int(np.count_nonzero(at_risk))),
-        **csat_and_stickiness(model, model.active),
+        csat=csat(satisfaction),
+        dau_mau=dau_mau(visit_rate(model, act)),
     )
     return m
 
@@ -615,8 +621,9 @@ def segment_churn(model: EngagementModel, counts: np.ndarray) -> float:
 def csat_and_stickiness(model: EngagementModel, who: np.ndarray) -> dict[str, float]:
     """CSAT and DAU/MAU now of the active customers ``who`` (all, or one segment's).
 
-    The step's ``csat`` and ``dau_mau`` columns, and a segment's at the end
-    (:func:`sim.engine.metrics.csat`, :func:`sim.engine.metrics.dau_mau`).
+    A segment's at the end (:func:`sim.engine.metrics.csat`,
+    :func:`sim.engine.metrics.dau_mau`); the step's ``csat`` and ``dau_mau`` columns
+    are the same of all the active (:func:`step_record`).
     """
     rows = np.flatnonzero(who)
     return {"csat": csat(model.satisfaction[rows]), "dau_mau": dau_mau(visit_rate(model, rows))}
