@@ -197,7 +197,7 @@ class EngagementModel(mesa.Model):
         self.csm_agents: dict[str, list[CSMAgent]] = {}
         self._views: dict[int, CustomerAgent] = {}
         self.metrics: dict[str, float] = {}
-        # run outcomes for mesa.batch_run, reported at the end
+        # the step metrics, and run outcomes for mesa.batch_run (reported at the end)
         self.datacollector = results.collector(
             scenario.lifecycle.names, {name: self._final_outcome(name) for name in outcomes})
         self.csm_hours_used = 0.0
