@@ -48,6 +48,8 @@ from sim.engine.network import active_neighbour_mean
 HEALTH_USAGE_WEIGHT = 0.8
 #: Weight of onboarding progress in the health score.
 HEALTH_ONBOARDING_WEIGHT = 0.2
+#: One more than the most terms of the Poisson CDF :func:`poisson_from_uniform` sums.
+_POISSON_TERMS = 1000
 
 
 @dataclass(frozen=True)
@@ -151,22 +153,37 @@ def poisson_from_uniform(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
         The draws (integers, 0 where ``lam`` ≤ 0).
     """
     k = np.zeros(lam.size, dtype=np.int64)
-    rows = np.flatnonzero(lam > 0)
+    rows = (lam > 0).nonzero()[0]
     if rows.size == 0:
         return k
     lam_r, u_r = lam[rows], u[rows]
     pmf = np.exp(-lam_r)
     cdf = pmf.copy()
-    k_r = np.zeros(rows.size, dtype=np.int64)
-    # k = number of j with u > CDF(j - 1): count while any draw is still above the CDF
-    for j in range(1, 1000):
-        more = u_r > cdf
-        if not more.any():
+    more = np.empty(rows.size, dtype=bool)
+    ratio = np.empty(rows.size)
+    passes = np.zeros(rows.size, dtype=np.uint8)  # counted since the last flush into k
+    compacted = False
+    # k = number of j with u > CDF(j - 1): count while any draw is still above the CDF.
+    # The CDF only grows, so a draw once below it stays below: once 7/8 of the rows are
+    # done the rest go on alone (each row's numbers are the same whoever else is left).
+    for j in range(1, _POISSON_TERMS):
+        np.greater(u_r, cdf, out=more)
+        if not np.logical_or.reduce(more):
             break
-        k_r += more
-        pmf *= lam_r / j
-        cdf += pmf
-    k[rows] = k_r
+        np.add(passes, more.view(np.uint8), out=passes)
+        if j % 255 == 0:  # before the uint8 counter could wrap
+            k[rows] += passes
+            passes[:] = 0
+        if not compacted and j % 4 == 0 and 8 * np.count_nonzero(more) < more.size:
+            k[rows] += passes
+            left = more.nonzero()[0]
+            rows, lam_r, u_r, pmf, cdf = (x[left] for x in (rows, lam_r, u_r, pmf, cdf))
+            more, ratio, passes = more[left], ratio[left], np.zeros(left.size, np.uint8)
+            compacted = True
+        np.divide(lam_r, j, out=ratio)
+        np.multiply(pmf, ratio, out=pmf)
+        np.add(cdf, pmf, out=cdf)
+    k[rows] += passes
     return k
 
 

@@ -252,6 +252,31 @@ _log = functools.lru_cache(maxsize=1024)(np.log)
 _scalar_softplus = functools.lru_cache(maxsize=4096)(softplus)
 
 
+def _add_owned(
+    z: np.ndarray | float, owned: bool, term: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """``z + term`` (``term`` a fresh array), written into an array made here: no new one.
+
+    Returns:
+        The sum and ``True`` (it is an array made here).
+    """
+    if owned:
+        z += term
+        return z, True
+    term += z  # the same sum: addition is commutative, bit for bit
+    return term, True
+
+
+def _softplus_overwriting(z: np.ndarray) -> np.ndarray:
+    """:func:`softplus` of ``z``, the same numbers, using ``z``'s memory for its terms."""
+    rate = np.maximum(z, 0.0)
+    np.abs(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    rate += np.log1p(z, out=z)
+    return rate
+
+
 def edge_rate(
     edge: Edge,
     rows: np.ndarray,
@@ -259,6 +284,7 @@ def edge_rate(
     base_logit: dict[str, np.ndarray | float],
     pressure: np.ndarray | None,
     shift: np.ndarray | None = None,
+    gathered: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Monthly hazard rate of ``edge`` for the customers ``rows``.
 
@@ -274,6 +300,9 @@ def edge_rate(
         pressure: Full-length word-of-mouth pressure array (``None`` when no network).
         shift: Full-length logit shift of this edge from programs aimed at it
             (:func:`sim.engine.targets.edge_shifts`; ``None``: none).
+        gathered: Driver name → its values at ``rows``, filled as they are first read
+            (the edges of one stage share ``rows``: each driver is gathered once;
+            ``None``: gathered for this edge alone).
 
     Returns:
         ``(rate, referral_rate)`` for ``rows``: the total rate and the part of it due
@@ -286,11 +315,19 @@ def edge_rate(
         z = src[rows] if isinstance(src, np.ndarray) else float(src)
     if edge.odds != 1.0:
         z = z + _log(edge.odds)
+    owned = False  # whether z is an array made here (so it may be overwritten)
     for name, beta in edge.drivers:
-        z = z + beta * drivers[name][rows]
+        if gathered is None:
+            values = drivers[name][rows]
+        elif (values := gathered.get(name)) is None:
+            values = gathered[name] = drivers[name][rows]
+        z, owned = _add_owned(z, owned, beta * values)
     if shift is not None:
-        z = z + shift[rows]
-    rate = softplus(z) if isinstance(z, np.ndarray) else _scalar_softplus(z)
+        z, owned = _add_owned(z, owned, shift[rows])
+    if owned:
+        rate = _softplus_overwriting(z)
+    else:
+        rate = softplus(z) if isinstance(z, np.ndarray) else _scalar_softplus(z)
     if edge.referral > 0.0 and pressure is not None:
         referral_rate = edge.referral * pressure[rows]
         return rate + referral_rate, referral_rate
@@ -337,20 +374,27 @@ def draw_exits(
         ``(choice, share)`` as :func:`choose_exits`.
     """
     total = lam.sum(axis=0)
-    p_exit = -np.expm1(-total)
+    p_exit = np.negative(total)
+    np.negative(np.expm1(p_exit, out=p_exit), out=p_exit)  # 1 − e^(−total)
     choice = np.full(u.size, -1, dtype=np.int64)
-    moved = np.flatnonzero(u < p_exit)  # the movers' rows: one scan of the mask, not five
+    moved = (u < p_exit).nonzero()[0]  # the movers' rows: one scan of the mask, not five
     if moved.size == 0:
         return choice, np.empty(0)
     # position of u inside the exit interval, split in proportion to the rates
-    lam_moved = lam[:, moved]
+    lam_moved = lam.take(moved, axis=1)
     pos = (u[moved] / p_exit[moved]) * total[moved]
-    cum = np.cumsum(lam_moved, axis=0)
+    cum = lam_moved.copy()  # the running sums over the edges, row by row (as np.cumsum)
+    for j in range(1, cum.shape[0]):
+        cum[j] += cum[j - 1]
+    passed = pos >= cum
+    pick = passed[0].astype(np.int64)  # edges whose interval ends at or before pos
+    for row in passed[1:]:
+        pick += row
     last = count[moved] - 1 if isinstance(count, np.ndarray) else count - 1
-    pick = np.minimum((pos[None, :] >= cum).sum(axis=0), last)
+    np.minimum(pick, last, out=pick)
     cols = np.arange(pick.size)
-    lower = cum[pick, cols] - lam_moved[pick, cols]
     width = lam_moved[pick, cols]
+    lower = cum[pick, cols] - width
     share = np.clip((pos - lower) / np.where(width > 0, width, 1.0), 0.0, 1.0 - 1e-12)
     choice[moved] = pick
     return choice, share
@@ -388,33 +432,32 @@ def transitions(
         and the rows of the customers whose move was due to word of mouth.
     """
     new_stage = stage.copy()
-    n_stages, n = len(out_edges), stage.size
+    n = stage.size
     width = max((len(edges) for edges in out_edges), default=0)
     if width == 0 or n == 0:
         return new_stage, np.empty(0, np.int64)
-    order = np.argsort(stage, kind="stable")
-    bounds = np.cumsum(np.bincount(stage, minlength=n_stages))
     lam = np.zeros((width, n))
-    targets = np.zeros((n_stages, width), dtype=np.int64)
+    targets = np.zeros((len(out_edges), width), dtype=np.int64)
     count = np.array([len(edges) for edges in out_edges])
     by_word = []  # (stage, slot, rows, total rate, referral rate) of word-of-mouth edges
-    start = 0
-    for s, stop in enumerate(bounds):
-        rows = order[start:stop]
-        start = stop
-        edges = out_edges[s]
-        if not edges or rows.size == 0:
+    for s, edges in enumerate(out_edges):
+        if not edges:
             continue
+        rows = (stage == s).nonzero()[0]  # ascending
+        if rows.size == 0:
+            continue
+        gathered: dict[str, np.ndarray] = {}
         for j, e in enumerate(edges):
-            rate, ref_rate = edge_rate(e, rows, drivers, base_logit, pressure,
-                                       (shifts or {}).get((e.source, e.target)))
+            shift = None if shifts is None else shifts.get((e.source, e.target))
+            rate, ref_rate = edge_rate(e, rows, drivers, base_logit, pressure, shift, gathered)
             lam[j, rows] = rate
             targets[s, j] = e.target
             if e.referral > 0 and pressure is not None:
                 by_word.append((s, j, rows, rate, ref_rate))
-    lam /= steps_per_month
+    if steps_per_month != 1.0:  # a monthly step's rates are the monthly rates themselves
+        lam /= steps_per_month
     choice, share = draw_exits(lam, count[stage], u)
-    moved = np.flatnonzero(choice >= 0)
+    moved = (choice >= 0).nonzero()[0]
     pick = choice[moved]
     new_stage[moved] = targets[stage[moved], pick]
     referred_rows = []

@@ -106,22 +106,6 @@ def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
     return ProgramPolicy(scenario.policies[policy])
 
 
-class _OutcomeCollector(mesa.DataCollector):
-    """A model's step collector plus run outcomes (``EngagementModel(outcomes=…)``).
-
-    ``mesa.batch_run`` reads every reporter's last value; the data frame (what
-    :meth:`EngagementModel.timeseries` reads) stays the step metrics alone.
-    """
-
-    def __init__(self, steps: mesa.DataCollector, outcomes: dict[str, Callable]) -> None:
-        super().__init__(model_reporters={**steps.model_reporters, **outcomes})
-        self._step_names = list(steps.model_reporters)
-
-    def get_model_vars_dataframe(self) -> pd.DataFrame:
-        """The step metrics, one row per step (the outcomes are left out)."""
-        return pd.DataFrame({name: self.model_vars[name] for name in self._step_names})
-
-
 class EngagementModel(mesa.Model):
     """Customers moving through lifecycle stages under an engagement policy.
 
@@ -213,10 +197,9 @@ class EngagementModel(mesa.Model):
         self.csm_agents: dict[str, list[CSMAgent]] = {}
         self._views: dict[int, CustomerAgent] = {}
         self.metrics: dict[str, float] = {}
-        self.datacollector = results.collector(scenario.lifecycle.names)
-        if outcomes:  # run outcomes for mesa.batch_run, reported at the end
-            self.datacollector = _OutcomeCollector(
-                self.datacollector, {name: self._final_outcome(name) for name in outcomes})
+        # the step metrics, and run outcomes for mesa.batch_run (reported at the end)
+        self.datacollector = results.collector(
+            scenario.lifecycle.names, {name: self._final_outcome(name) for name in outcomes})
         self.csm_hours_used = 0.0
         self.csm_hours_available = 0.0
 

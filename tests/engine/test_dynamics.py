@@ -31,6 +31,33 @@ def test_poisson_from_uniform_matches_scipy_for_mixed_rates():
     np.testing.assert_array_equal(poisson_from_uniform(lam, u), stats.poisson.ppf(u, lam))
 
 
+def _poisson_every_row_every_pass(lam, u):
+    """The plain inversion: every row takes every pass until no draw is above its CDF."""
+    k = np.zeros(lam.size, dtype=np.int64)
+    pmf = np.exp(-lam)
+    cdf = pmf.copy()
+    for j in range(1, 1000):
+        more = u > cdf
+        if not more.any():
+            break
+        k += more
+        pmf *= lam / j
+        cdf += pmf
+    return np.where(lam > 0, k, 0)
+
+
+@pytest.mark.parametrize("large", [0.0, 30.0, 400.0, 900.0])
+def test_poisson_from_uniform_gives_the_plain_inversions_numbers(large):
+    # a few large rates among many small ones: the small rows finish early and are left
+    # behind (compaction), the large ones count past 255 (the counter's flush)
+    rng = np.random.default_rng(3)
+    lam = np.concatenate([rng.uniform(0, 12, 3000), np.zeros(200), np.full(5, large)])
+    u = rng.random(lam.size)
+    with np.errstate(invalid="ignore"):
+        expected = _poisson_every_row_every_pass(lam, u)
+    np.testing.assert_array_equal(poisson_from_uniform(lam, u), expected)
+
+
 def test_poisson_from_uniform_uses_one_uniform_per_customer():
     rng = np.random.default_rng(1)
     lam, u = rng.uniform(0, 10, 500), rng.random(500)

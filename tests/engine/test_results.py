@@ -97,3 +97,15 @@ def test_run_accepts_a_scenario_path_and_a_custom_policy_file(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["policy"] == "email_everyone"
     assert summary["cost_total"] > 0
+
+
+def test_the_collector_holds_each_steps_record_as_a_plain_data_collector_would():
+    model = EngagementModel("default", "hybrid", rng=5, agents=600, months=6)
+    records = []
+    while model.steps < model.horizon:
+        model.step()
+        records.append(dict(model.metrics))
+    frame = model.datacollector.get_model_vars_dataframe()
+    # one column per record key (the stage "churned" and the metric share one), in order
+    assert list(frame.columns) == list(records[0])
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(records))
