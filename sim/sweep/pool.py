@@ -165,11 +165,37 @@ def run_all(tasks: Iterable[Callable[[], Any]], workers: int) -> list[Any]:
     A task is pickled with cloudpickle (closures are fine); an exception in one is
     raised here.
     """
+    return start_all(tasks, workers)()
+
+
+def start_all(tasks: Iterable[Callable[[], Any]], workers: int) -> Callable[[], list[Any]]:
+    """Start every task on :func:`worker_pool` now; the caller collects the results later.
+
+    The caller goes on with its own work while the workers do the tasks (the report
+    writes its text while they draw its figures). With one worker (or one task) nothing
+    starts: the tasks run here, when the results are asked for.
+
+    Returns:
+        A function that waits for the results and returns them in task order (an
+        exception in a task is raised there).
+    """
     tasks = list(tasks)
     if workers <= 1 or len(tasks) <= 1:
-        return [task() for task in tasks]
-    return list(worker_pool(min(workers, len(tasks))).map(_call, tasks))
+        return lambda: [task() for task in tasks]
+    futures = [worker_pool(min(workers, len(tasks))).submit(_call, task) for task in tasks]
+    return lambda: [future.result() for future in futures]
 
 
 def _call(task: Callable[[], Any]) -> Any:
     return task()
+
+
+def call(target: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``target`` (``"module:function"``) with the arguments, importing the module here.
+
+    A task made of it (``functools.partial(call, target, ...)``) names its function
+    instead of holding it, so the process that submits the task need not import the
+    function's module (the report's figures: Matplotlib only on the workers).
+    """
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)(*args, **kwargs)

@@ -1,8 +1,12 @@
 """The worker pool shared by runs and figures (sim.sweep.pool)."""
 
+import functools
 import os
+import time
 
-from sim.sweep.pool import effective_jobs, run_all, warm, worker_pool
+import pytest
+
+from sim.sweep.pool import call, effective_jobs, run_all, start_all, warm, worker_pool
 
 
 def test_run_all_returns_results_in_task_order_here_and_on_workers():
@@ -14,6 +18,41 @@ def test_run_all_returns_results_in_task_order_here_and_on_workers():
     assert [value for value, _ in pooled] == [i * i for i in range(6)]
     if effective_jobs(2) == 2:
         assert os.getpid() not in {pid for _, pid in pooled}
+
+
+def _when_there(flag, value):
+    """``value``, once the file ``flag`` exists (the caller makes it after starting)."""
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{flag} never appeared")
+        time.sleep(0.01)
+    return value
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_start_all_returns_at_once_and_collects_the_results_in_order(tmp_path, workers):
+    # the tasks wait for a file the caller makes only after start_all has returned: here
+    # (one worker) they run when collected, on the pool while the caller goes on
+    flag = tmp_path / "started"
+    collect = start_all([functools.partial(_when_there, flag, i) for i in range(5)], workers)
+    flag.touch()
+    assert collect() == list(range(5))
+
+
+def _fail():
+    raise ValueError("this figure failed")
+
+
+def test_a_failed_task_raises_when_the_results_are_collected():
+    collect = start_all([functools.partial(abs, -1), _fail], workers=2)
+    with pytest.raises(ValueError, match="this figure failed"):
+        collect()
+
+
+def test_call_names_its_function_by_module_and_name():
+    assert call("os.path:join", "a", "b") == os.path.join("a", "b")
+    assert call("builtins:sorted", [3, 1, 2], reverse=True) == [3, 2, 1]
 
 
 def test_warm_starts_the_pool_the_runs_then_get():
