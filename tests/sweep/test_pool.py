@@ -66,6 +66,37 @@ def test_warm_starts_the_pool_the_runs_then_get():
         assert 1 <= len(pids) <= 2 and os.getpid() not in pids
 
 
+FORKSERVER_FIRST = """
+import importlib.abc, sys
+from multiprocessing import forkserver
+
+class Spy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "joblib":  # the private pid: set once the server process is spawned
+            up = forkserver._forkserver._forkserver_pid is not None
+            print("forkserver up before joblib:", up)
+        return None
+
+sys.meta_path.insert(0, Spy())
+from sim.sweep import pool
+pool.use_forkserver()
+pool.warm(2).join(timeout=120)
+"""
+
+
+def test_warm_starts_the_forkserver_before_importing_joblib():
+    # the forkserver's imports (seconds) then overlap joblib's in the caller (0.2 s)
+    import subprocess
+    import sys
+
+    if effective_jobs(2) < 2:
+        pytest.skip("one core: warm starts nothing")
+    done = subprocess.run([sys.executable, "-c", FORKSERVER_FIRST], capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == "forkserver up before joblib: True"
+
+
 def _pid(_):
     return os.getpid()
 
