@@ -165,7 +165,8 @@ def warm(jobs: int) -> threading.Thread | None:
 
         forkserver.ensure_running()  # the server of _forkserver()'s context
     width = effective_jobs(jobs)
-    if width <= 1:  # a CPU quota of one core: the forkserver idles until this process ends
+    if width <= 1:  # a CPU quota of one core: the forkserver was started for nothing
+        # (it imports once, on that core, then waits until this process ends)
         return None
 
     def start() -> None:
