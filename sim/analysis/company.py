@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.plots import label
+from sim.analysis.names import label
 from sim.analysis.statistics import policies_of
 from sim.engine.metrics import COST_COLUMNS
 from sim.formatting import markdown_table, money_short, number

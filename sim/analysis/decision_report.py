@@ -35,7 +35,7 @@ from sim.analysis.decision import (
     sampled_values,
     scope_values,
 )
-from sim.analysis.plots import label
+from sim.analysis.names import label
 from sim.analysis.sensitivity import Index, evppi, given_data_indices, saltelli_indices
 from sim.analysis.statistics import failed_mask, segment_names
 from sim.engine.uncertainties import Uncertainty

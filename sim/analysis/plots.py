@@ -40,6 +40,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from sim import files
+from sim.analysis.names import REACHED, funnel_stages, label
 from sim.analysis.outcomes import OUTCOMES, RETENTION
 from sim.analysis.statistics import (
     ALL,
@@ -56,7 +57,6 @@ from sim.analysis.statistics import (
 )
 from sim.engine.metrics import COST_COLUMNS
 from sim.engine.plan import is_plan, plan_entries
-from sim.engine.policy_files import is_policy_file
 from sim.formatting import money_short
 
 STYLE = {
@@ -97,22 +97,6 @@ LEGEND_WRAP = 24
 
 
 # -- helpers ------------------------------------------------------------------------------
-def label(name: str) -> str:
-    """Display name of a policy or segment (``mid_market`` → ``mid market``).
-
-    A policy in a Python file (``path/to/file.py:ClassName``) shows as its class name;
-    a plan (``plan:enterprise=high_touch,smb=no_touch``) as ``plan: high touch / no
-    touch``, its policies in segment order (the report spells out the mapping).
-    """
-    if name == ALL:
-        return "all customers"
-    if is_plan(name):
-        return "plan: " + " / ".join(label(policy) for _, policy in plan_entries(name))
-    if is_policy_file(name):
-        return str(name).rpartition(":")[2]
-    return str(name).replace("_", " ")
-
-
 def tick_label(name: str, width: int = TICK_WRAP) -> str:
     """:func:`label` wrapped into lines of about ``width`` characters, for crowded axes.
 
@@ -422,18 +406,6 @@ def stage_funnel(series: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> 
     return path
 
 
-#: ``runs.csv`` columns of the funnel's stages: ``reached_<stage>`` (:mod:`sim.engine.funnel`).
-REACHED = "reached_"
-
-
-def funnel_stages(runs: pd.DataFrame) -> list[str]:
-    """The funnel stages of a ``runs.csv`` table, in the lifecycle's order.
-
-    None without user stages: only such runs report how far their agents got.
-    """
-    return [c.removeprefix(REACHED) for c in runs.columns if c.startswith(REACHED)]
-
-
 def growth_funnel(runs: pd.DataFrame, path: str | Path) -> Path:
     """The growth team's funnel: agents that reached each stage, one panel per policy.
 
@@ -447,7 +419,7 @@ def growth_funnel(runs: pd.DataFrame, path: str | Path) -> Path:
     """
     path = Path(path)
     policies = policies_of(runs)
-    stages = funnel_stages(runs)
+    stages = funnel_stages(runs.columns)
     mean = _ok(runs).groupby("policy")[[REACHED + s for s in stages]].mean()
     shades = [_stage_colour(i, len(stages) + 1, s) for i, s in enumerate(stages)]
     y = np.arange(len(stages))[::-1]

@@ -33,14 +33,14 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from sim.analysis import outcomes, plots
+from sim.analysis import outcomes
 from sim.analysis.company import company_section
-from sim.analysis.plots import label
+from sim.analysis.names import funnel_stages, label
 from sim.analysis.sensitivity import given_data_indices, noise_variance, saltelli_indices
 from sim.analysis.statistics import (
     ALL,
@@ -66,7 +66,7 @@ from sim.analysis.statistics import (
 from sim.engine.plan import is_plan, plan_entries, plan_name
 from sim.files import atomic_write_bytes
 from sim.formatting import markdown_table, number
-from sim.sweep.pool import run_all
+from sim.sweep.pool import call, start_all
 from sim.sweep.store import ResultStore
 
 LEVEL = 0.95
@@ -102,6 +102,8 @@ SALTELLI, GIVEN_DATA = "saltelli", "given_data"
 """The ``method`` of a ``sensitivity.csv`` row."""
 
 Figure = tuple[str, str]  # (file name under figures/, caption)
+PLOTS = "sim.analysis.plots"
+"""The module that draws the figures (imported only by the processes that draw)."""
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -125,17 +127,21 @@ def build_report(root: str | Path, workers: int = 1) -> Path:
     runs = store.read_runs()
     factors = [factor for factor in manifest.get("factors", []) if factor in runs]
     baseline = _baseline(manifest, runs)
+    point_winners = _point_winners(runs, factors, baseline)
+    if runs[~failed_mask(runs)].empty:
+        figures: list[Figure] = []
+        drawing: Callable[[], list[Path]] = list
+    else:
+        figures, drawing = _draw_figures(root, store, runs, factors, point_winners, workers)
+    # the tables and the text are computed while the workers draw the figures
     _write_summary(root, runs, baseline, factors)
     sensitivity = sensitivity_table(manifest, runs, factors)
     if not sensitivity.empty:
         csv = sensitivity.to_csv(index=False, lineterminator="\n")
         atomic_write_bytes(root / "sensitivity.csv", csv.encode())
-    ok = runs[~failed_mask(runs)]
-    point_winners = _point_winners(runs, factors, baseline)
-    figures = (_draw_figures(root, store, runs, factors, point_winners, workers)
-               if not ok.empty else [])
     text = render(manifest, runs, factors, baseline, figures, sensitivity,
                   point_winners=point_winners)
+    drawing()  # report.md last, once its figures are there
     path = root / "report.md"
     atomic_write_bytes(path, text.encode())
     return path
@@ -260,50 +266,70 @@ def _noise_share(ok: pd.DataFrame, policy: str, metric: str) -> float:
 
 
 # -- figures ------------------------------------------------------------------------------
+class _Drawing(NamedTuple):
+    """One figure of the report: its file under ``figures/``, its caption, how to draw it."""
+
+    file: str
+    caption: str
+    function: str
+    """Its function in :mod:`sim.analysis.plots`, called ``(*arguments, path, **keywords)``."""
+    arguments: tuple[Any, ...]
+    keywords: Mapping[str, Any] | None = None
+
+
 def _draw_figures(root: Path, store: ResultStore, runs: pd.DataFrame,
                   factors: Sequence[str],
-                  point_winners: pd.DataFrame | None = None, workers: int = 1) -> list[Figure]:
-    """Draw every figure into ``root/figures``; return (file, caption) pairs.
+                  point_winners: pd.DataFrame | None = None,
+                  workers: int = 1) -> tuple[list[Figure], Callable[[], list[Path]]]:
+    """Start drawing every figure into ``root/figures``.
 
     ``point_winners``: :func:`_point_winners`, shared by the winner maps. ``workers``:
     with more than one, the figures are drawn on the worker pool
-    (:func:`sim.sweep.pool.run_all`; the same bytes as drawn here).
+    (:func:`sim.sweep.pool.start_all`; the same bytes as drawn here), each task naming
+    its function of :mod:`sim.analysis.plots` (:func:`sim.sweep.pool.call`), so this
+    process never imports Matplotlib; with one, they are drawn here when waited for.
+
+    Returns:
+        The (file, caption) pairs, and a function that waits until every figure is
+        drawn (raising a figure's error).
     """
     out = root / "figures"
     ok_ids = runs.loc[~failed_mask(runs), "run_id"]
     series = store.read_series(ok_ids)
-    jobs: list[tuple[str, str, Callable[[Path], Path]]] = [
-        ("profit_per_customer.png", "Profit per customer by policy and segment.",
-         lambda p: plots.profit_bars(runs, p)),
-        ("ltv_vs_cost.png", "LTV against cost to serve per customer within the horizon, "
-         "both axes from 0 (up and to the left is better).", lambda p: plots.ltv_vs_cost(runs, p)),
-        ("retention.png", "Cohort retention after conversion.",
-         lambda p: plots.retention_curves(runs, p)),
+    drawings = [
+        _Drawing("profit_per_customer.png", "Profit per customer by policy and segment.",
+                 "profit_bars", (runs,)),
+        _Drawing("ltv_vs_cost.png", "LTV against cost to serve per customer within the "
+                 "horizon, both axes from 0 (up and to the left is better).",
+                 "ltv_vs_cost", (runs,)),
+        _Drawing("retention.png", "Cohort retention after conversion.",
+                 "retention_curves", (runs,)),
     ]
     baseline = _baseline(store.manifest(), runs)
     if baseline is not None and len(policies_of(runs)) > 1:
-        jobs.insert(1, ("differences.png", f"Paired difference from {label(baseline)} with "
-                        "95 % CIs (what the verdicts rest on).",
-                        lambda p: plots.differences(runs, baseline, p)))
+        drawings.insert(1, _Drawing("differences.png", f"Paired difference from "
+                                    f"{label(baseline)} with 95 % CIs (what the verdicts "
+                                    "rest on).", "differences", (runs, baseline)))
     if not series.empty and "month" in series:
-        jobs += [
-            ("funnel.png", "Customers in each lifecycle stage over time.",
-             lambda p: plots.stage_funnel(series, runs, p)),
-            *([("growth_funnel.png", "How far the agents got down the funnel, with each "
-                 "stage's conversion from the one before.",
-                 lambda p: plots.growth_funnel(runs, p))] if plots.funnel_stages(runs) else []),
-            ("costs.png", "Total cost over the horizon by type, beside gross margin and "
-             "profit.",
-             lambda p: plots.cost_breakdown(series, runs, p)),
-        ]
+        drawings.append(_Drawing("funnel.png", "Customers in each lifecycle stage over time.",
+                                 "stage_funnel", (series, runs)))
+        if funnel_stages(runs.columns):
+            drawings.append(_Drawing("growth_funnel.png", "How far the agents got down the "
+                                     "funnel, with each stage's conversion from the one "
+                                     "before.", "growth_funnel", (runs,)))
+        drawings.append(_Drawing("costs.png", "Total cost over the horizon by type, beside "
+                                 "gross margin and profit.", "cost_breakdown", (series, runs)))
     for i, factor in enumerate(factors, start=1):
-        jobs.append((f"factor_{i}.png", f"Profit per customer along `{factor}`.",
-                     lambda p, factor=factor: plots.factor_effect(runs, factor, p)))
+        drawings.append(_Drawing(f"factor_{i}.png", f"Profit per customer along `{factor}`.",
+                                 "factor_effect", (runs, factor)))
     for i, pair in enumerate(itertools.islice(itertools.combinations(factors, 2), MAX_MAPS), 1):
-        jobs.append((f"winner_map_{i}.png", f"Winner over `{pair[0]}` × `{pair[1]}`.",
-                     lambda p, pair=pair: plots.winner_map(runs, pair, p, point_winners)))
-    run_all([functools.partial(draw, out / name) for name, _, draw in jobs], workers)
-    return [(name, caption) for name, caption, _ in jobs]
+        drawings.append(_Drawing(f"winner_map_{i}.png", f"Winner over `{pair[0]}` × "
+                                 f"`{pair[1]}`.", "winner_map", (runs, pair),
+                                 {"point_winners": point_winners}))
+    drawing = start_all([functools.partial(call, f"{PLOTS}:{d.function}", *d.arguments,
+                                           out / d.file, **(d.keywords or {}))
+                         for d in drawings], workers)
+    return [(d.file, d.caption) for d in drawings], drawing
 
 
 # -- formatting ---------------------------------------------------------------------------

@@ -5,22 +5,22 @@ go to the same pool (:func:`worker_pool`), so workers started for the runs draw 
 figures too. Under the command line, workers are forks of a forkserver that imported
 the simulator once (:func:`use_forkserver`); each exits as soon as the process that owns
 the pool is gone (:func:`_watch_owner`).
+
+joblib is imported where it is used, not with this module: :func:`warm` starts the
+forkserver first, so that its imports overlap joblib's (about 0.2 s) in the caller.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import multiprocessing
 import os
 import select
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-
-from joblib import cpu_count
-from joblib.externals.loky import get_reusable_executor
-from joblib.externals.loky.backend.context import START_METHODS, get_context
 
 PARENT_POLL_SECONDS = 0.5
 """How often a worker checks that the pool's owner is still alive (where it cannot wait
@@ -37,9 +37,26 @@ def effective_jobs(jobs: int, work: int | None = None) -> int:
     Returns:
         At least 1.
     """
-    cores = cpu_count()
+    from joblib import cpu_count
+
+    return _width(jobs, cpu_count(), work)
+
+
+def _width(jobs: int, cores: int, work: int | None = None) -> int:
+    """:func:`effective_jobs` on ``cores`` cores."""
     wanted = jobs if jobs > 0 else cores + 1 + jobs
     return max(1, min(wanted, cores, cores if work is None else work))
+
+
+def _cores_allowed() -> int:
+    """The cores this process may run on, without importing joblib.
+
+    At least joblib's count, which also obeys a CPU quota (a container's).
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity call here (macOS)
+        return os.cpu_count() or 1
 
 
 def _watch_owner(owner: int) -> None:
@@ -99,11 +116,12 @@ def _forkserver() -> Any:
     The forkserver (a fresh, single-threaded interpreter) imports :data:`PRELOAD` once;
     each worker is a fork of it, ready at once and sharing those pages, instead of a new
     interpreter importing everything again (about 2 s of CPU per worker for the runs,
-    0.7 s more for the figures).
+    0.7 s more for the figures). It is the standard library's forkserver, which loky
+    uses for this start method.
     """
-    if "forkserver" not in START_METHODS:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
-    context = get_context("forkserver")
+    context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(PRELOAD))
     return context
 
@@ -119,6 +137,8 @@ def worker_pool(width: int) -> Any:
     Calls with the same arguments get the same pool, its workers already started; a
     broken or killed pool is replaced by a fresh one.
     """
+    from joblib.externals.loky import get_reusable_executor
+
     return get_reusable_executor(max_workers=width,
                                  context=_forkserver() if _FORKSERVER else None,
                                  initializer=_watch_owner, initargs=(os.getpid(),))
@@ -129,16 +149,24 @@ def warm(jobs: int) -> threading.Thread | None:
 
     Their start (a forkserver importing the simulator and the figures' code, about 2–3 s,
     then the forks) then overlaps the caller's own imports and set-up instead of
-    delaying the first runs. Starting a worker waits for the forkserver's imports, so
-    it is done on a thread of its own: the caller goes on at once (the first
-    :func:`worker_pool` call that needs the workers waits for them). Nothing is started
-    for one job.
+    delaying the first runs. The forkserver is started first, here (a few milliseconds:
+    its imports begin before this process imports joblib); starting a worker waits for
+    the forkserver's imports, so the workers are started on a thread of their own: the
+    caller goes on at once (the first :func:`worker_pool` call that needs the workers
+    waits for them). Nothing is started for one job.
 
     Returns:
         The thread starting the workers (``None`` for one job).
     """
+    if _width(jobs, _cores_allowed()) <= 1:
+        return None
+    if _FORKSERVER and _forkserver() is not None:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()  # the server of _forkserver()'s context
     width = effective_jobs(jobs)
-    if width <= 1:
+    if width <= 1:  # a CPU quota of one core: the forkserver was started for nothing
+        # (it imports once, on that core, then waits until this process ends)
         return None
 
     def start() -> None:
@@ -165,11 +193,37 @@ def run_all(tasks: Iterable[Callable[[], Any]], workers: int) -> list[Any]:
     A task is pickled with cloudpickle (closures are fine); an exception in one is
     raised here.
     """
+    return start_all(tasks, workers)()
+
+
+def start_all(tasks: Iterable[Callable[[], Any]], workers: int) -> Callable[[], list[Any]]:
+    """Start every task on :func:`worker_pool` now; the caller collects the results later.
+
+    The caller goes on with its own work while the workers do the tasks (the report
+    writes its text while they draw its figures). With one worker (or one task) nothing
+    starts: the tasks run here, when the results are asked for.
+
+    Returns:
+        A function that waits for the results and returns them in task order (an
+        exception in a task is raised there).
+    """
     tasks = list(tasks)
     if workers <= 1 or len(tasks) <= 1:
-        return [task() for task in tasks]
-    return list(worker_pool(min(workers, len(tasks))).map(_call, tasks))
+        return lambda: [task() for task in tasks]
+    futures = [worker_pool(min(workers, len(tasks))).submit(_call, task) for task in tasks]
+    return lambda: [future.result() for future in futures]
 
 
 def _call(task: Callable[[], Any]) -> Any:
     return task()
+
+
+def call(target: str, *args: Any, **kwargs: Any) -> Any:
+    """Call ``target`` (``"module:function"``) with the arguments, importing the module here.
+
+    A task made of it (``functools.partial(call, target, ...)``) names its function
+    instead of holding it, so the process that submits the task need not import the
+    function's module (the report's figures: Matplotlib only on the workers).
+    """
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)(*args, **kwargs)

@@ -2,6 +2,8 @@
 
 import dataclasses
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,7 @@ from sim.analysis.report import (
 )
 from sim.analysis.statistics import SUMMARY_COLUMNS, replications_needed
 from sim.sweep.design import Factor, experiment_from_dict
+from sim.sweep.pool import effective_jobs
 from sim.sweep.runner import sweep
 from sim.sweep.store import ResultStore
 
@@ -122,6 +125,23 @@ def test_figures_drawn_by_two_workers_are_the_same_bytes(grid, tmp_path):
     for name in drawn:
         assert (copy / "figures" / name).read_bytes() == (root / "figures" / name).read_bytes()
     assert text == (root / "report.md").read_text()
+
+
+def test_the_process_writing_the_report_imports_no_matplotlib_when_workers_draw(grid,
+                                                                               tmp_path):
+    root, _ = grid
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("figures", "report.md"))
+    probe = ("import sys\nfrom sim.analysis.report import build_report\n"
+             f"build_report({str(copy)!r}, workers=2)\nprint('matplotlib' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # the figures are drawn on the workers (in this process where there is one core)
+    assert done.stdout.strip() == str(effective_jobs(2) < 2)
+    assert (copy / "report.md").read_text() == (root / "report.md").read_text()
+    assert {p.name for p in (copy / "figures").iterdir()} == {
+        p.name for p in (root / "figures").iterdir()}
 
 
 def test_sweep_report_has_winner_per_point_and_sweep_figures(grid):

@@ -1,8 +1,12 @@
 """The worker pool shared by runs and figures (sim.sweep.pool)."""
 
+import functools
 import os
+import time
 
-from sim.sweep.pool import effective_jobs, run_all, warm, worker_pool
+import pytest
+
+from sim.sweep.pool import call, effective_jobs, run_all, start_all, warm, worker_pool
 
 
 def test_run_all_returns_results_in_task_order_here_and_on_workers():
@@ -16,6 +20,41 @@ def test_run_all_returns_results_in_task_order_here_and_on_workers():
         assert os.getpid() not in {pid for _, pid in pooled}
 
 
+def _when_there(flag, value):
+    """``value``, once the file ``flag`` exists (the caller makes it after starting)."""
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{flag} never appeared")
+        time.sleep(0.01)
+    return value
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_start_all_returns_at_once_and_collects_the_results_in_order(tmp_path, workers):
+    # the tasks wait for a file the caller makes only after start_all has returned: here
+    # (one worker) they run when collected, on the pool while the caller goes on
+    flag = tmp_path / "started"
+    collect = start_all([functools.partial(_when_there, flag, i) for i in range(5)], workers)
+    flag.touch()
+    assert collect() == list(range(5))
+
+
+def _fail():
+    raise ValueError("this figure failed")
+
+
+def test_a_failed_task_raises_when_the_results_are_collected():
+    collect = start_all([functools.partial(abs, -1), _fail], workers=2)
+    with pytest.raises(ValueError, match="this figure failed"):
+        collect()
+
+
+def test_call_names_its_function_by_module_and_name():
+    assert call("os.path:join", "a", "b") == os.path.join("a", "b")
+    assert call("builtins:sorted", [3, 1, 2], reverse=True) == [3, 2, 1]
+
+
 def test_warm_starts_the_pool_the_runs_then_get():
     starting = warm(2)
     if effective_jobs(2) == 2:
@@ -25,6 +64,37 @@ def test_warm_starts_the_pool_the_runs_then_get():
         assert worker_pool(2) is worker_pool(2)
         pids = set(worker_pool(2).map(_pid, range(8)))
         assert 1 <= len(pids) <= 2 and os.getpid() not in pids
+
+
+FORKSERVER_FIRST = """
+import importlib.abc, sys
+from multiprocessing import forkserver
+
+class Spy(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "joblib":  # the private pid: set once the server process is spawned
+            up = forkserver._forkserver._forkserver_pid is not None
+            print("forkserver up before joblib:", up)
+        return None
+
+sys.meta_path.insert(0, Spy())
+from sim.sweep import pool
+pool.use_forkserver()
+pool.warm(2).join(timeout=120)
+"""
+
+
+def test_warm_starts_the_forkserver_before_importing_joblib():
+    # the forkserver's imports (seconds) then overlap joblib's in the caller (0.2 s)
+    import subprocess
+    import sys
+
+    if effective_jobs(2) < 2:
+        pytest.skip("one core: warm starts nothing")
+    done = subprocess.run([sys.executable, "-c", FORKSERVER_FIRST], capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0] == "forkserver up before joblib: True"
 
 
 def _pid(_):
