@@ -388,7 +388,8 @@ class EngagementModel(mesa.Model):
             community=engaged.community_strength, aimed=engaged.targets or None,
         )
         self.onboarding, self.engagement, self.satisfaction = after
-        self.mid_step = dyn.midpoint(before, after)
+        # the step's starting arrays are no longer the state: they become the midpoint
+        self.mid_step = dyn.midpoint(before, after, out=before)
 
         # 3. word of mouth: the pressure predicted for mid-step from its last change
         weight = self._referral_weight() if self._wom else None
