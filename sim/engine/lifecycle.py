@@ -36,6 +36,7 @@ per-stage lookups the step uses.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,10 @@ DRIVERS = {
     "months_in_stage": "months spent in the current stage / 12",
     "tenure": "years since conversion",
 }
+
+#: A driver's values: a full-length array, or a function of the rows returning the
+#: values at them (:func:`driver_at`)
+type Driver = np.ndarray | Callable[[np.ndarray], np.ndarray]
 
 #: Bases an edge may take from somewhere other than a constant.
 BASE_SOURCES = ("churn_propensity", "marketing")
@@ -277,10 +282,21 @@ def _softplus_overwriting(z: np.ndarray) -> np.ndarray:
     return rate
 
 
+def driver_at(driver: Driver, rows: np.ndarray) -> np.ndarray:
+    """A driver's values at ``rows``: a full-length array's gathered, a function's asked.
+
+    Args:
+        driver: A full-length array of the driver's values, or a function returning
+            its values at the rows it is given (computed for those rows alone).
+        rows: Indices of customers.
+    """
+    return driver(rows) if callable(driver) else driver[rows]
+
+
 def edge_rate(
     edge: Edge,
     rows: np.ndarray,
-    drivers: dict[str, np.ndarray],
+    drivers: dict[str, Driver],
     base_logit: dict[str, np.ndarray | float],
     pressure: np.ndarray | None,
     shift: np.ndarray | None = None,
@@ -294,7 +310,8 @@ def edge_rate(
     Args:
         edge: The edge.
         rows: Indices of the customers in the edge's source stage.
-        drivers: Driver name → full-length array of driver values.
+        drivers: Driver name → full-length array of driver values, or a function of
+            the rows returning the values at them (:func:`driver_at`).
         base_logit: Base source name → logit of the base (array over all customers or
             a scalar).
         pressure: Full-length word-of-mouth pressure array (``None`` when no network).
@@ -318,9 +335,9 @@ def edge_rate(
     owned = False  # whether z is an array made here (so it may be overwritten)
     for name, beta in edge.drivers:
         if gathered is None:
-            values = drivers[name][rows]
+            values = driver_at(drivers[name], rows)
         elif (values := gathered.get(name)) is None:
-            values = gathered[name] = drivers[name][rows]
+            values = gathered[name] = driver_at(drivers[name], rows)
         z, owned = _add_owned(z, owned, beta * values)
     if shift is not None:
         z, owned = _add_owned(z, owned, shift[rows])
@@ -403,7 +420,7 @@ def draw_exits(
 def transitions(
     stage: np.ndarray,
     out_edges: list[tuple[Edge, ...]],
-    drivers: dict[str, np.ndarray],
+    drivers: dict[str, Driver],
     base_logit: dict[str, np.ndarray | float],
     pressure: np.ndarray | None,
     steps_per_month: float,
@@ -419,7 +436,8 @@ def transitions(
     Args:
         stage: Each customer's stage index at the start of the step.
         out_edges: The edges leaving each stage (``Lifecycle.out_edges`` of each).
-        drivers: Driver name → full-length array of driver values (see :data:`DRIVERS`).
+        drivers: Driver name → full-length array of driver values, or a function of
+            the rows returning them (:func:`driver_at`; see :data:`DRIVERS`).
         base_logit: Base source name → logit of the base (see :func:`edge_rate`).
         pressure: Full-length word-of-mouth pressure (``None``: no word of mouth).
         steps_per_month: 1 for monthly steps, 52/12 for weekly steps.

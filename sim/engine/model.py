@@ -329,16 +329,25 @@ class EngagementModel(mesa.Model):
     def _state(self) -> dyn.CustomerState:
         return dyn.CustomerState(self.onboarding, self.engagement, self.satisfaction)
 
-    def _drivers(self, response: np.ndarray) -> dict[str, np.ndarray]:
-        """The hazard drivers the edges use (:data:`~sim.engine.lifecycle.DRIVERS`)."""
-        mid = self.mid_step
-        values: dict[str, Callable[[], np.ndarray]] = {
-            "engagement": lambda: mid.engagement - 0.5,
-            "satisfaction": lambda: mid.satisfaction - 0.5,
-            "onboarding": lambda: mid.onboarding - 0.5,
-            "health": lambda: self.health - 0.5,
+    def _drivers(self, response: np.ndarray) -> dict[str, lifecycle.Driver]:
+        """The hazard drivers the edges use (:data:`~sim.engine.lifecycle.DRIVERS`).
+
+        Each is computed at the rows of one stage when the transitions ask for them
+        (:func:`~sim.engine.lifecycle.driver_at`; the same numbers as a full-length
+        array's rows), not for every customer; the tenure is computed once.
+        """
+        mid, in_stage, months = self.mid_step, self.steps_in_stage, 12.0 * self.steps_per_month
+
+        def centred(values: np.ndarray) -> lifecycle.Driver:
+            return lambda rows: values[rows] - 0.5
+
+        values: dict[str, Callable[[], lifecycle.Driver]] = {
+            "engagement": lambda: centred(mid.engagement),
+            "satisfaction": lambda: centred(mid.satisfaction),
+            "onboarding": lambda: centred(mid.onboarding),
+            "health": lambda: centred(self.health),
             "touch": lambda: response,
-            "months_in_stage": lambda: self.steps_in_stage / (12.0 * self.steps_per_month),
+            "months_in_stage": lambda: lambda rows: in_stage[rows] / months,
             "tenure": lambda: self.tenure_months / 12.0,
         }
         return {name: values[name]() for name in self.stage_tables.drivers}
