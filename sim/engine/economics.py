@@ -183,14 +183,23 @@ def expand(
         ``max_expansion × contract``, for the growing customers (the others unchanged;
         ``monthly_revenue`` itself when nobody grows).
     """
-    if not growing.any():
+    rows = growing.nonzero()[0]  # only their rows are computed (the same numbers)
+    if rows.size == 0:
         return monthly_revenue
     rate = spec.expansion_rate / steps_per_month
-    factor = 1.0 + rate * potential * engagement
-    if rate_factor is not None:
-        factor = 1.0 + rate * rate_factor * potential * engagement
-    cap = spec.max_expansion * contract
-    return np.where(growing, np.minimum(monthly_revenue * factor, cap), monthly_revenue)
+    if rate_factor is None:
+        factor = rate * potential[rows]
+    else:
+        factor = rate * rate_factor[rows]
+        factor *= potential[rows]
+    factor *= engagement[rows]
+    factor += 1.0  # 1 + rate · potential · engagement
+    grown = monthly_revenue[rows]
+    grown *= factor
+    np.minimum(grown, spec.max_expansion * contract[rows], out=grown)
+    revenue = monthly_revenue.copy()
+    revenue[rows] = grown
+    return revenue
 
 
 def marketing_cost(spec: MarketingSpec, prospects: int, steps_per_month: float) -> float:

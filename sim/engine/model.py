@@ -449,7 +449,7 @@ class EngagementModel(mesa.Model):
         self.cost_disc += booked.cost_discounted
         self.monthly_revenue = econ.expand(
             scenario.economics, spm, self.monthly_revenue,
-            growing=self.active & self.stage_tables.expands[self.stage],
+            growing=(self.stage_tables.customer & self.stage_tables.expands)[self.stage],
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
             rate_factor=aim.factor(engaged.targets, "expansion"),
@@ -523,11 +523,12 @@ class EngagementModel(mesa.Model):
         self.churn_step[moves.first_churn] = t  # retention and tenure count to the first churn
         self.converted_step[moves.converted] = t
         self.activated_step[moves.activated] = t
-        started, d = moves.activated, self.spec.dynamics
+        # the rows of who starts afresh, found once for the arrays below
+        started, d = moves.activated.nonzero()[0], self.spec.dynamics
         self.onboarding[started] = 0.0
         self.engagement[started] = d.new_customer_engagement
         self.satisfaction[started] = d.new_customer_satisfaction
-        new = moves.converted
+        new = started if moves.converted is moves.activated else moves.converted.nonzero()[0]
         self.monthly_revenue[new] = self.traits["revenue"][new]
         self.acquisition[new] = self._segment_cac[self.segment[new]]
         return moves

@@ -478,16 +478,32 @@ class NoPolicy(Policy):
         return Engagement.none(view.n)
 
 
-def allocate(total: float, weights: np.ndarray, fallback: np.ndarray, out: np.ndarray) -> None:
+def allocate(
+    total: float,
+    weights: np.ndarray,
+    fallback: np.ndarray,
+    out: np.ndarray,
+    weighted: np.ndarray | None = None,
+) -> None:
     """Add ``total`` to ``out`` in proportion to ``weights`` (else evenly over ``fallback``).
 
     Cost with nobody to carry it (no weight, empty fallback) is left unallocated.
+
+    Args:
+        total: The cost to allocate.
+        weights: Full-length weights (≥ 0).
+        fallback: The rows that share it evenly when no weight is positive.
+        out: Full-length costs to add to.
+        weighted: The rows outside which every weight is 0, whose shares alone are
+            added (the others' share is 0; ``None``: every row's is added).
     """
     if total <= 0:
         return
     w = weights.sum()
-    if w > 0:
+    if w > 0 and weighted is None:
         out += total * weights / w
+    elif w > 0:
+        out[weighted] += total * weights[weighted] / w
     elif fallback.size:
         out[fallback] += total / fallback.size
 
@@ -589,16 +605,17 @@ class ProgramPolicy(Policy):
             hours = np.zeros(candidates.size)
             for p in progs:
                 hours[reach[p.name][1]] += p.touches_per_month / spm * p.hours_per_touch
-            asking = hours.nonzero()[0]
-            share, quality = team.ration(candidates[asking], hours[asking], key)
+            asking = hours.nonzero()[0]  # positions among the candidates
+            asking_rows_team = candidates[asking]
+            share, quality = team.ration(asking_rows_team, hours[asking], key)
             candidate_share, candidate_quality = np.zeros((2, candidates.size))
             candidate_share[asking], candidate_quality[asking] = share, quality
             served[team_name] = (candidate_share, candidate_quality)
             staff_cost = team.sample_cost_per_step
             by_type["staff"] += staff_cost
             weights = np.zeros(n)  # hours × share: 0 wherever no hours were asked for
-            weights[candidates[asking]] = hours[asking] * share
-            allocate(staff_cost, weights, covered, cost)
+            weights[asking_rows_team] = hours[asking] * share
+            allocate(staff_cost, weights, covered, cost, weighted=asking_rows_team)
 
         for p in self.spec.programs:
             position, asking = reach[p.name][1], asking_rows[p.name]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sim import EngagementModel, load_scenario
+from sim.engine.policies import allocate
 from sim.engine.staffing import Team, TeamSpec, water_fill
 
 
@@ -105,3 +106,13 @@ def test_a_small_fixed_team_is_overloaded_and_rations():
     assert 0.99 <= summary["csm_utilisation"] <= 1.0 + 1e-9  # every hour used
     auto = EngagementModel("default", "high_touch", rng=3, customers=3000, months=6).run()
     assert summary["cost_per_customer"] < auto.summary()["cost_per_customer"]
+
+
+def test_a_cost_allocated_to_the_weighted_rows_alone_is_the_same_to_the_bit():
+    rng = np.random.default_rng(3)
+    weights = np.where(rng.random(5000) < 0.2, rng.random(5000), 0.0)
+    start = rng.random(5000)
+    everywhere, weighted = start.copy(), start.copy()
+    allocate(123.4, weights, np.arange(5000), everywhere)
+    allocate(123.4, weights, np.arange(5000), weighted, weighted=weights.nonzero()[0])
+    assert np.array_equal(everywhere, weighted) and not np.array_equal(weighted, start)
