@@ -390,13 +390,34 @@ def draw_exits(
     Returns:
         ``(choice, share)`` as :func:`choose_exits`.
     """
+    moved, pick, share = _movers(lam, count, u)
+    choice = np.full(u.size, -1, dtype=np.int64)
+    choice[moved] = pick
+    return choice, share
+
+
+def _movers(
+    lam: np.ndarray, count: np.ndarray | int, u: np.ndarray, stage: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`draw_exits` for the movers alone: ``(moved, pick, share)``.
+
+    Args:
+        lam: Per-step rates, as :func:`draw_exits`.
+        count: Each customer's number of out-edges, or one number for all; with
+            ``stage``, each stage's number (a customer's is ``count[stage]``).
+        u: One uniform per customer.
+        stage: Each customer's stage (``None``: ``count`` is per customer).
+
+    Returns:
+        The movers' rows (ascending), the index of the edge each takes and ``share``
+        as :func:`choose_exits`.
+    """
     total = lam.sum(axis=0)
     p_exit = np.negative(total)
     np.negative(np.expm1(p_exit, out=p_exit), out=p_exit)  # 1 − e^(−total)
-    choice = np.full(u.size, -1, dtype=np.int64)
     moved = (u < p_exit).nonzero()[0]  # the movers' rows: one scan of the mask, not five
     if moved.size == 0:
-        return choice, np.empty(0)
+        return moved, np.empty(0, np.int64), np.empty(0)
     # position of u inside the exit interval, split in proportion to the rates
     lam_moved = lam.take(moved, axis=1)
     pos = (u[moved] / p_exit[moved]) * total[moved]
@@ -407,14 +428,17 @@ def draw_exits(
     pick = passed[0].astype(np.int64)  # edges whose interval ends at or before pos
     for row in passed[1:]:
         pick += row
-    last = count[moved] - 1 if isinstance(count, np.ndarray) else count - 1
+    if stage is not None:
+        count = count[stage[moved]]
+    elif isinstance(count, np.ndarray):
+        count = count[moved]
+    last = count - 1
     np.minimum(pick, last, out=pick)
     cols = np.arange(pick.size)
     width = lam_moved[pick, cols]
     lower = cum[pick, cols] - width
     share = np.clip((pos - lower) / np.where(width > 0, width, 1.0), 0.0, 1.0 - 1e-12)
-    choice[moved] = pick
-    return choice, share
+    return moved, pick, share
 
 
 def transitions(
@@ -474,9 +498,7 @@ def transitions(
                 by_word.append((s, j, rows, rate, ref_rate))
     if steps_per_month != 1.0:  # a monthly step's rates are the monthly rates themselves
         lam /= steps_per_month
-    choice, share = draw_exits(lam, count[stage], u)
-    moved = (choice >= 0).nonzero()[0]
-    pick = choice[moved]
+    moved, pick, share = _movers(lam, count, u, stage)
     new_stage[moved] = targets[stage[moved], pick]
     referred_rows = []
     for s, j, rows, total, by_ref in by_word:
