@@ -257,6 +257,44 @@ _log = functools.lru_cache(maxsize=1024)(np.log)
 _scalar_softplus = functools.lru_cache(maxsize=4096)(softplus)
 
 
+def in_stages(table: np.ndarray, stage: np.ndarray) -> np.ndarray:
+    """``table[stage]`` for a boolean table over the stages, by comparisons.
+
+    Each run of consecutive stages the table holds is at most two comparisons of
+    ``stage`` (a bound at either end of the table is left out), and the runs are
+    or-ed: a gather by a small-integer index (``table[stage]``) first widens every
+    index, several times slower at 100k customers.
+
+    Args:
+        table: One boolean per stage.
+        stage: Stage indices (each in ``0 .. table.size − 1``).
+
+    Returns:
+        Whether each entry of ``stage`` is a stage of ``table`` (a new array).
+    """
+    inside = np.flatnonzero(table)
+    if inside.size == 0:
+        return np.zeros(stage.shape, dtype=bool)
+    breaks = np.flatnonzero(np.diff(inside) > 1)
+    firsts = [int(inside[0]), *(int(inside[b + 1]) for b in breaks)]
+    lasts = [*(int(inside[b]) for b in breaks), int(inside[-1])]
+    member = None
+    for first, last in zip(firsts, lasts, strict=True):
+        if first == 0 and last == table.size - 1:
+            run = np.ones(stage.shape, dtype=bool)
+        elif first == 0:
+            run = np.less_equal(stage, last)
+        else:
+            run = np.greater_equal(stage, first)
+            if last < table.size - 1:
+                run &= stage <= last
+        if member is None:
+            member = run
+        else:
+            member |= run
+    return member
+
+
 def _add_owned(
     z: np.ndarray | float, owned: bool, term: np.ndarray
 ) -> tuple[np.ndarray, bool]:
@@ -564,12 +602,12 @@ def sort_moves(
         The :class:`Moves`.
     """
     changed = stage_after != stage_before
-    active = customer_stage[stage_after]
+    active = in_stages(customer_stage, stage_after)
     converted = changed & active & (converted_step < 0)
-    churned = changed & churned_stage[stage_after]
+    churned = changed & in_stages(churned_stage, stage_after)
     first_churn = churned & (churn_step < 0) & (converted_step >= 0)
     if engaged_stage is None:
         return Moves(changed, active, converted, churned, first_churn, active, converted)
-    engaged = engaged_stage[stage_after]
+    engaged = in_stages(engaged_stage, stage_after)
     activated = changed & engaged & (activated_step < 0)
     return Moves(changed, active, converted, churned, first_churn, engaged, activated)

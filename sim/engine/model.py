@@ -449,12 +449,13 @@ class EngagementModel(mesa.Model):
         self.cost_disc += booked.cost_discounted
         self.monthly_revenue = econ.expand(
             scenario.economics, spm, self.monthly_revenue,
-            growing=(self.stage_tables.customer & self.stage_tables.expands)[self.stage],
+            growing=lifecycle.in_stages(
+                self.stage_tables.customer & self.stage_tables.expands, self.stage),
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
             rate_factor=aim.factor(engaged.targets, "expansion"),
         )
-        reached = np.count_nonzero(self.stage_tables.marketed[stage_before])
+        reached = np.count_nonzero(lifecycle.in_stages(self.stage_tables.marketed, stage_before))
         marketing = econ.marketing_cost(scenario.marketing, reached, spm)
         self.product_value = dyn.improve_product(
             self.product_value, scenario.dynamics, spm, self.engaged, self.engagement,

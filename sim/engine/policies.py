@@ -96,6 +96,7 @@ from types import MappingProxyType
 import numpy as np
 
 from sim.engine import targets
+from sim.engine.lifecycle import in_stages
 from sim.engine.staffing import Team, TeamSpec, priority_key
 from sim.engine.view import PolicyView
 from sim.schema import InputError, suggest
@@ -584,7 +585,7 @@ class ProgramPolicy(Policy):
         by_type = dict.fromkeys(COST_TYPES, 0.0)
         # the customers some program may reach; per program its in-scope and asking
         # customers as positions among them (ascending, as the customers' own rows)
-        candidates = self._stage_reached[view.stage].nonzero()[0]
+        candidates = in_stages(self._stage_reached, view.stage).nonzero()[0]
         cell = view.stage[candidates].astype(np.intp) * self._n_segments
         cell += view.segment[candidates]
         reach = {p.name: self._reach(view, p, candidates, cell) for p in self.spec.programs}

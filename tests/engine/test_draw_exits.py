@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sim.engine.lifecycle import Edge, choose_exits, edge_rate, transitions
+from sim.engine.lifecycle import Edge, choose_exits, edge_rate, in_stages, transitions
 
 
 def _per_stage(stage, out_edges, drivers, pressure, spm, u):
@@ -69,3 +69,10 @@ def test_a_driver_given_as_a_function_of_the_rows_draws_the_same_moves():
                        {}, None, 1.0, u)
     assert np.array_equal(full[0], lazy[0]) and (full[0] != stage).sum() > 100
     assert asked == [np.count_nonzero(stage == 0)]  # once, for the stage's rows alone
+
+
+def test_in_stages_is_the_table_lookup_for_every_table_of_five_stages():
+    stage = np.random.default_rng(2).integers(0, 5, 500).astype(np.int8)
+    for bits in range(32):
+        table = np.array([(bits >> s) & 1 for s in range(5)], dtype=bool)
+        assert np.array_equal(in_stages(table, stage), table[stage]), table
