@@ -146,7 +146,11 @@ def book(
     Returns:
         The :class:`Booking`.
     """
-    revenue = np.where(payers, monthly_revenue / steps_per_month, 0.0) if spend is None else spend
+    if spend is None:  # the payers' monthly revenue / steps_per_month, 0 elsewhere
+        revenue = np.zeros(payers.size)
+        np.divide(monthly_revenue, steps_per_month, out=revenue, where=payers)
+    else:
+        revenue = spend
     if price_discount is not None:
         revenue = revenue * (1.0 - price_discount)
     margin = spec.gross_margin * revenue

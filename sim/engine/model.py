@@ -517,19 +517,20 @@ class EngagementModel(mesa.Model):
             self.stage_tables.engaged, self.activated_step,
         )
         self.stage = moved_to
+        # each mask's rows (few) written by index: faster than by the full-length mask
         self.steps_in_stage += 1
-        self.steps_in_stage[moves.changed] = 0
+        self.steps_in_stage[moves.changed.nonzero()[0]] = 0
         self.active = moves.active
         self.engaged = moves.engaged
-        self.churn_step[moves.first_churn] = t  # retention and tenure count to the first churn
-        self.converted_step[moves.converted] = t
-        self.activated_step[moves.activated] = t
-        # the rows of who starts afresh, found once for the arrays below
+        # retention and tenure count to the first churn
+        self.churn_step[moves.first_churn.nonzero()[0]] = t
         started, d = moves.activated.nonzero()[0], self.spec.dynamics
+        new = started if moves.converted is moves.activated else moves.converted.nonzero()[0]
+        self.converted_step[new] = t
+        self.activated_step[started] = t
         self.onboarding[started] = 0.0
         self.engagement[started] = d.new_customer_engagement
         self.satisfaction[started] = d.new_customer_satisfaction
-        new = started if moves.converted is moves.activated else moves.converted.nonzero()[0]
         self.monthly_revenue[new] = self.traits["revenue"][new]
         self.acquisition[new] = self._segment_cac[self.segment[new]]
         return moves
