@@ -355,16 +355,37 @@ def respond(
     aimed = aimed or {}
     r_o, r_e, r_s = (r + aimed[k][rows] if k in aimed else r
                      for k in ("onboarding", "engagement", "satisfaction"))
-    o_new = o + (k_o * (1.0 - complexity) + g_o * r_o) * (1.0 - o)
+    # in place, in two scratch arrays: each line's operations in the order of the
+    # formula in its comment (the same bits as evaluating it)
+    gain, gap = g_o * r_o, np.subtract(1.0, o)
+    # o + (k_o · (1 − complexity) + g_o · r_o) · (1 − o)
+    o_new = np.subtract(1.0, complexity)
+    o_new *= k_o
+    o_new += gain
+    o_new *= gap
+    o_new += o
     target_e = engagement_target(product_value, o_new, complexity, d.complexity_drag)
     strength = community_strength(d.community_strength, community)
     target_e = community_target(target_e, strength, network, state.engagement, act, rows)
     k_e = per_step(d.engagement_adjust, spm)
     g_e = per_step(d.touch_engagement_gain, spm)
-    e_new = e + k_e * (target_e - e) + g_e * r_e * (1.0 - e)
+    # e + k_e · (target_e − e) + g_e · r_e · (1 − e)
+    e_new = np.subtract(target_e, e, out=target_e)
+    e_new *= k_e
+    e_new += e
+    np.multiply(r_e, g_e, out=gain)
+    gain *= np.subtract(1.0, e, out=gap)
+    e_new += gain
     k_s = per_step(d.satisfaction_adjust, spm)
     g_s = per_step(d.touch_satisfaction_gain, spm)
-    s_new = s + k_s * (satisfaction_target(d, e_new) - s) + g_s * r_s * (1.0 - s)
+    # s + k_s · (satisfaction_target(e_new) − s) + g_s · r_s · (1 − s)
+    s_new = satisfaction_target(d, e_new)
+    s_new -= s
+    s_new *= k_s
+    s_new += s
+    np.multiply(r_s, g_s, out=gain)
+    gain *= np.subtract(1.0, s, out=gap)
+    s_new += gain
     moved = []
     for whole, new in zip(state, (o_new, e_new, s_new), strict=True):
         out = whole.copy()
