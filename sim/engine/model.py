@@ -29,9 +29,10 @@ Run results (:meth:`EngagementModel.summary`, :meth:`~EngagementModel.timeseries
 :meth:`~EngagementModel.customers_frame`) are computed in :mod:`sim.engine.results`.
 
 Randomness: one ``numpy.random.Generator`` per run (``model.rng``). Every step draws
-fixed-shape blocks (three uniforms and one normal per customer) whatever the policy,
-so two policies run with the same seed see the same random numbers for the same
-customers (common random numbers): policy differences are paired.
+fixed-shape blocks (three uniforms and one normal per customer, in that order, each
+row when its phase needs it and nothing else drawn from ``model.rng`` in between)
+whatever the policy, so two policies run with the same seed see the same random
+numbers for the same customers (common random numbers): policy differences are paired.
 """
 
 from __future__ import annotations
@@ -377,9 +378,11 @@ class EngagementModel(mesa.Model):
         """Advance every customer by one step: the phases below, in this order."""
         t = self.steps
         n, spm, scenario = self.n, self.steps_per_month, self.spec
-        # fixed-shape draws whatever the policy (common random numbers)
-        u = self.rng.random((3, n))  # rows: moves, crediting referrals, visits
-        z = self.rng.standard_normal(n)  # health noise
+        # fixed-shape draws whatever the policy (common random numbers): one uniform per
+        # customer for the moves, then for crediting referrals and for the visits, then
+        # one normal for the health noise, each drawn where first used (only then held):
+        # nothing between them draws from self.rng (the policy and the repeat purchases
+        # have streams of their own), so they are the numbers of one (3, n) block and a row
         was_active, stage_before = self.active, self.stage
 
         # 1. engage
@@ -412,10 +415,11 @@ class EngagementModel(mesa.Model):
         # 4. transitions (and who gets the credit for a referral)
         moved_to, referred = lifecycle.transitions(
             self.stage, self.stage_tables.out_edges, self._drivers(engaged.response),
-            self._base_logit, pressure, spm, u[0], self._edge_shifts(engaged),
+            self._base_logit, pressure, spm, self.rng.random(n), self._edge_shifts(engaged),
         )
+        u_credit = self.rng.random(n)
         if referred.size:
-            referrers = net.credit_referrers(referred, u[1], weight, self.network)
+            referrers = net.credit_referrers(referred, u_credit, weight, self.network)
             np.add.at(self.referrals, referrers, 1)
             if engaged.referral_cost is not None:  # programs that reward referrals
                 paid = engaged.referral_cost[referrers]
@@ -464,7 +468,8 @@ class EngagementModel(mesa.Model):
 
         # 7. observe
         self.visits, self.health = dyn.observe(
-            scenario.dynamics, spm, self.engaged, self.engagement, self.onboarding, u[2], z,
+            scenario.dynamics, spm, self.engaged, self.engagement, self.onboarding,
+            self.rng.random(n), self.rng.standard_normal(n),
             aim.factor(engaged.targets, "visits"),
         )
 
