@@ -82,17 +82,26 @@ class CustomerState(NamedTuple):
     satisfaction: np.ndarray
 
 
-def midpoint(before: CustomerState, after: CustomerState) -> CustomerState:
+def midpoint(
+    before: CustomerState, after: CustomerState, out: CustomerState | None = None
+) -> CustomerState:
     """The state halfway through the step (what the lifecycle hazards use).
 
     Args:
         before: State at the start of the step.
         after: State after :func:`respond`.
+        out: Arrays to write it into (``before`` itself will do: each element is read
+            before it is written); ``None``: new arrays.
 
     Returns:
-        ``0.5 · (before + after)`` for each array.
+        ``0.5 · (before + after)`` for each array (``out`` when given).
     """
-    return CustomerState(*(0.5 * (a + b) for a, b in zip(before, after, strict=True)))
+    if out is None:
+        return CustomerState(*(0.5 * (a + b) for a, b in zip(before, after, strict=True)))
+    for a, b, into in zip(before, after, out, strict=True):
+        np.add(a, b, out=into)
+        np.multiply(into, 0.5, out=into)  # the same bits as 0.5 · (a + b)
+    return out
 
 
 def per_step(rate_per_month: float, steps_per_month: float) -> float:
@@ -276,24 +285,29 @@ def community_target(
     network: sparse.csr_array | None,
     engagement: np.ndarray,
     active: np.ndarray,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """The engagement target with the community pull toward the active neighbours.
 
     Args:
-        own: Each customer's own target (:func:`engagement_target`).
+        own: Each customer's own target (:func:`engagement_target`), or only the
+            targets of ``rows``.
         strength: The pull's strength ``c`` (:func:`community_strength`).
         network: The row-normalised network (``None``: no pull).
-        engagement: Engagement now.
+        engagement: Engagement now (every customer's).
         active: Which customers are customers (only they are in the community).
+        rows: The customers ``own`` holds, in its order (``None``: every customer).
 
     Returns:
         ``(1 − c) · own + c · m`` where ``m`` is the mean engagement of the active
         neighbours, ``own`` for customers without an active neighbour (``own`` itself
-        when ``c`` is 0 or there is no network).
+        when ``c`` is 0 or there is no network); the same rows as ``own``.
     """
     if strength <= 0 or network is None:
         return own
     mean, has = active_neighbour_mean(network, engagement, active)
+    if rows is not None:
+        mean, has = mean[rows], has[rows]
     return np.where(has, (1 - strength) * own + strength * mean, own)
 
 
@@ -330,28 +344,54 @@ def respond(
     Returns:
         The new state (new arrays; ``state`` is not modified).
     """
-    d, spm, r, act = spec, steps_per_month, response, active
-    o, e, s = state
+    d, spm, act = spec, steps_per_month, active
+    # only the customers move: the others keep their state, so the arithmetic runs on
+    # their rows alone (each row's operations as on the whole arrays: the same bits)
+    rows = act.nonzero()[0]
+    o, e, s = (x[rows] for x in state)
+    complexity, r = complexity[rows], response[rows]
     k_o = per_step(d.onboarding_rate, spm)
     g_o = per_step(d.touch_onboarding_gain, spm)
     aimed = aimed or {}
-    r_o, r_e, r_s = (r + aimed[k] if k in aimed else r
+    r_o, r_e, r_s = (r + aimed[k][rows] if k in aimed else r
                      for k in ("onboarding", "engagement", "satisfaction"))
-    o_new = o + (k_o * (1.0 - complexity) + g_o * r_o) * (1.0 - o)
+    # in place, in two scratch arrays: each line's operations in the order of the
+    # formula in its comment (the same bits as evaluating it)
+    gain, gap = g_o * r_o, np.subtract(1.0, o)
+    # o + (k_o · (1 − complexity) + g_o · r_o) · (1 − o)
+    o_new = np.subtract(1.0, complexity)
+    o_new *= k_o
+    o_new += gain
+    o_new *= gap
+    o_new += o
     target_e = engagement_target(product_value, o_new, complexity, d.complexity_drag)
     strength = community_strength(d.community_strength, community)
-    target_e = community_target(target_e, strength, network, e, act)
+    target_e = community_target(target_e, strength, network, state.engagement, act, rows)
     k_e = per_step(d.engagement_adjust, spm)
     g_e = per_step(d.touch_engagement_gain, spm)
-    e_new = e + k_e * (target_e - e) + g_e * r_e * (1.0 - e)
+    # e + k_e · (target_e − e) + g_e · r_e · (1 − e)
+    e_new = np.subtract(target_e, e, out=target_e)
+    e_new *= k_e
+    e_new += e
+    np.multiply(r_e, g_e, out=gain)
+    gain *= np.subtract(1.0, e, out=gap)
+    e_new += gain
     k_s = per_step(d.satisfaction_adjust, spm)
     g_s = per_step(d.touch_satisfaction_gain, spm)
-    s_new = s + k_s * (satisfaction_target(d, e_new) - s) + g_s * r_s * (1.0 - s)
-    return CustomerState(
-        onboarding=np.where(act, np.clip(o_new, 0.0, 1.0), o),
-        engagement=np.where(act, np.clip(e_new, 0.0, 1.0), e),
-        satisfaction=np.where(act, np.clip(s_new, 0.0, 1.0), s),
-    )
+    # s + k_s · (satisfaction_target(e_new) − s) + g_s · r_s · (1 − s)
+    s_new = satisfaction_target(d, e_new)
+    s_new -= s
+    s_new *= k_s
+    s_new += s
+    np.multiply(r_s, g_s, out=gain)
+    gain *= np.subtract(1.0, s, out=gap)
+    s_new += gain
+    moved = []
+    for whole, new in zip(state, (o_new, e_new, s_new), strict=True):
+        out = whole.copy()
+        out[rows] = np.clip(new, 0.0, 1.0, out=new)
+        moved.append(out)
+    return CustomerState(*moved)
 
 
 def improve_product(
@@ -411,16 +451,16 @@ def observe(
         ``(visits, health)``.
     """
     d, spm = spec, steps_per_month
-    lam = np.where(active, d.visits_per_month / spm * engagement, 0.0)
+    # the others get 0 visits and health 0: only the customers' rows are computed
+    rows = active.nonzero()[0]
+    lam = d.visits_per_month / spm * engagement[rows]
     if visit_factor is not None:
-        lam = lam * visit_factor
-    visits = poisson_from_uniform(lam, u)
-    noise = d.health_noise * z
-    health = np.where(
-        active,
-        observed_health(visits, onboarding, d.visits_per_month / spm, noise),
-        0.0,
-    )
+        lam *= visit_factor[rows]
+    visits = np.zeros(active.size, dtype=np.int64)
+    visits[rows] = poisson_from_uniform(lam, u[rows])
+    health = np.zeros(active.size)
+    noise = d.health_noise * z[rows]
+    health[rows] = observed_health(visits[rows], onboarding[rows], d.visits_per_month / spm, noise)
     return visits, health
 
 

@@ -146,7 +146,11 @@ def book(
     Returns:
         The :class:`Booking`.
     """
-    revenue = np.where(payers, monthly_revenue / steps_per_month, 0.0) if spend is None else spend
+    if spend is None:  # the payers' monthly revenue / steps_per_month, 0 elsewhere
+        revenue = np.zeros(payers.size)
+        np.divide(monthly_revenue, steps_per_month, out=revenue, where=payers)
+    else:
+        revenue = spend
     if price_discount is not None:
         revenue = revenue * (1.0 - price_discount)
     margin = spec.gross_margin * revenue
@@ -183,14 +187,23 @@ def expand(
         ``max_expansion × contract``, for the growing customers (the others unchanged;
         ``monthly_revenue`` itself when nobody grows).
     """
-    if not growing.any():
+    rows = growing.nonzero()[0]  # only their rows are computed (the same numbers)
+    if rows.size == 0:
         return monthly_revenue
     rate = spec.expansion_rate / steps_per_month
-    factor = 1.0 + rate * potential * engagement
-    if rate_factor is not None:
-        factor = 1.0 + rate * rate_factor * potential * engagement
-    cap = spec.max_expansion * contract
-    return np.where(growing, np.minimum(monthly_revenue * factor, cap), monthly_revenue)
+    if rate_factor is None:
+        factor = rate * potential[rows]
+    else:
+        factor = rate * rate_factor[rows]
+        factor *= potential[rows]
+    factor *= engagement[rows]
+    factor += 1.0  # 1 + rate · potential · engagement
+    grown = monthly_revenue[rows]
+    grown *= factor
+    np.minimum(grown, spec.max_expansion * contract[rows], out=grown)
+    revenue = monthly_revenue.copy()
+    revenue[rows] = grown
+    return revenue
 
 
 def marketing_cost(spec: MarketingSpec, prospects: int, steps_per_month: float) -> float:

@@ -187,10 +187,16 @@ def dau_mau(visit_rate: np.ndarray) -> float:
     Returns:
         ``Σ (1 − e^(−λ/30)) / Σ (1 − e^(−λ))``; ``nan`` when nobody is expected to visit.
     """
-    monthly = float(monthly_active_probability(visit_rate).sum())
+    # the sums of −expm1(−x) as −(Σ expm1(−x)), in one array (negation is exact: the
+    # same numbers as summing the probabilities of the functions above)
+    rate = np.asarray(visit_rate, dtype=float)
+    terms = np.negative(rate)
+    monthly = -float(np.expm1(terms, out=terms).sum())
     if monthly <= 0.0:
         return math.nan
-    return float(daily_active_probability(visit_rate).sum()) / monthly
+    np.negative(rate, out=terms)
+    terms /= DAYS_PER_MONTH
+    return -float(np.expm1(terms, out=terms).sum()) / monthly
 
 
 def churn_rate(churned: int, at_risk: int) -> float:

@@ -29,9 +29,10 @@ Run results (:meth:`EngagementModel.summary`, :meth:`~EngagementModel.timeseries
 :meth:`~EngagementModel.customers_frame`) are computed in :mod:`sim.engine.results`.
 
 Randomness: one ``numpy.random.Generator`` per run (``model.rng``). Every step draws
-fixed-shape blocks (three uniforms and one normal per customer) whatever the policy,
-so two policies run with the same seed see the same random numbers for the same
-customers (common random numbers): policy differences are paired.
+fixed-shape blocks (three uniforms and one normal per customer, in that order, each
+row when its phase needs it and nothing else drawn from ``model.rng`` in between)
+whatever the policy, so two policies run with the same seed see the same random
+numbers for the same customers (common random numbers): policy differences are paired.
 """
 
 from __future__ import annotations
@@ -329,16 +330,25 @@ class EngagementModel(mesa.Model):
     def _state(self) -> dyn.CustomerState:
         return dyn.CustomerState(self.onboarding, self.engagement, self.satisfaction)
 
-    def _drivers(self, response: np.ndarray) -> dict[str, np.ndarray]:
-        """The hazard drivers the edges use (:data:`~sim.engine.lifecycle.DRIVERS`)."""
-        mid = self.mid_step
-        values: dict[str, Callable[[], np.ndarray]] = {
-            "engagement": lambda: mid.engagement - 0.5,
-            "satisfaction": lambda: mid.satisfaction - 0.5,
-            "onboarding": lambda: mid.onboarding - 0.5,
-            "health": lambda: self.health - 0.5,
+    def _drivers(self, response: np.ndarray) -> dict[str, lifecycle.Driver]:
+        """The hazard drivers the edges use (:data:`~sim.engine.lifecycle.DRIVERS`).
+
+        Each is computed at the rows of one stage when the transitions ask for them
+        (:func:`~sim.engine.lifecycle.driver_at`; the same numbers as a full-length
+        array's rows), not for every customer; the tenure is computed once.
+        """
+        mid, in_stage, months = self.mid_step, self.steps_in_stage, 12.0 * self.steps_per_month
+
+        def centred(values: np.ndarray) -> lifecycle.Driver:
+            return lambda rows: values[rows] - 0.5
+
+        values: dict[str, Callable[[], lifecycle.Driver]] = {
+            "engagement": lambda: centred(mid.engagement),
+            "satisfaction": lambda: centred(mid.satisfaction),
+            "onboarding": lambda: centred(mid.onboarding),
+            "health": lambda: centred(self.health),
             "touch": lambda: response,
-            "months_in_stage": lambda: self.steps_in_stage / (12.0 * self.steps_per_month),
+            "months_in_stage": lambda: lambda rows: in_stage[rows] / months,
             "tenure": lambda: self.tenure_months / 12.0,
         }
         return {name: values[name]() for name in self.stage_tables.drivers}
@@ -368,9 +378,11 @@ class EngagementModel(mesa.Model):
         """Advance every customer by one step: the phases below, in this order."""
         t = self.steps
         n, spm, scenario = self.n, self.steps_per_month, self.spec
-        # fixed-shape draws whatever the policy (common random numbers)
-        u = self.rng.random((3, n))  # rows: moves, crediting referrals, visits
-        z = self.rng.standard_normal(n)  # health noise
+        # fixed-shape draws whatever the policy (common random numbers): one uniform per
+        # customer for the moves, then for crediting referrals and for the visits, then
+        # one normal for the health noise, each drawn where first used (only then held):
+        # nothing between them draws from self.rng (the policy and the repeat purchases
+        # have streams of their own), so they are the numbers of one (3, n) block and a row
         was_active, stage_before = self.active, self.stage
 
         # 1. engage
@@ -388,7 +400,8 @@ class EngagementModel(mesa.Model):
             community=engaged.community_strength, aimed=engaged.targets or None,
         )
         self.onboarding, self.engagement, self.satisfaction = after
-        self.mid_step = dyn.midpoint(before, after)
+        # the step's starting arrays are no longer the state: they become the midpoint
+        self.mid_step = dyn.midpoint(before, after, out=before)
 
         # 3. word of mouth: the pressure predicted for mid-step from its last change
         weight = self._referral_weight() if self._wom else None
@@ -402,10 +415,11 @@ class EngagementModel(mesa.Model):
         # 4. transitions (and who gets the credit for a referral)
         moved_to, referred = lifecycle.transitions(
             self.stage, self.stage_tables.out_edges, self._drivers(engaged.response),
-            self._base_logit, pressure, spm, u[0], self._edge_shifts(engaged),
+            self._base_logit, pressure, spm, self.rng.random(n), self._edge_shifts(engaged),
         )
+        u_credit = self.rng.random(n)
         if referred.size:
-            referrers = net.credit_referrers(referred, u[1], weight, self.network)
+            referrers = net.credit_referrers(referred, u_credit, weight, self.network)
             np.add.at(self.referrals, referrers, 1)
             if engaged.referral_cost is not None:  # programs that reward referrals
                 paid = engaged.referral_cost[referrers]
@@ -439,12 +453,13 @@ class EngagementModel(mesa.Model):
         self.cost_disc += booked.cost_discounted
         self.monthly_revenue = econ.expand(
             scenario.economics, spm, self.monthly_revenue,
-            growing=self.active & self.stage_tables.expands[self.stage],
+            growing=lifecycle.in_stages(
+                self.stage_tables.customer & self.stage_tables.expands, self.stage),
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
             rate_factor=aim.factor(engaged.targets, "expansion"),
         )
-        reached = np.count_nonzero(self.stage_tables.marketed[stage_before])
+        reached = np.count_nonzero(lifecycle.in_stages(self.stage_tables.marketed, stage_before))
         marketing = econ.marketing_cost(scenario.marketing, reached, spm)
         self.product_value = dyn.improve_product(
             self.product_value, scenario.dynamics, spm, self.engaged, self.engagement,
@@ -453,7 +468,8 @@ class EngagementModel(mesa.Model):
 
         # 7. observe
         self.visits, self.health = dyn.observe(
-            scenario.dynamics, spm, self.engaged, self.engagement, self.onboarding, u[2], z,
+            scenario.dynamics, spm, self.engaged, self.engagement, self.onboarding,
+            self.rng.random(n), self.rng.standard_normal(n),
             aim.factor(engaged.targets, "visits"),
         )
 
@@ -506,18 +522,20 @@ class EngagementModel(mesa.Model):
             self.stage_tables.engaged, self.activated_step,
         )
         self.stage = moved_to
+        # each mask's rows (few) written by index: faster than by the full-length mask
         self.steps_in_stage += 1
-        self.steps_in_stage[moves.changed] = 0
+        self.steps_in_stage[moves.changed.nonzero()[0]] = 0
         self.active = moves.active
         self.engaged = moves.engaged
-        self.churn_step[moves.first_churn] = t  # retention and tenure count to the first churn
-        self.converted_step[moves.converted] = t
-        self.activated_step[moves.activated] = t
-        started, d = moves.activated, self.spec.dynamics
+        # retention and tenure count to the first churn
+        self.churn_step[moves.first_churn.nonzero()[0]] = t
+        started, d = moves.activated.nonzero()[0], self.spec.dynamics
+        new = started if moves.converted is moves.activated else moves.converted.nonzero()[0]
+        self.converted_step[new] = t
+        self.activated_step[started] = t
         self.onboarding[started] = 0.0
         self.engagement[started] = d.new_customer_engagement
         self.satisfaction[started] = d.new_customer_satisfaction
-        new = moves.converted
         self.monthly_revenue[new] = self.traits["revenue"][new]
         self.acquisition[new] = self._segment_cac[self.segment[new]]
         return moves

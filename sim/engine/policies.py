@@ -96,6 +96,7 @@ from types import MappingProxyType
 import numpy as np
 
 from sim.engine import targets
+from sim.engine.lifecycle import in_stages
 from sim.engine.staffing import Team, TeamSpec, priority_key
 from sim.engine.view import PolicyView
 from sim.schema import InputError, suggest
@@ -478,16 +479,32 @@ class NoPolicy(Policy):
         return Engagement.none(view.n)
 
 
-def allocate(total: float, weights: np.ndarray, fallback: np.ndarray, out: np.ndarray) -> None:
+def allocate(
+    total: float,
+    weights: np.ndarray,
+    fallback: np.ndarray,
+    out: np.ndarray,
+    weighted: np.ndarray | None = None,
+) -> None:
     """Add ``total`` to ``out`` in proportion to ``weights`` (else evenly over ``fallback``).
 
     Cost with nobody to carry it (no weight, empty fallback) is left unallocated.
+
+    Args:
+        total: The cost to allocate.
+        weights: Full-length weights (≥ 0).
+        fallback: The rows that share it evenly when no weight is positive.
+        out: Full-length costs to add to.
+        weighted: The rows outside which every weight is 0, whose shares alone are
+            added (the others' share is 0; ``None``: every row's is added).
     """
     if total <= 0:
         return
     w = weights.sum()
-    if w > 0:
+    if w > 0 and weighted is None:
         out += total * weights / w
+    elif w > 0:
+        out[weighted] += total * weights[weighted] / w
     elif fallback.size:
         out[fallback] += total / fallback.size
 
@@ -531,18 +548,29 @@ class ProgramPolicy(Policy):
                                          _members(n_segments, p.segments)).ravel()
             for p in self.spec.programs
         }
+        #: the stages some program may reach: only their customers are looked at
+        self._stage_reached = np.zeros(n_stages, dtype=bool)
+        for cells in self._cell_in.values():
+            self._stage_reached |= cells.reshape(n_stages, n_segments).any(axis=1)
 
     def _reach(
-        self, view: PolicyView, p: ProgramSpec, cell: np.ndarray
+        self, view: PolicyView, p: ProgramSpec, candidates: np.ndarray, cell: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(in_scope, asking)`` customer indices for program ``p``."""
+        """Return ``(in_scope, asking)`` of program ``p`` as positions in ``candidates``.
+
+        Args:
+            view: The model's view.
+            p: The program.
+            candidates: The customers in a stage some program reaches (ascending).
+            cell: Their (stage, segment) cells (``stage · segments + segment``).
+        """
         scope = self._cell_in[p.name][cell]
         if p.min_revenue > 0:
-            scope &= view.monthly_revenue >= p.min_revenue
+            scope &= view.monthly_revenue[candidates] >= p.min_revenue
         rows = scope.nonzero()[0]
         if p.health_below is None:
             return rows, rows
-        return rows, rows[view.health[rows] < p.health_below]
+        return rows, rows[view.health[candidates[rows]] < p.health_below]
 
     def engage(self, view: PolicyView) -> Engagement:
         """Run every program for one step.
@@ -553,36 +581,45 @@ class ProgramPolicy(Policy):
         view = PolicyView.of(view)
         n, spm = view.n, view.steps_per_month
         traits = view.traits
-        dose, touches, cost = np.zeros(n), np.zeros(n), np.zeros(n)
+        touches, cost = np.zeros(n), np.zeros(n)
         by_type = dict.fromkeys(COST_TYPES, 0.0)
-        cell = view.stage.astype(np.intp) * self._n_segments + view.segment
-        reach = {p.name: self._reach(view, p, cell) for p in self.spec.programs}
+        # the customers some program may reach; per program its in-scope and asking
+        # customers as positions among them (ascending, as the customers' own rows)
+        candidates = in_stages(self._stage_reached, view.stage).nonzero()[0]
+        cell = view.stage[candidates].astype(np.intp) * self._n_segments
+        cell += view.segment[candidates]
+        reach = {p.name: self._reach(view, p, candidates, cell) for p in self.spec.programs}
+        asking_rows = {name: candidates[asking] for name, (_, asking) in reach.items()}
+        dose = np.zeros(candidates.size)
         aimed = Aimed(n, self._carry)
 
         # staff the teams, then ration each team's hours once across its programs
         served: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for team_name, team in self.teams.items():
             progs = [p for p in self.spec.programs if CHANNEL_TEAM.get(p.channel) == team_name]
-            in_scope = np.zeros(n, dtype=bool)
+            in_scope = np.zeros(candidates.size, dtype=bool)
             for p in progs:
                 in_scope[reach[p.name][0]] = True
-            covered = in_scope.nonzero()[0]
+            covered = candidates[in_scope.nonzero()[0]]
             key = priority_key(team.spec.priority, view)
             team.staff(covered, key)
-            hours = np.zeros(n)
+            hours = np.zeros(candidates.size)
             for p in progs:
                 hours[reach[p.name][1]] += p.touches_per_month / spm * p.hours_per_touch
-            rows = hours.nonzero()[0]
-            share, quality = team.ration(rows, hours[rows], key)
-            full_share, full_quality = np.zeros(n), np.zeros(n)
-            full_share[rows], full_quality[rows] = share, quality
-            served[team_name] = (full_share, full_quality)
+            asking = hours.nonzero()[0]  # positions among the candidates
+            asking_rows_team = candidates[asking]
+            share, quality = team.ration(asking_rows_team, hours[asking], key)
+            candidate_share, candidate_quality = np.zeros((2, candidates.size))
+            candidate_share[asking], candidate_quality[asking] = share, quality
+            served[team_name] = (candidate_share, candidate_quality)
             staff_cost = team.sample_cost_per_step
             by_type["staff"] += staff_cost
-            allocate(staff_cost, hours * full_share, covered, cost)
+            weights = np.zeros(n)  # hours × share: 0 wherever no hours were asked for
+            weights[asking_rows_team] = hours[asking] * share
+            allocate(staff_cost, weights, covered, cost, weighted=asking_rows_team)
 
         for p in self.spec.programs:
-            _, asking = reach[p.name]
+            position, asking = reach[p.name][1], asking_rows[p.name]
             if asking.size == 0:
                 continue
             wanted = p.touches_per_month / spm
@@ -591,12 +628,12 @@ class ProgramPolicy(Policy):
                 fit = traits["digital_affinity"][asking]
             else:
                 share, quality = served[CHANNEL_TEAM[p.channel]]
-                delivered = wanted * share[asking]
-                fit = traits["human_preference"][asking] * quality[asking]
+                delivered = wanted * share[position]
+                fit = traits["human_preference"][asking] * quality[position]
             if p.targets:  # aimed at outcomes: its own response (sim.engine.targets)
                 aimed.add(asking, delivered * spm * fit * traits["responsiveness"][asking], p)
             else:
-                dose[asking] += delivered * p.effect * fit * traits["responsiveness"][asking]
+                dose[position] += delivered * p.effect * fit * traits["responsiveness"][asking]
             touches[asking] += delivered
             touch_cost = delivered * p.cost_per_touch
             cost[asking] += touch_cost
@@ -612,13 +649,15 @@ class ProgramPolicy(Policy):
         aimed.settle(view)  # the decaying programs' carried levels
         for p in self.spec.programs:
             if p.targets or program_costs(p):
-                book_program_costs(p, view, reach[p.name][1], cost, by_type, aimed)
+                book_program_costs(p, view, asking_rows[p.name], cost, by_type, aimed)
         fixed = self.spec.fixed_cost_per_month / spm / view.weight  # the sample's share
         by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), view.active.nonzero()[0], cost)
         strength, rate = self._community_and_roadmap(view, cost, by_type)
+        response = np.zeros(n)  # 0 beyond the candidates: no dose
+        response[candidates] = _response(dose * spm)  # per month: whatever the step length
         return Engagement(
-            response=_response(dose * spm),  # dose per month: independent of step length
+            response=response,
             touches=touches,
             cost=cost,
             costs_by_type=by_type,

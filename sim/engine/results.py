@@ -37,7 +37,7 @@ import pandas as pd
 from sim.engine import funnel, purchases
 from sim.engine.continuation import remaining_steps
 from sim.engine.economics import Booking, payback_months, revenue_retention
-from sim.engine.lifecycle import Moves
+from sim.engine.lifecycle import Moves, in_stages
 from sim.engine.metrics import (
     COST_COLUMNS,
     STEP_METRICS,
@@ -181,8 +181,8 @@ def step_record(
     costs["cost_marketing"] = marketing
     cost_total = sum(costs.values())
     available = engaged.csm_hours_available
-    at_risk = tables.customer[stage_before]
-    churned_now = tables.churned[model.stage]
+    at_risk = in_stages(tables.customer, stage_before)
+    churned_now = in_stages(tables.churned, model.stage)
     lost = np.count_nonzero(at_risk & churned_now)
     margin = float(booked.margin.sum())
     m = dict(zip(lc.names, counts.tolist(), strict=True))

@@ -144,16 +144,21 @@ class Team:
         h = self.headcount
         if self.assigned is not None:
             assigned = self.assigned
-            keep = np.zeros(assigned.size, dtype=bool)
-            keep[covered] = True
-            assigned[~keep | (assigned >= h)] = -1
+            # who had a CSM keeps it while still covered and the CSM still employed
+            held = (assigned >= 0).nonzero()[0]
+            at = np.searchsorted(covered, held)
+            kept = at < covered.size
+            kept[kept] = covered[at[kept]] == held[kept]
+            kept &= assigned[held] < h
+            assigned[held[~kept]] = -1
+            book = np.bincount(assigned[held[kept]], minlength=h)
             waiting = covered[assigned[covered] < 0]
             if h > 0 and waiting.size:
                 waiting = waiting[np.argsort(priority[waiting], kind="stable")]
-                load = np.bincount(assigned[assigned >= 0], minlength=h)
-                extra = water_fill(load, waiting.size)
+                extra = water_fill(book, waiting.size)
                 assigned[waiting] = np.repeat(np.arange(h, dtype=np.int32), extra)
-            self.book = np.bincount(assigned[assigned >= 0], minlength=h)
+                book += extra  # each CSM's new accounts
+            self.book = book
         else:
             self.book = np.full(h, covered.size / h) if h else np.zeros(0)
         self.hours_used = np.zeros(h)

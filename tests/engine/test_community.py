@@ -91,6 +91,8 @@ def test_community_target_pulls_only_where_there_are_active_neighbours():
     np.testing.assert_allclose(target, [0.15, 0.75, 0.5, 0.4])
     assert dyn.community_target(own, 0.0, w, e, active) is own
     assert dyn.community_target(own, 0.5, None, e, active) is own
+    rows = np.array([1, 2])  # only some customers' targets: the same numbers
+    assert np.array_equal(dyn.community_target(own[rows], 0.5, w, e, active, rows), target[rows])
 
 
 def test_scenario_and_policy_pulls_compose():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sim.engine.lifecycle import Edge, choose_exits, edge_rate, transitions
+from sim.engine.lifecycle import Edge, choose_exits, edge_rate, in_stages, transitions
 
 
 def _per_stage(stage, out_edges, drivers, pressure, spm, u):
@@ -48,3 +48,31 @@ def test_transitions_draw_each_stage_as_choose_exits_does():
         assert np.array_equal(got[1], want[1])
         assert (got[0] != stage).sum() > 100 and got[1].size > 10  # draws that matter
         assert (got[0][stage == 3] == 3).all()
+
+
+def test_a_driver_given_as_a_function_of_the_rows_draws_the_same_moves():
+    rng = np.random.default_rng(11)
+    out_edges = [(Edge(0, 1, 0.3, drivers=(("engagement", -1.5), ("touch", 2.0))),
+                  Edge(0, 2, 0.1, drivers=(("engagement", 1.0),))), (), ()]
+    n = 3000
+    stage = rng.integers(0, 3, n).astype(np.int8)
+    engagement, touch, u = rng.random(n), rng.random(n), rng.random(n)
+    asked = []
+
+    def centred(rows):
+        asked.append(rows.size)
+        return engagement[rows] - 0.5
+
+    full = transitions(stage, out_edges, {"engagement": engagement - 0.5, "touch": touch},
+                       {}, None, 1.0, u)
+    lazy = transitions(stage, out_edges, {"engagement": centred, "touch": touch},
+                       {}, None, 1.0, u)
+    assert np.array_equal(full[0], lazy[0]) and (full[0] != stage).sum() > 100
+    assert asked == [np.count_nonzero(stage == 0)]  # once, for the stage's rows alone
+
+
+def test_in_stages_is_the_table_lookup_for_every_table_of_five_stages():
+    stage = np.random.default_rng(2).integers(0, 5, 500).astype(np.int8)
+    for bits in range(32):
+        table = np.array([(bits >> s) & 1 for s in range(5)], dtype=bool)
+        assert np.array_equal(in_stages(table, stage), table[stage]), table

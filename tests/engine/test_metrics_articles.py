@@ -21,8 +21,10 @@ from sim.engine.metrics import (
     DAYS_PER_MONTH,
     csat,
     csat_scores,
+    daily_active_probability,
     dau_mau,
     funnel_edges,
+    monthly_active_probability,
     monthly_probability,
 )
 from sim.engine.model import EngagementModel
@@ -157,6 +159,9 @@ def test_dau_mau_pools_expected_actives():
     daily = 1 - np.exp(-rates / DAYS_PER_MONTH)
     monthly = 1 - np.exp(-rates)
     assert dau_mau(rates) == pytest.approx(daily.sum() / monthly.sum())
+    many = np.random.default_rng(4).uniform(0.0, 40.0, 5000)  # to the bit, pairwise sums
+    assert dau_mau(many) == float(daily_active_probability(many).sum()) / float(
+        monthly_active_probability(many).sum())
     assert dau_mau(np.array([1e6])) == pytest.approx(1.0)  # visits every day
     assert dau_mau(np.array([1e-6])) == pytest.approx(1 / 30, rel=1e-5)  # one day a month
     assert math.isnan(dau_mau(np.array([]))) and math.isnan(dau_mau(np.zeros(3)))

@@ -188,6 +188,9 @@ def test_respond_moves_only_active_customers_and_midpoint():
     assert after.onboarding[0] > 0.2 and after.engagement[0] != 0.4
     mid = dyn.midpoint(state, after)
     assert mid.engagement[0] == 0.5 * (0.4 + after.engagement[0])
+    into = dyn.CustomerState(*(x.copy() for x in state))
+    assert dyn.midpoint(into, after, out=into) is into  # written over its own inputs
+    assert all(np.array_equal(a, b) for a, b in zip(into, mid, strict=True))
 
 
 def test_improve_product_only_with_feedback_and_customers():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sim import EngagementModel, load_scenario
+from sim.engine.policies import allocate
 from sim.engine.staffing import Team, TeamSpec, water_fill
 
 
@@ -105,3 +106,42 @@ def test_a_small_fixed_team_is_overloaded_and_rations():
     assert 0.99 <= summary["csm_utilisation"] <= 1.0 + 1e-9  # every hour used
     auto = EngagementModel("default", "high_touch", rng=3, customers=3000, months=6).run()
     assert summary["cost_per_customer"] < auto.summary()["cost_per_customer"]
+
+
+def test_a_cost_allocated_to_the_weighted_rows_alone_is_the_same_to_the_bit():
+    rng = np.random.default_rng(3)
+    weights = np.where(rng.random(5000) < 0.2, rng.random(5000), 0.0)
+    start = rng.random(5000)
+    everywhere, weighted = start.copy(), start.copy()
+    allocate(123.4, weights, np.arange(5000), everywhere)
+    allocate(123.4, weights, np.arange(5000), weighted, weighted=weights.nonzero()[0])
+    assert np.array_equal(everywhere, weighted) and not np.array_equal(weighted, start)
+
+
+def _staff_by_masks(assigned, covered, priority, h):
+    """The assignment by full-length masks (what Team.staff did before): the reference."""
+    keep = np.zeros(assigned.size, dtype=bool)
+    keep[covered] = True
+    assigned[~keep | (assigned >= h)] = -1
+    waiting = covered[assigned[covered] < 0]
+    if h > 0 and waiting.size:
+        waiting = waiting[np.argsort(priority[waiting], kind="stable")]
+        extra = water_fill(np.bincount(assigned[assigned >= 0], minlength=h), waiting.size)
+        assigned[waiting] = np.repeat(np.arange(h, dtype=np.int32), extra)
+    return np.bincount(assigned[assigned >= 0], minlength=h)
+
+
+def test_named_assignment_and_books_match_the_full_length_masks_step_after_step():
+    rng = np.random.default_rng(8)
+    n = 400
+    for headcount in (None, 3, 0):
+        spec = TeamSpec(name="named", accounts_per_csm=30, headcount=headcount,
+                        monthly_cost=1.0, hours_per_month=10.0)
+        team, reference = Team(spec, n, 1.0), np.full(n, -1, dtype=np.int32)
+        for _ in range(12):
+            covered = np.flatnonzero(rng.random(n) < rng.uniform(0.1, 0.6))
+            priority = rng.random(n)
+            team.staff(covered, priority)
+            book = _staff_by_masks(reference, covered, priority, team.headcount)
+            assert np.array_equal(team.assigned, reference)
+            assert np.array_equal(team.book, book) and team.book.dtype == book.dtype
