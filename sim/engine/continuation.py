@@ -84,25 +84,26 @@ def remaining_steps(counts: np.ndarray, customer: np.ndarray, discount: float) -
     stages = np.flatnonzero(customer)
     paid = np.zeros((n_seg, n_stage))
     served = np.zeros((n_seg, n_stage))
+    # every segment's chain at once (integer counts: their float sums are exact)
+    from_customer = counts[:, stages]
+    block = from_customer[:, :, stages].astype(float)
+    exposure = from_customer.sum(axis=2).astype(float)
+    total = exposure.sum(axis=1)
+    pooled_stay = np.divide(block.sum(axis=(1, 2)), total, out=np.ones(n_seg), where=total > 0)
+    seen = exposure > 0
+    q = np.divide(block, exposure[:, :, None], out=np.zeros(block.shape), where=seen[:, :, None])
+    segment, row = np.nonzero(~seen)
+    q[segment, row, row] = pooled_stay[segment]
+    discounted = discount * q
     identity, ones = np.eye(len(stages)), np.ones(len(stages))
     for k in range(n_seg):
-        block = counts[k][np.ix_(stages, stages)].astype(float)
-        exposure = counts[k][stages].sum(axis=1).astype(float)
-        total = exposure.sum()
-        pooled_stay = block.sum() / total if total > 0 else 1.0
-        q = np.zeros_like(block)
-        seen = exposure > 0
-        q[seen] = block[seen] / exposure[seen, None]
-        unseen = np.flatnonzero(~seen)
-        q[unseen, unseen] = pooled_stay
-        discounted = discount * q
-        if _may_diverge(discounted):
+        if _may_diverge(discounted[k]):
             served[k, stages] = paid[k, stages] = np.nan  # Σ_k v^k Q^k 1 diverges
             continue
         # Σ_k v^k Q^(k−1) 1 = v (I − vQ)^(−1) 1;  Σ_k v^k Q^k 1 = that with Q applied first
-        solve = np.linalg.solve(identity - discounted, ones)
+        solve = np.linalg.solve(identity - discounted[k], ones)
         served[k, stages] = discount * solve
-        paid[k, stages] = discount * (q @ solve)
+        paid[k, stages] = discount * (q[k] @ solve)
     return Remaining(paid, served)
 
 

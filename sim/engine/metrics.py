@@ -233,7 +233,7 @@ def churn_rate_monthly(counts: np.ndarray, customer: np.ndarray, churned: np.nda
 
 def funnel_edges(lifecycle: Lifecycle) -> tuple[Edge, ...]:
     """The lifecycle's funnel: edges to a later stage (in its order) that is not churned."""
-    churned = lifecycle.kind_mask("churned")
+    churned = lifecycle.kind_mask("churned").tolist()  # Python booleans: no numpy scalars
     return tuple(e for e in lifecycle.edges if e.target > e.source and not churned[e.target])
 
 
@@ -294,10 +294,10 @@ def funnel_conversion(
         rows: The run's :func:`conversion_rows` (one per edge, in order).
         lifecycle: Its stage graph (whose :func:`funnel_edges` are reported).
     """
-    funnel = funnel_edges(lifecycle)
+    funnel = {id(edge) for edge in funnel_edges(lifecycle)}  # the lifecycle's own edges
     return {f"{a}_to_{b}": float(rate)
             for edge, (a, b, _, _, rate) in zip(lifecycle.edges, rows, strict=True)
-            if edge in funnel}
+            if id(edge) in funnel}
 
 
 def retention(

@@ -421,14 +421,18 @@ ALWAYS_DEFINED = ("revenue_total", "cost_total", "profit_total",
                   *(f"{column}_total" for column in COST_COLUMNS))
 
 
-def _non_finite(tree: Any, path: str = "") -> list[tuple[str, float]]:
-    """``(dotted key, value)`` of every infinite number in ``tree`` (nested dicts)."""
-    if isinstance(tree, dict):
-        return [bad for key, value in tree.items()
-                for bad in _non_finite(value, f"{path}.{key}" if path else str(key))]
-    if isinstance(tree, float | np.floating) and math.isinf(tree):
-        return [(path, float(tree))]
-    return []
+def _non_finite(tree: dict[str, Any], path: str = "") -> list[tuple[str, float]]:
+    """``(dotted key, value)`` of every infinite number in ``tree`` (nested dicts).
+
+    A key's dotted path is only spelled out for what is reported or descended into.
+    """
+    bad = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            bad += _non_finite(value, f"{path}{key}.")
+        elif isinstance(value, float | np.floating) and math.isinf(value):
+            bad.append((f"{path}{key}", float(value)))
+    return bad
 
 
 def check_finite(model: EngagementModel, out: dict[str, Any]) -> None:

@@ -31,3 +31,19 @@ def test_customers_who_never_leave_undiscounted_have_no_finite_weight():
     assert np.isnan(weights.paid[0, 1:]).all() and np.isnan(weights.served[0, 1:]).all()
     discounted = remaining_steps(counts, np.array([False, True, True]), 0.9)
     np.testing.assert_allclose(discounted.paid[0, 1:], 0.9 / (1 - 0.9))
+
+
+def test_each_segments_weights_are_its_own_chains_whatever_the_others():
+    rng = np.random.default_rng(15)
+    customer = np.array([False, True, True, True, False])
+    counts = rng.integers(0, 50, (3, 5, 5))
+    counts[1, 2] = 0  # segment 1 never saw stage 2: it borrows the segment's pooled stay
+    counts[2] = 0
+    counts[2, [1, 2, 3], [1, 2, 3]] = 9  # segment 2 never leaves: no finite weight at v = 1
+    for discount in (1.0, 0.95):
+        together = remaining_steps(counts, customer, discount)
+        for k in range(3):
+            alone = remaining_steps(counts[k : k + 1], customer, discount)
+            np.testing.assert_array_equal(together.paid[k], alone.paid[0])
+            np.testing.assert_array_equal(together.served[k], alone.served[0])
+    assert np.isnan(remaining_steps(counts, customer, 1.0).paid[2, 1:4]).all()
