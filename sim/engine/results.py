@@ -393,7 +393,7 @@ def _summary(model: EngagementModel, seed: int | None, version: str) -> dict[str
                             model.steps_per_month), model.spec.lifecycle),
         **funnel.summary_part(model),
         **purchase_part(model, conv),
-        "segments": _segment_summary(model, profit, life, moves, retained),
+        "segments": segment_summary(model, profit, life, moves, retained),
         "version": version,
     }
     return out
@@ -569,12 +569,9 @@ def customer_values(model: EngagementModel, profit: np.ndarray, life: Lifetime,
         model: The model.
         profit: Each customer's profit within the horizon (:func:`customer_profit`).
         life: Each customer's lifetime values (:func:`lifetime`).
-        who: Which customers (the converted ones, of one segment or all): a mask, or
-            their rows in increasing order (the same means, the mask not scanned six
-            times).
+        who: The rows of the customers (the converted ones, of one segment or all), in
+            increasing order (a mask would be scanned once per entry).
     """
-    if who.dtype == bool:
-        who = np.flatnonzero(who)
     return {
         "ltv_mean": mean_or_nan(model.ltv[who]),
         "cost_per_customer": mean_or_nan(model.cost_disc[who]),
@@ -585,38 +582,22 @@ def customer_values(model: EngagementModel, profit: np.ndarray, life: Lifetime,
     }
 
 
-def segment_summary(model: EngagementModel, profit: np.ndarray,
-                    life: Lifetime | None = None) -> dict[str, dict[str, Any]]:
+def segment_summary(model: EngagementModel, profit: np.ndarray, life: Lifetime,
+                    moves: np.ndarray, retained: list[RiskTable]) -> dict[str, dict[str, Any]]:
     """Per-segment results of the customers who ever converted.
 
     Args:
         model: The model.
         profit: Each customer's profit (see :func:`customer_profit`).
-        life: Their lifetime values (default: :func:`lifetime`).
+        life: Their lifetime values (:func:`lifetime`).
+        moves: The model's :attr:`~sim.engine.model.EngagementModel.moves_count`.
+        retained: Each segment's risk table
+            (:meth:`~sim.engine.metrics.RiskTable.by_group`).
 
     Returns:
         Segment name → converted count, retention, net and gross revenue retention,
         the pooled monthly churn rate, mean LTV, cost and profit (within the horizon,
         then lifetime), and at the last step CSAT and DAU/MAU of its active customers.
-    """
-    moves = model.moves_count
-    life = _lifetime(model, moves, model.tenure_months) if life is None else life
-    retained = RiskTable.by_group(model.converted_step, model.churn_step, model.steps,
-                                  model.segment, len(model.spec.segments))
-    return _segment_summary(model, profit, life, moves, retained)
-
-
-def _segment_summary(model: EngagementModel, profit: np.ndarray, life: Lifetime,
-                     moves: np.ndarray, retained: list[RiskTable]) -> dict[str, dict[str, Any]]:
-    """:func:`segment_summary` from the run's :attr:`moves_count` and risk tables.
-
-    Args:
-        model: The model.
-        profit: Each customer's profit.
-        life: Their lifetime values.
-        moves: The model's :attr:`~sim.engine.model.EngagementModel.moves_count`.
-        retained: Each segment's risk table
-            (:meth:`~sim.engine.metrics.RiskTable.by_group`).
     """
     conv, active = model.converted_step >= 0, model.active
     out = {}
