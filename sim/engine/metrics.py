@@ -239,7 +239,7 @@ def churn_rate_monthly(counts: np.ndarray, customer: np.ndarray, churned: np.nda
 
 def funnel_edges(lifecycle: Lifecycle) -> tuple[Edge, ...]:
     """The lifecycle's funnel: edges to a later stage (in its order) that is not churned."""
-    churned = lifecycle.kind_mask("churned")
+    churned = lifecycle.kind_mask("churned").tolist()  # Python booleans: no numpy scalars
     return tuple(e for e in lifecycle.edges if e.target > e.source and not churned[e.target])
 
 
@@ -300,10 +300,10 @@ def funnel_conversion(
         rows: The run's :func:`conversion_rows` (one per edge, in order).
         lifecycle: Its stage graph (whose :func:`funnel_edges` are reported).
     """
-    funnel = funnel_edges(lifecycle)
+    funnel = {id(edge) for edge in funnel_edges(lifecycle)}  # the lifecycle's own edges
     return {f"{a}_to_{b}": float(rate)
             for edge, (a, b, _, _, rate) in zip(lifecycle.edges, rows, strict=True)
-            if edge in funnel}
+            if id(edge) in funnel}
 
 
 def retention(
@@ -376,16 +376,47 @@ class RiskTable:
             churn_step: Step of first churn per customer (−1: never).
             steps: Steps simulated.
         """
-        conv = converted_step[converted_step >= 0]
-        churn = churn_step[converted_step >= 0]
+        group = np.zeros(converted_step.size, dtype=np.intp)
+        return cls.by_group(converted_step, churn_step, steps, group, 1)[0]
+
+    @classmethod
+    def by_group(cls, converted_step: np.ndarray, churn_step: np.ndarray, steps: int,
+                 group: np.ndarray, n_groups: int) -> list[RiskTable]:
+        """Count the table of each group's customers in one pass (a segment's, say).
+
+        The counts are integers, so the tables of the groups add up to the table of
+        them all, exactly.
+
+        Args:
+            converted_step: Step of conversion per customer (−1: never).
+            churn_step: Step of first churn per customer (−1: never).
+            steps: Steps simulated.
+            group: Each customer's group, ``0 .. n_groups − 1``.
+            n_groups: Number of groups.
+
+        Returns:
+            One table per group, in group order.
+        """
+        mine = converted_step >= 0
+        conv, churn = converted_step[mine], churn_step[mine]
+        offset = group[mine].astype(np.intp) * (steps + 2)  # a row of steps + 2 per group
         horizon = steps - conv  # steps observed after conversion
         lifetime = np.where(churn >= 0, churn - conv, steps + 1)
-        k = np.arange(steps + 1)
-        observed = conv.size - np.searchsorted(np.sort(horizon), k, side="left")
-        at_risk = conv.size - np.searchsorted(np.sort(np.minimum(lifetime, horizon)), k, "left")
-        seen_churn = lifetime[lifetime <= horizon]
-        churned = np.bincount(seen_churn, minlength=steps + 1)[: steps + 1]
-        return cls(at_risk, churned, observed)
+        size = n_groups * (steps + 2)
+
+        def counts(values: np.ndarray) -> np.ndarray:
+            return np.bincount(values, minlength=size).reshape(n_groups, steps + 2)
+
+        def at_least(values: np.ndarray) -> np.ndarray:
+            """``#{values ≥ k}`` for ``k = 0..steps``, per group."""
+            below = counts(np.clip(values, -1, steps) + 1 + offset).cumsum(axis=1)
+            return below[:, -1:] - below[:, : steps + 1]  # a group's size − #{values < k}
+
+        observed = at_least(horizon)
+        at_risk = at_least(np.minimum(lifetime, horizon))
+        seen = lifetime <= horizon
+        churned = counts(lifetime[seen] + offset[seen])[:, : steps + 1]
+        return [cls(at_risk[g], churned[g], observed[g]) for g in range(n_groups)]
 
     def curve(self) -> np.ndarray:
         """The Kaplan–Meier product-limit retention (NaN where nobody is observed)."""

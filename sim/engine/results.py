@@ -41,6 +41,8 @@ from sim.engine.lifecycle import Moves, in_stages
 from sim.engine.metrics import (
     COST_COLUMNS,
     STEP_METRICS,
+    RiskTable,
+    at_months,
     churn_rate,
     churn_rate_monthly,
     conversion_rates,
@@ -52,7 +54,6 @@ from sim.engine.metrics import (
     mean_or_nan,
     nps,
     recommend_scores,
-    retention,
 )
 from sim.engine.policies import COST_TYPES, Engagement
 from sim.engine.segments import TRAITS
@@ -340,15 +341,21 @@ def _summary(model: EngagementModel, seed: int | None, version: str) -> dict[str
     ts = model.series_columns()
     steps = len(ts["step"])
     conv = model.converted_step >= 0
-    new = model.converted_step > 0
+    new = np.flatnonzero(model.converted_step > 0)
+    # what several entries read, computed once
+    moves, tenure = model.moves_count, model.tenure_months
     profit = customer_profit(model)
-    life = lifetime(model)
-    n_new = int(np.count_nonzero(new))
+    life = _lifetime(model, moves, tenure)
+    retained = RiskTable.by_group(model.converted_step, model.churn_step, model.steps,
+                                  model.segment, len(model.spec.segments))
+    everyone = RiskTable(*(sum(getattr(table, part) for table in retained)
+                           for part in ("at_risk", "churned", "observed")))
+    n_new = new.size
+    ltv_new = model.ltv[new]
     acq_total = float(model.acquisition[new].sum()) + _total(ts["cost_marketing"])
     cac = acq_total / n_new if n_new else math.nan
-    ltv_new = float(model.ltv[new].mean()) if n_new else math.nan
-    months_active_new = float(model.tenure_months[new].sum())
-    net_new = float((model.ltv[new] - model.cost_disc[new]).sum())
+    months_active_new = float(tenure[new].sum())
+    net_new = float((ltv_new - model.cost_disc[new]).sum())
     monthly_net = net_new / months_active_new if months_active_new > 0 else 0.0
     payback = payback_months(cac, monthly_net) if n_new else None
     used, available = model.csm_hours_used, model.csm_hours_available
@@ -360,19 +367,17 @@ def _summary(model: EngagementModel, seed: int | None, version: str) -> dict[str
         "agents": model.n,
         "months": model.spec.time.months,
         "step": model.spec.time.step,
-        "retention": retention(
-            model.converted_step, model.churn_step, model.steps, model.steps_per_month
-        ),
-        **revenue_retention_12(model, np.ones(model.n, dtype=bool)),
-        "churn_rate_monthly": segment_churn(model, model.moves_count.sum(axis=0)),
+        "retention": _retention(model, everyone),
+        **revenue_retention_12(model),
+        "churn_rate_monthly": segment_churn(model, moves.sum(axis=0)),
         "converted": int(np.count_nonzero(conv)),
         "new_customers": n_new,
         "active": int(np.count_nonzero(model.active)),
         "churned": int(np.count_nonzero(model.stage_tables.churned[model.stage])),
-        **customer_values(model, profit, life, conv),
+        **customer_values(model, profit, life, np.flatnonzero(conv)),
         **company_totals(model, ts),
         "cac": cac,
-        "ltv_to_cac": ltv_new / cac if n_new and cac > 0 else math.nan,
+        "ltv_to_cac": float(ltv_new.mean()) / cac if n_new and cac > 0 else math.nan,
         "payback_months": payback if n_new else math.nan,
         "nps": float(ts["nps"][-1]) if steps else math.nan,
         "satisfaction": float(ts["satisfaction_mean"][-1]) if steps else math.nan,
@@ -388,10 +393,15 @@ def _summary(model: EngagementModel, seed: int | None, version: str) -> dict[str
                             model.steps_per_month), model.spec.lifecycle),
         **funnel.summary_part(model),
         **purchase_part(model, conv),
-        "segments": segment_summary(model, profit, life),
+        "segments": segment_summary(model, profit, life, moves, retained),
         "version": version,
     }
     return out
+
+
+def _retention(model: EngagementModel, table: RiskTable) -> dict[str, float]:
+    """The retention entries of a group's risk table (:func:`sim.engine.metrics.retention`)."""
+    return at_months(table.curve(), table.observed, model.steps_per_month, model.steps)
 
 
 class NonFiniteResult(InputError):
@@ -411,14 +421,18 @@ ALWAYS_DEFINED = ("revenue_total", "cost_total", "profit_total",
                   *(f"{column}_total" for column in COST_COLUMNS))
 
 
-def _non_finite(tree: Any, path: str = "") -> list[tuple[str, float]]:
-    """``(dotted key, value)`` of every infinite number in ``tree`` (nested dicts)."""
-    if isinstance(tree, dict):
-        return [bad for key, value in tree.items()
-                for bad in _non_finite(value, f"{path}.{key}" if path else str(key))]
-    if isinstance(tree, float | np.floating) and math.isinf(tree):
-        return [(path, float(tree))]
-    return []
+def _non_finite(tree: dict[str, Any], path: str = "") -> list[tuple[str, float]]:
+    """``(dotted key, value)`` of every infinite number in ``tree`` (nested dicts).
+
+    A key's dotted path is only spelled out for what is reported or descended into.
+    """
+    bad = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            bad += _non_finite(value, f"{path}{key}.")
+        elif isinstance(value, float | np.floating) and math.isinf(value):
+            bad.append((f"{path}{key}", float(value)))
+    return bad
 
 
 def check_finite(model: EngagementModel, out: dict[str, Any]) -> None:
@@ -438,8 +452,11 @@ def check_finite(model: EngagementModel, out: dict[str, Any]) -> None:
             if key in out and not math.isfinite(out[key]) and (key, out[key]) not in bad]
     for name in FINITE_ARRAYS:
         values = getattr(model, name)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if math.isfinite(np.add.reduce(values)):  # then so is every value (no scan)
+                continue
         wrong = np.flatnonzero(~np.isfinite(values))
-        if wrong.size:
+        if wrong.size:  # else finite values whose sum overflowed
             bad.append((f"{name}[{wrong[0]}]", float(values[wrong[0]])))
     if bad:
         shown = ", ".join(f"{key} = {value}" for key, value in bad[:3])
@@ -480,8 +497,13 @@ def company_totals(model: EngagementModel, ts: dict[str, np.ndarray]) -> dict[st
 
 
 def _total(column: np.ndarray) -> float:
-    """A series column's sum over the steps, skipping ``nan`` as pandas' ``sum`` does."""
-    return float(np.nansum(column))
+    """A series column's sum over the steps, skipping ``nan`` as pandas' ``sum`` does.
+
+    Without a ``nan`` it is the plain sum (``np.nansum`` sums the same values, in the
+    same order, after a copy that replaces ``nan`` by 0).
+    """
+    total = float(np.add.reduce(column))
+    return float(np.nansum(column)) if math.isnan(total) else total
 
 
 @dataclass(frozen=True)
@@ -511,9 +533,14 @@ def lifetime(model: EngagementModel) -> Lifetime:
     Args:
         model: A model that has run.
     """
+    return _lifetime(model, model.moves_count, model.tenure_months)
+
+
+def _lifetime(model: EngagementModel, moves: np.ndarray, tenure: np.ndarray) -> Lifetime:
+    """:func:`lifetime` from the model's :attr:`moves_count` and :attr:`tenure_months`."""
     spm = model.steps_per_month
     step_discount = (1.0 + model.spec.economics.annual_discount_rate) ** (-1.0 / (12 * spm))
-    weights = remaining_steps(model.moves_count, model.stage_tables.customer, step_discount)
+    weights = remaining_steps(moves, model.stage_tables.customer, step_discount)
     ltv, cost = model.ltv.copy(), model.cost_disc.copy()
     live = np.flatnonzero(model.active)
     if live.size:
@@ -527,7 +554,7 @@ def lifetime(model: EngagementModel) -> Lifetime:
                 margin = margin * (1.0 - model.price_discount[live])
         else:  # the expected orders × basket at the last step's rate
             margin = gross_margin * model.purchases.expected_spend()[live]
-        served = np.maximum(model.tenure_months[live] * spm, 1.0)
+        served = np.maximum(tenure[live] * spm, 1.0)
         cost_per_step = model.cost_cum[live] / served
         ltv[live] += at_age * margin * weights.paid[seg, stage]
         cost[live] += at_age * cost_per_step * weights.served[seg, stage]
@@ -542,7 +569,8 @@ def customer_values(model: EngagementModel, profit: np.ndarray, life: Lifetime,
         model: The model.
         profit: Each customer's profit within the horizon (:func:`customer_profit`).
         life: Each customer's lifetime values (:func:`lifetime`).
-        who: Which customers (the converted ones, of one segment or all).
+        who: The rows of the customers (the converted ones, of one segment or all), in
+            increasing order (a mask would be scanned once per entry).
     """
     return {
         "ltv_mean": mean_or_nan(model.ltv[who]),
@@ -554,36 +582,35 @@ def customer_values(model: EngagementModel, profit: np.ndarray, life: Lifetime,
     }
 
 
-def segment_summary(model: EngagementModel, profit: np.ndarray,
-                    life: Lifetime | None = None) -> dict[str, dict[str, Any]]:
+def segment_summary(model: EngagementModel, profit: np.ndarray, life: Lifetime,
+                    moves: np.ndarray, retained: list[RiskTable]) -> dict[str, dict[str, Any]]:
     """Per-segment results of the customers who ever converted.
 
     Args:
         model: The model.
         profit: Each customer's profit (see :func:`customer_profit`).
-        life: Their lifetime values (default: :func:`lifetime`).
+        life: Their lifetime values (:func:`lifetime`).
+        moves: The model's :attr:`~sim.engine.model.EngagementModel.moves_count`.
+        retained: Each segment's risk table
+            (:meth:`~sim.engine.metrics.RiskTable.by_group`).
 
     Returns:
         Segment name → converted count, retention, net and gross revenue retention,
         the pooled monthly churn rate, mean LTV, cost and profit (within the horizon,
         then lifetime), and at the last step CSAT and DAU/MAU of its active customers.
     """
-    life = lifetime(model) if life is None else life
+    conv, active = model.converted_step >= 0, model.active
     out = {}
     for k, name in enumerate(model.spec.segment_names):
-        mine = (model.segment == k) & (model.converted_step >= 0)
+        ours = model.segment == k
+        mine = ours & conv
         out[name] = {
             "converted": int(np.count_nonzero(mine)),
-            "retention": retention(
-                model.converted_step[mine],
-                model.churn_step[mine],
-                model.steps,
-                model.steps_per_month,
-            ),
-            **revenue_retention_12(model, model.segment == k),
-            "churn_rate_monthly": segment_churn(model, model.moves_count[k]),
-            **customer_values(model, profit, life, mine),
-            **csat_and_stickiness(model, (model.segment == k) & model.active),
+            "retention": _retention(model, retained[k]),
+            **revenue_retention_12(model, np.flatnonzero(ours)),
+            "churn_rate_monthly": segment_churn(model, moves[k]),
+            **customer_values(model, profit, life, np.flatnonzero(mine)),
+            **csat_and_stickiness(model, ours & active),
             **purchase_part(model, mine),
         }
     return out
@@ -625,7 +652,7 @@ def csat_and_stickiness(model: EngagementModel, who: np.ndarray) -> dict[str, fl
     :func:`sim.engine.metrics.dau_mau`); the step's ``csat`` and ``dau_mau`` columns
     are the same of all the active (:func:`step_record`).
     """
-    rows = np.flatnonzero(who)
+    rows = np.flatnonzero(who)  # the rows, to index two arrays
     return {"csat": csat(model.satisfaction[rows]), "dau_mau": dau_mau(visit_rate(model, rows))}
 
 
@@ -643,7 +670,8 @@ def conversion_frame(model: EngagementModel) -> pd.DataFrame:
     return conversion_rates(flows, model.spec.lifecycle, model.steps_per_month)
 
 
-def revenue_retention_12(model: EngagementModel, who: np.ndarray) -> dict[str, float]:
+def revenue_retention_12(model: EngagementModel,
+                         who: np.ndarray | None = None) -> dict[str, float]:
     """Net and gross revenue retention of the installed base a year in (``nrr_12``, ``grr_12``).
 
     What a company reports about its existing customers: their monthly revenue 12
@@ -655,14 +683,17 @@ def revenue_retention_12(model: EngagementModel, who: np.ndarray) -> dict[str, f
 
     Args:
         model: The model.
-        who: Which customers (all, or one segment).
+        who: Which customers (a mask or rows; ``None``: all).
     """
     if model.base_revenue_12 is None:
         return {}
     if model.purchases is not None:
         return {"nrr_12": None, "grr_12": None,
                 "revenue_retention_note": purchases.NO_REVENUE_RETENTION}
-    net, gross = revenue_retention(model.base_revenue[who], model.base_revenue_12[who])
+    start, later = model.base_revenue, model.base_revenue_12
+    if who is not None:
+        start, later = start[who], later[who]
+    net, gross = revenue_retention(start, later)
     return {} if math.isnan(net) else {"nrr_12": net, "grr_12": gross}
 
 

@@ -51,14 +51,27 @@ DISTRIBUTIONS = {
 }
 
 
-def monthly_churn(annual: np.ndarray | float) -> np.ndarray | float:
+def monthly_churn(annual: np.ndarray | float,
+                  out: np.ndarray | None = None) -> np.ndarray | float:
     """The monthly churn probability ``1 − (1 − a)^(1/12)`` of an annual one ``a``.
 
     Twelve months at the returned rate leave exactly ``1 − a``; computed as
     ``−expm1(log1p(−a) / 12)`` so that small rates keep their precision.
+
+    Args:
+        annual: The annual probabilities (an array or a number).
+        out: Where to write them (``annual`` itself, to convert in place; ``None``: a
+            new array, or a number for a number).
     """
+    monthly = np.negative(np.asarray(annual, dtype=float), out=out)
+    if not isinstance(monthly, np.ndarray):  # a number: an array to work in
+        monthly = np.asarray(monthly)
     with np.errstate(divide="ignore"):  # a = 1: log1p(−1) = −inf, and m = 1 exactly
-        return -np.expm1(np.log1p(-np.asarray(annual, dtype=float)) / 12.0)
+        np.log1p(monthly, out=monthly)
+    monthly /= 12.0
+    np.expm1(monthly, out=monthly)
+    np.negative(monthly, out=monthly)
+    return monthly if monthly.ndim else monthly[()]
 
 
 def beta_from_moments(mean: float, sd: float) -> tuple[float, float]:
@@ -112,24 +125,33 @@ def _draw(kind: str, params: tuple[float, ...], rng: np.random.Generator,
 
     scipy draws a standardised variate with the generator (``beta(a, b)``,
     ``uniform(0, 1)``, ``standard_normal``, ``exp(s · standard_normal)``) and returns
-    ``draw · scale + loc``; so does this, with the frozen distribution's parameters.
-    ``tests/engine/test_segments.py`` checks the equality, bit for bit, at the installed
-    scipy.
+    ``draw · scale + loc``; so does this, with the frozen distribution's parameters, in
+    place (the same operations in the same order, without a temporary each; a scale of
+    1 is left out: ``x · 1.0`` is ``x``). ``tests/engine/test_segments.py`` checks the
+    equality, bit for bit, at the installed scipy.
     """
     match kind:
         case "beta":  # stats.beta(a, b): scale 1, loc 0
             a, b = _draw_parameters(kind, params)
-            return rng.beta(a, b, n) * 1.0 + 0.0
+            values = rng.beta(a, b, n)
+            return np.add(values, 0.0, out=values)  # −0.0 + 0.0 is +0.0, as scipy's
         case "uniform":  # stats.uniform(loc, scale)
             loc, scale = _draw_parameters(kind, params)
-            return rng.uniform(0.0, 1.0, n) * scale + loc
+            values = rng.uniform(0.0, 1.0, n)
         case "normal":  # stats.norm(loc, scale)
             loc, scale = _draw_parameters(kind, params)
-            return rng.standard_normal(n) * scale + loc
+            values = rng.standard_normal(n)
         case "lognormal":  # stats.lognorm(s=s, scale=scale): loc 0
             s, scale = _draw_parameters(kind, params)
-            return np.exp(s * rng.standard_normal(n)) * scale + 0.0
-    raise ValueError(f"no draw for a {kind!r} distribution")
+            values = rng.standard_normal(n)
+            values *= s
+            np.exp(values, out=values)
+            loc = 0.0
+        case _:
+            raise ValueError(f"no draw for a {kind!r} distribution")
+    values *= scale
+    values += loc
+    return values
 
 
 @dataclass(frozen=True)
@@ -170,7 +192,7 @@ class Distribution:
         else:
             values = _draw(self.kind, self.params, rng, n)
         if self.annual_churn:
-            values = monthly_churn(np.clip(values, 0.0, 1.0))
+            values = monthly_churn(np.clip(values, 0.0, 1.0, out=values), out=values)
         return values
 
     def mean(self) -> float:
