@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
 
 #: Traits that are shares / propensities on [0, 1].
 UNIT_TRAITS = (
@@ -95,28 +94,43 @@ def beta_from_moments(mean: float, sd: float) -> tuple[float, float]:
 
 @lru_cache(maxsize=1024)
 def _frozen(kind: str, params: tuple[float, ...]):
-    """The frozen ``scipy.stats`` distribution of :meth:`Distribution.frozen` (cached)."""
-    p = dict(zip(DISTRIBUTIONS[kind], params, strict=True))
+    """The frozen ``scipy.stats`` distribution of :meth:`Distribution.frozen` (cached).
+
+    Built from :func:`_draw_parameters`, so a draw and the distribution agree by
+    construction. ``scipy.stats`` is imported here, not with the module: a run only
+    draws, and importing it is about 0.8 s of every worker's and command's start.
+    """
+    from scipy import stats
+
+    if kind not in ("beta", "uniform", "normal", "lognormal"):
+        return None
+    first, second = _draw_parameters(kind, params)
     match kind:
         case "beta":
-            return stats.beta(p["alpha"], p["beta"])
+            return stats.beta(first, second)
         case "uniform":
-            return stats.uniform(p["low"], p["high"] - p["low"])
+            return stats.uniform(first, second)
         case "normal":
-            return stats.norm(p["mean"], p["sd"])
-        case "lognormal":
-            sigma2 = np.log1p((p["sd"] / p["mean"]) ** 2)
-            return stats.lognorm(s=np.sqrt(sigma2), scale=p["mean"] / np.sqrt(np.exp(sigma2)))
-    return None
+            return stats.norm(first, second)
+    return stats.lognorm(s=first, scale=second)
 
 
 @lru_cache(maxsize=1024)
 def _draw_parameters(kind: str, params: tuple[float, ...]) -> tuple[float, ...]:
-    """The numbers :func:`_draw` needs, from the frozen distribution's own (:func:`_frozen`)."""
-    dist = _frozen(kind, params)
-    if kind == "lognormal":
-        return float(dist.kwds["s"]), float(dist.kwds["scale"])
-    return tuple(float(x) for x in dist.args)  # (a, b) of a beta, else (loc, scale)
+    """The parameters of :func:`_draw` and :func:`_frozen`, as scipy parameterises each kind.
+
+    ``(a, b)`` of a beta, ``(s, scale)`` of a lognormal, else ``(loc, scale)``.
+    """
+    p = dict(zip(DISTRIBUTIONS[kind], params, strict=True))
+    match kind:
+        case "beta":
+            return float(p["alpha"]), float(p["beta"])
+        case "uniform":
+            return float(p["low"]), float(p["high"] - p["low"])
+        case "normal":
+            return float(p["mean"]), float(p["sd"])
+    sigma2 = np.log1p((p["sd"] / p["mean"]) ** 2)  # lognormal, by its own mean and sd
+    return float(np.sqrt(sigma2)), float(p["mean"] / np.sqrt(np.exp(sigma2)))
 
 
 def _draw(kind: str, params: tuple[float, ...], rng: np.random.Generator,

@@ -36,7 +36,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from sim.engine.paths import get_path, split_path
 from sim.engine.segments import Distribution
@@ -113,6 +112,8 @@ class Uncertainty:
         A bounded ``normal`` is a ``truncnorm``; a ``lognormal`` is returned untruncated
         (:meth:`ppf`, :meth:`mean` and :meth:`support` apply its bounds).
         """
+        from scipy import stats  # here: a run needs none of it (the workers' start)
+
         p = self.parameters
         match self.dist:
             case "uniform":

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from sim.engine.paths import get_path
 from sim.engine.plan import is_plan, make_plan
@@ -166,6 +165,8 @@ class Experiment:
         """
         if self.design not in SAMPLED:
             raise ValueError(f"a {self.design} design has no unit points")
+        from scipy.stats import qmc  # here: a run needs none of it (the workers' start)
+
         dimensions = len(self.factors)
         rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(2**31,)))
         if self.design == "lhs":

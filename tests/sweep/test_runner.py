@@ -75,6 +75,25 @@ def test_workers_store_their_runs_in_chunks_byte_identical_to_one_process(tmp_pa
     assert runs_csv(tmp_path / "one") == runs_csv(tmp_path / "two")
 
 
+RUN_WITHOUT_SCIPY_STATS = """
+import sys
+from sim import load_scenario
+from sim.sweep.runner import execute
+for name, policy in (("default", "hybrid"), ("b2c_retail", "low_touch")):
+    execute(load_scenario(name), {}, policy, 1)
+print(sorted(m for m in sys.modules if m.startswith("scipy.stats")))
+"""
+
+
+def test_a_run_does_not_import_scipy_stats():
+    # importing it is about 0.8 s of `engagesim run`'s start, of a Dask worker's, and of
+    # a SALib or EMA Workbench process that calls sim.evaluate
+    done = subprocess.run([sys.executable, "-c", RUN_WITHOUT_SCIPY_STATS],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 def test_chunks_shrink_to_single_runs_as_the_sweep_ends():
     from sim.sweep.runner import CHUNK_MOST, chunk_size
 
