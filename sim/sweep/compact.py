@@ -52,32 +52,100 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write(path: Path, series: pd.DataFrame, records: Iterable[dict]) -> str:
-    """Write the long series of a sweep (``read_series``' frame) as Parquet.
+ROW_GROUP_ROWS = 1024 * 1024
+"""Rows of each Parquet row group: pyarrow's default for one ``write_table`` call, so
+writing the series part by part gives the bytes one call over the whole frame gave."""
+
+
+class ColumnsDiffer(Exception):
+    """A part's columns (or their dtypes) differ from the first part's.
+
+    :func:`write` streams only alike parts.
+    """
+
+
+def write(path: Path, parts: Iterable[pd.DataFrame], records: Iterable[dict]) -> str:
+    """Write the long series of a sweep (``read_series``' frame, in parts) as Parquet.
+
+    The parts are written as they come, so memory holds at most a row group
+    (:data:`ROW_GROUP_ROWS`) and a part, not the whole series (a 100,000-run sweep's is
+    gigabytes); the file is the same, byte for byte, as one write of the parts
+    concatenated.
 
     Args:
         path: The destination (written atomically).
-        series: Per-step series with a leading ``run_id`` column (may be empty).
+        parts: Consecutive slices of the per-step series, each with a leading
+            ``run_id`` column and the same columns (empty parts are skipped).
         records: The runs' records (``run_id``, ``point``, ``policy``, ``replication``).
 
     Returns:
         The written file's SHA-256.
+
+    Raises:
+        ColumnsDiffer: A part has other columns or dtypes than the first (nothing is
+            written: concatenate the parts into one, as pandas aligns them).
     """
-    columns = [c for c in series.columns if c != "run_id"]
-    frame = series.copy() if not series.empty else pd.DataFrame({"run_id": pd.Series(
-        dtype="int64")})
     identity = pd.DataFrame([{k: r.get(k) for k in ("run_id", *IDENTITY)} for r in records],
-                            columns=["run_id", *IDENTITY])
-    for name in reversed(IDENTITY):
-        values = frame["run_id"].map(identity.set_index("run_id")[name]) if len(identity) \
-            else pd.Series(index=frame.index, dtype=object)
-        frame.insert(1, name, values)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           METADATA_KEY: json.dumps(columns).encode()})
-    atomic_write(path, lambda fh: pq.write_table(table, fh, compression="zstd"),
-                 suffix=".parquet")
+                            columns=["run_id", *IDENTITY]).set_index("run_id")
+
+    def table_of(frame: pd.DataFrame) -> pa.Table:
+        frame = frame.copy()
+        for name in reversed(IDENTITY):
+            values = frame["run_id"].map(identity[name]) if len(identity) \
+                else pd.Series(index=frame.index, dtype=object)
+            frame.insert(1, name, values)
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+    def stream(handle) -> None:
+        writer, columns, dtypes, schema, pending, rows = None, None, None, None, [], 0
+        try:
+            for part in parts:
+                if part.empty:
+                    continue
+                names = [c for c in part.columns if c != "run_id"]
+                if writer is None:
+                    columns, dtypes, table = names, list(part.dtypes), table_of(part)
+                    schema = table.schema.with_metadata({
+                        **(table.schema.metadata or {}),
+                        METADATA_KEY: json.dumps(columns).encode()})
+                    writer = pq.ParquetWriter(handle, schema, compression="zstd")
+                elif names != columns or list(part.dtypes) != dtypes:
+                    raise ColumnsDiffer
+                else:
+                    table = table_of(part)
+                pending.append(table.replace_schema_metadata(schema.metadata))
+                rows += table.num_rows
+                if rows >= ROW_GROUP_ROWS:  # whole row groups now, the rest later
+                    pending = _write_row_groups(writer, pending, rows, final=False)
+                    rows %= ROW_GROUP_ROWS
+            if writer is None:  # no series: a file of no rows, the identity columns only
+                empty = table_of(pd.DataFrame({"run_id": pd.Series(dtype="int64")}))
+                empty = empty.replace_schema_metadata({**(empty.schema.metadata or {}),
+                                                       METADATA_KEY: json.dumps([]).encode()})
+                pq.write_table(empty, handle, compression="zstd")
+            else:
+                _write_row_groups(writer, pending, rows, final=True)
+        finally:
+            if writer is not None:  # the footer (also before a failed file is removed)
+                writer.close()
+
+    atomic_write(path, stream, suffix=".parquet")
     return sha256(path)
+
+
+def _write_row_groups(writer: pq.ParquetWriter, pending: list[pa.Table], rows: int,
+                      final: bool) -> list[pa.Table]:
+    """Write the whole row groups of ``pending`` (all of it when ``final``); the rest.
+
+    Each written slice is made contiguous first, as one ``from_pandas`` table is, so
+    pages are cut where one write of everything cuts them.
+    """
+    table = pa.concat_tables(pending)
+    whole = rows if final else rows - rows % ROW_GROUP_ROWS
+    if whole:
+        writer.write_table(table.slice(0, whole).combine_chunks(),
+                           row_group_size=ROW_GROUP_ROWS)
+    return [table.slice(whole)] if whole < rows else []
 
 
 def read(path: Path, checksum: str | None, run_ids: Iterable[int] | None = None

@@ -19,7 +19,8 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 PARENT_POLL_SECONDS = 0.5
@@ -212,6 +213,27 @@ def start_all(tasks: Iterable[Callable[[], Any]], workers: int) -> Callable[[], 
         return lambda: [task() for task in tasks]
     futures = [worker_pool(min(workers, len(tasks))).submit(_call, task) for task in tasks]
     return lambda: [future.result() for future in futures]
+
+
+def in_order(tasks: Iterable[Callable[[], Any]], workers: int, ahead: int = 2
+             ) -> Iterator[Any]:
+    """Call every task, here (one worker) or on :func:`worker_pool`; yield results in order.
+
+    At most ``ahead`` tasks a worker are sent before the oldest result is taken, so only
+    that many results wait in memory at a time (the end of a sweep streams its series
+    through this). An exception in a task is raised here, when its result is reached.
+    """
+    if workers <= 1:
+        for task in tasks:
+            yield task()
+        return
+    pool, sent = worker_pool(workers), deque()
+    for task in tasks:
+        sent.append(pool.submit(_call, task))
+        if len(sent) >= ahead * workers:
+            yield sent.popleft().result()
+    while sent:
+        yield sent.popleft().result()
 
 
 def _call(task: Callable[[], Any]) -> Any:

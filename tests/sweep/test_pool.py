@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from sim.sweep.pool import call, effective_jobs, run_all, start_all, warm, worker_pool
+from sim.sweep.pool import call, effective_jobs, in_order, run_all, start_all, warm, worker_pool
 
 
 def test_run_all_returns_results_in_task_order_here_and_on_workers():
@@ -18,6 +18,37 @@ def test_run_all_returns_results_in_task_order_here_and_on_workers():
     assert [value for value, _ in pooled] == [i * i for i in range(6)]
     if effective_jobs(2) == 2:
         assert os.getpid() not in {pid for _, pid in pooled}
+
+
+def test_in_order_yields_results_in_task_order_sending_a_few_ahead(monkeypatch):
+    import sim.sweep.pool
+
+    tasks = [lambda i=i: (i * i, os.getpid()) for i in range(9)]
+    here = list(in_order(tasks, workers=1))
+    assert here == [(i * i, os.getpid()) for i in range(9)]
+    sent, taken = [], []
+    real = sim.sweep.pool.worker_pool
+
+    class Counting:  # the pool, counting what is sent before each result is taken
+        def __init__(self, pool):
+            self.pool = pool
+
+        def submit(self, *args):
+            sent.append(len(taken))
+            return self.pool.submit(*args)
+
+    monkeypatch.setattr(sim.sweep.pool, "worker_pool", lambda width: Counting(real(width)))
+    for value, _ in in_order(tasks, workers=2, ahead=2):
+        taken.append(value)
+    assert taken == [i * i for i in range(9)]
+    # at most ahead × workers = 4 results wait: the 5th task goes once the 1st is taken
+    assert sent == [0, 0, 0, 0, 1, 2, 3, 4, 5]
+
+    def fails():
+        raise ValueError("in the task")
+
+    with pytest.raises(ValueError, match="in the task"):
+        list(in_order([fails], workers=2))
 
 
 def _when_there(flag, value):

@@ -366,6 +366,85 @@ def test_a_finished_sweep_compacts_its_series_and_reads_them_back_equal(finished
     assert len(table) == len(journal)
 
 
+def _one_write(path: Path, series, records, row_group_rows: int) -> None:
+    """The compaction as it was before it streamed: one ``write_table`` of everything."""
+    import json
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sim.sweep import compact
+
+    columns = [c for c in series.columns if c != "run_id"]
+    frame = series.copy()
+    identity = pd.DataFrame([{k: r.get(k) for k in ("run_id", *compact.IDENTITY)}
+                             for r in records], columns=["run_id", *compact.IDENTITY])
+    for name in reversed(compact.IDENTITY):
+        frame.insert(1, name, frame["run_id"].map(identity.set_index("run_id")[name]))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**table.schema.metadata,
+                                           compact.METADATA_KEY: json.dumps(columns).encode()})
+    pq.write_table(table, path, compression="zstd", row_group_size=row_group_rows)
+
+
+def test_the_compaction_streams_part_by_part_into_the_bytes_of_one_write(
+        finished, monkeypatch, tmp_path):
+    # a 100k-run sweep's series are gigabytes: memory holds a row group and a part
+    import pyarrow.parquet as pq
+
+    import sim.sweep.store
+    from sim.sweep import compact
+
+    out, _ = finished
+    store = ResultStore(out)
+    series, records = store._read_journal_series(), store.records()
+    monkeypatch.setattr(compact, "ROW_GROUP_ROWS", 3)  # row groups of 3 rows
+    monkeypatch.setattr(sim.sweep.store, "PART_FILES", 1)  # parts of one run's steps
+    steps = len(series) // len(records)
+    assert len(series) > 2 * 3 and steps % 3 != 0  # parts straddle the row groups
+    _one_write(tmp_path / "one.parquet", series, records, 3)
+    checksum = store._write_compacted()
+    assert checksum == compact.sha256(tmp_path / "one.parquet")
+    assert (out / compact.FILE).read_bytes() == (tmp_path / "one.parquet").read_bytes()
+    assert pq.ParquetFile(out / compact.FILE).num_row_groups == -(-len(series) // 3)
+
+
+def test_parts_with_other_columns_write_nothing_and_the_folder_aligns_them_at_once(
+        finished, monkeypatch, tmp_path):
+    import pandas as pd
+
+    import sim.sweep.store
+    from sim.sweep import compact
+
+    first = pd.DataFrame({"run_id": [0, 0], "step": [1, 2], "active": [5, 6]})
+    other = pd.DataFrame({"run_id": [1], "step": [1], "churned": [1.5]})
+    records = [{"run_id": 0, "point": 0, "policy": "a", "replication": 0},
+               {"run_id": 1, "point": 0, "policy": "a", "replication": 1}]
+    (tmp_path / "new").mkdir()
+    with pytest.raises(compact.ColumnsDiffer):
+        compact.write(tmp_path / "new" / "x.parquet", iter([first, other]), records)
+    assert list((tmp_path / "new").iterdir()) == []  # not even a temporary file
+    # a folder whose runs' columns differ: the same file as one write of them aligned
+    out, _ = finished
+    store = ResultStore(out)
+    real = sim.sweep.store.read_npz
+
+    def renamed(path):  # the last run's series has a column the others lack
+        arrays = real(path)
+        if path.name.startswith("000003"):
+            arrays["live"] = arrays.pop("active")
+        return arrays
+
+    monkeypatch.setattr(sim.sweep.store, "read_npz", renamed)
+    monkeypatch.setattr(sim.sweep.store, "PART_FILES", 1)
+    series = store._read_journal_series()
+    assert series["live"].notna().any() and series["active"].isna().any()
+    _one_write(tmp_path / "one.parquet", series, store.records(), compact.ROW_GROUP_ROWS)
+    store._write_compacted()
+    assert (out / compact.FILE).read_bytes() == (tmp_path / "one.parquet").read_bytes()
+
+
 @pytest.mark.parametrize("damage", ["missing", "truncated", "stale"])
 def test_a_missing_damaged_or_stale_compaction_is_not_used_and_is_rebuilt(finished, damage):
     import pandas as pd
