@@ -9,7 +9,8 @@ prints the parent's wall time per run in each tenth of the sweep (flat when the 
 run does not grow with the runs already stored), the journal writer's time
 (``store.save_batch``, on its own thread: the batches, their mean size and the µs per run
 stored, which bounds the runs per second it can take), the end-of-sweep ``finish``
-(``runs.csv``, ``series.parquet`` and the seal, once, linear in the runs), and the runs per
+(``runs.csv``, ``series.parquet`` and the seal, once, linear in the runs; its time and
+its peak memory above the RSS before it), and the runs per
 second the parent absorbs over the whole sweep, which bounds the workers it can keep busy:
 ``workers ≤ absorb rate × seconds per run``; it says whether ``--target-workers`` is
 reached, over the whole sweep and by the journal writer alone.
@@ -104,12 +105,16 @@ def main() -> None:
         save_batch(store, runs)
         batches.append((len(runs), time.perf_counter() - begin))
 
+    finish_memory: list[int] = []  # bytes: the peak RSS in finish() above the RSS before
+
     def timed_finish(store, *args, **kwargs):
+        before = _rss()
         begin = time.perf_counter()
         try:
             return finish(store, *args, **kwargs)
         finally:
             finish_seconds.append(time.perf_counter() - begin)
+            finish_memory.append(_peak_rss() - before)
 
     ResultStore.save_batch, ResultStore.finish = timed_save_batch, timed_finish
     out = tempfile.mkdtemp(prefix="engagesim-parent-load-")
@@ -147,7 +152,9 @@ def main() -> None:
           + workers(writer_rate))
     print(f"end of sweep (the writer's last batches, then runs.csv, series.parquet and the "
           f"seal once): {end:.1f} s, of which finish {finish_seconds[0]:.1f} s "
-          f"({finish_seconds[0] / n * 1e6:.0f} µs per run)")
+          f"({finish_seconds[0] / n * 1e6:.0f} µs per run); finish's peak memory "
+          f"{finish_memory[0] / 2**20:.0f} MiB above the RSS before it "
+          f"({finish_memory[0] / n / 1024:.1f} kB per run)")
     print(f"runs/s the parent absorbs, whole sweep: {absorb:.0f}; " + workers(absorb))
     flushes = flush_comparison(largest, args.flush_batches) if args.flush_batches else {}
     for way, (batch_us, flush_us) in flushes.items():
@@ -172,6 +179,7 @@ def main() -> None:
                       "batches": len(batches), "writer_us_per_run": round(writer / stored * 1e6, 1),
                       "writer_runs_per_s": round(writer_rate, 1),
                       "end_s": round(end, 2), "finish_s": round(finish_seconds[0], 2),
+                      "finish_peak_mib": round(finish_memory[0] / 2**20, 1),
                       "absorb_runs_per_s": round(absorb, 1),
                       "workers_sustained": int(absorb * args.run_seconds),
                       "writer_workers_sustained": int(writer_rate * args.run_seconds),
@@ -179,6 +187,22 @@ def main() -> None:
                       "flush_us_per_run": {way: [round(b, 1), round(f, 1)]
                                            for way, (b, f) in flushes.items()},
                       "pool": pool}))
+
+
+def _rss() -> int:
+    """This process's resident memory now, bytes (Linux; elsewhere 0)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory so far, bytes (Linux: ``VmHWM``)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
 
 
 def pool_load(runs: int, policies: list[str]) -> dict:
