@@ -552,17 +552,18 @@ class ResultStore:
         if runs is not None:
             ids = set(runs["run_id"].astype(int))
             problems += [f"run {i} has no row" for i in range(expected) if i not in ids]
+            present = {entry.name for entry in os.scandir(self.series)} \
+                if self.series.is_dir() else set()
             for run in runs[runs["error"] == ""].itertuples():
                 series = self.series_path(run.run_id)
-                label = (f"run {run.run_id}: {run.policy}, point {run.point}, replication "
-                         f"{run.replication}")
-                if not series.is_file():
-                    problems.append(f"series/{series.name} is missing ({label})")
-                    continue
                 try:
-                    check_series(series)
+                    if series.name not in present:
+                        problems.append(f"series/{series.name} is missing ({_label(run)})")
+                    else:
+                        check_series(series)
                 except InputError as exc:
-                    problems.append(f"series/{series.name} is damaged ({label}): {exc.problem}")
+                    problems.append(f"series/{series.name} is damaged ({_label(run)}): "
+                                    f"{exc.problem}")
         return problems
 
     def _records_frame(self) -> pd.DataFrame | None:
@@ -919,19 +920,27 @@ def _unsynced(path: str, data: bytes, suffix: str) -> tuple[int, str, str]:
     return fd, tmp, path
 
 
+def _label(run: Any) -> str:
+    """A run of ``runs.csv`` (a row of ``itertuples``) in a problem's words."""
+    return f"run {run.run_id}: {run.policy}, point {run.point}, replication {run.replication}"
+
+
 def check_series(path: Path, full: bool = False) -> None:
     """Check that a series file is a whole ``.npz``.
 
     Args:
         path: The file.
         full: Read every member back against its CRC (as costly as loading it); else only
-            the zip's directory, which a truncated file lacks (reading the series later
-            checks the CRCs anyway).
+            the end of the zip's directory, which a truncated file lacks
+            (:func:`_directory_at_end`; reading the series later checks the directory and
+            the CRCs anyway).
 
     Raises:
         InputError: It is truncated or damaged.
     """
-    try:
+    if not full and _directory_at_end(path):
+        return
+    try:  # zipfile says what is wrong (or accepts what the quick look did not: a comment)
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip() if full else None
     except (zipfile.BadZipFile, EOFError, ValueError, zlib.error) as exc:
@@ -940,6 +949,32 @@ def check_series(path: Path, full: bool = False) -> None:
     if bad is not None:
         raise InputError(path, "", f"damaged series file ({bad} fails its checksum); "
                          "delete it and --resume recomputes its run")
+
+
+_END_OF_DIRECTORY = struct.Struct("<4s4H2LH")
+"""A zip's end-of-central-directory record: signature, disk numbers, entries on this
+disk and in all, the directory's size and offset, the comment's length."""
+
+
+def _directory_at_end(path: Path) -> bool:
+    """Whether ``path`` ends with a zip directory that ends where the file does.
+
+    What :func:`check_series` looks for, read from the last 22 bytes instead of parsing
+    the whole directory (0.38 ms a file: 15 s for a 40,000-run folder's report): a cut
+    file has no such end. ``False`` also for what only :mod:`zipfile` can judge.
+    """
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size < _END_OF_DIRECTORY.size:
+                return False
+            handle.seek(size - _END_OF_DIRECTORY.size)
+            tail = handle.read(_END_OF_DIRECTORY.size)
+    except OSError:
+        return False
+    signature, _, _, _, entries, length, offset, comment = _END_OF_DIRECTORY.unpack(tail)
+    return (signature == b"PK\x05\x06" and comment == 0 and entries > 0
+            and offset + length == size - _END_OF_DIRECTORY.size)
 
 
 def _read_json(path: Path, fix: str = "") -> dict[str, Any]:

@@ -366,6 +366,29 @@ def test_a_finished_sweep_compacts_its_series_and_reads_them_back_equal(finished
     assert len(table) == len(journal)
 
 
+def test_a_series_file_is_checked_by_the_end_of_its_directory(tmp_path):
+    import zipfile
+
+    from sim.sweep.store import _directory_at_end, check_series, series_bytes
+
+    whole = tmp_path / "000000.npz"
+    whole.write_bytes(series_bytes({"step": np.arange(1, 37), "active": np.ones(36)}))
+    assert _directory_at_end(whole)
+    check_series(whole)
+    for cut in (1, 21, len(whole.read_bytes()) // 2):
+        damaged = tmp_path / f"cut{cut}.npz"
+        damaged.write_bytes(whole.read_bytes()[:-cut])
+        assert not _directory_at_end(damaged)
+        with pytest.raises(InputError, match=r"damaged series file, not a whole \.npz"):
+            check_series(damaged)
+    commented = tmp_path / "commented.npz"  # a whole zip the quick look leaves to zipfile
+    with zipfile.ZipFile(commented, "w") as archive:
+        archive.writestr("step.npy", b"x")
+        archive.comment = b"a note"
+    assert not _directory_at_end(commented)
+    check_series(commented)
+
+
 def _one_write(path: Path, series, records, row_group_rows: int) -> None:
     """The compaction as it was before it streamed: one ``write_table`` of everything."""
     import json
