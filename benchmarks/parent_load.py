@@ -21,6 +21,10 @@ and series) ``N`` times into a fresh folder with each way of flushing, in turn: 
 and what every batch did before) and no flush at all (the floor: writing and renaming
 the files); it prints the median µs per run of the batch and of its flush.
 
+With ``--report`` it then times ``engagesim report`` of the sweep's folder (its check of
+every run's files, ``series.parquet`` read back, the figures), as a user's large sweep
+ends.
+
 With ``--pool-runs N`` it then runs a real sweep of ``N`` minimal runs (50 customers, one
 month: the workers finish them as fast as they can) on a pool of two workers, as
 ``--jobs 2`` does, where the workers store their own runs in the journal and the parent
@@ -35,7 +39,7 @@ Usage::
 
     python benchmarks/parent_load.py [--runs 100000] [--run-seconds 0.17]
                                      [--target-workers 256] [--flush-batches 10]
-                                     [--pool-runs 10000]
+                                     [--report] [--pool-runs 10000]
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ def main() -> None:
     parser.add_argument("--flush-batches", type=int, default=0,
                         help="then replay the largest batch this many times per way of "
                              "flushing (syncfs, an fsync per file, none)")
+    parser.add_argument("--report", action="store_true",
+                        help="then time `engagesim report` of the sweep's folder")
     parser.add_argument("--pool-runs", type=int, default=0,
                         help="then a real two-worker sweep of this many minimal runs, "
                              "the workers storing their own runs")
@@ -123,6 +129,7 @@ def main() -> None:
         start = time.perf_counter()
         result = runner.sweep(exp, out, jobs=1, progress=False)
         total = time.perf_counter() - start
+        report = report_load(out) if args.report else {}
     finally:
         shutil.rmtree(out, ignore_errors=True)
         ResultStore.save_batch, ResultStore.finish = save_batch, finish
@@ -156,6 +163,9 @@ def main() -> None:
           f"{finish_memory[0] / 2**20:.0f} MiB above the RSS before it "
           f"({finish_memory[0] / n / 1024:.1f} kB per run)")
     print(f"runs/s the parent absorbs, whole sweep: {absorb:.0f}; " + workers(absorb))
+    if report:
+        print(f"engagesim report of the {n} runs' folder: {report['seconds']:.1f} s, peak "
+              f"RSS {report['peak_mib']:.0f} MiB")
     flushes = flush_comparison(largest, args.flush_batches) if args.flush_batches else {}
     for way, (batch_us, flush_us) in flushes.items():
         print(f"a batch of {len(largest)} runs, {way}: {batch_us:.0f} µs per run, of which "
@@ -180,6 +190,7 @@ def main() -> None:
                       "writer_runs_per_s": round(writer_rate, 1),
                       "end_s": round(end, 2), "finish_s": round(finish_seconds[0], 2),
                       "finish_peak_mib": round(finish_memory[0] / 2**20, 1),
+                      "report": report,
                       "absorb_runs_per_s": round(absorb, 1),
                       "workers_sustained": int(absorb * args.run_seconds),
                       "writer_workers_sustained": int(writer_rate * args.run_seconds),
@@ -187,6 +198,20 @@ def main() -> None:
                       "flush_us_per_run": {way: [round(b, 1), round(f, 1)]
                                            for way, (b, f) in flushes.items()},
                       "pool": pool}))
+
+
+def report_load(folder: str) -> dict:
+    """Wall time and peak RSS of ``engagesim report FOLDER`` (a fresh process, one job)."""
+    import resource
+    import subprocess
+    import sys
+
+    begin = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sim", "report", folder], check=True,
+                   stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - begin
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+    return {"seconds": round(seconds, 2), "peak_mib": round(peak, 1)}
 
 
 def _rss() -> int:
