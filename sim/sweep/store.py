@@ -422,9 +422,9 @@ class ResultStore:
     def records(self) -> list[dict[str, Any]]:
         """Every stored record, sorted by run id.
 
-        Records share their keys (:func:`sys.intern`): each record parsed alone has its
-        own copy of every key, two thirds of its memory (a 100,000-run folder's records
-        took about 1.4 GB, 0.6 GB with shared keys).
+        Records share their keys (:func:`sys.intern`): a record parsed alone has its own
+        copy of every key, half its memory (14.5 kB a run, 7.1 with shared keys, on
+        40,000 runs of the default scenario).
 
         Raises:
             InputError: A record is damaged.
@@ -680,7 +680,6 @@ class ResultStore:
         if isinstance(frame, Damaged):
             raise InputError(frame.path, "", frame.problem)
         return frame
-
 
     def _journal_paths(self, run_ids: Iterable[int] | None = None) -> list[tuple[int, Path]]:
         """``(run_id, path)`` of the journal's series files of ``run_ids`` (``None``: all)."""
