@@ -430,11 +430,14 @@ def observe(
     active: np.ndarray,
     engagement: np.ndarray,
     onboarding: np.ndarray,
-    u: np.ndarray,
-    z: np.ndarray,
+    rng: np.random.Generator,
     visit_factor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw this step's usage and the health score the company sees.
+
+    Draws one uniform per customer (the visits, by :func:`poisson_from_uniform`), then
+    one standard normal per customer (the health noise), whoever is active: the second
+    is drawn once the first has been used, so the two are never held at once.
 
     Args:
         spec: The dynamics parameters.
@@ -442,24 +445,24 @@ def observe(
         active: Which customers are customers (the others get 0 visits, health 0).
         engagement: Engagement.
         onboarding: Onboarding progress.
-        u: One uniform per customer (visits, by :func:`poisson_from_uniform`).
-        z: One standard normal per customer (health noise).
+        rng: The run's generator.
         visit_factor: Per-customer multiplier of the visit rate (programs aimed at
             ``visits``; ``None``: 1).
 
     Returns:
         ``(visits, health)``.
     """
-    d, spm = spec, steps_per_month
+    d, spm, n = spec, steps_per_month, active.size
     # the others get 0 visits and health 0: only the customers' rows are computed
     rows = active.nonzero()[0]
     lam = d.visits_per_month / spm * engagement[rows]
     if visit_factor is not None:
         lam *= visit_factor[rows]
-    visits = np.zeros(active.size, dtype=np.int64)
-    visits[rows] = poisson_from_uniform(lam, u[rows])
-    health = np.zeros(active.size)
-    noise = d.health_noise * z[rows]
+    visits = np.zeros(n, dtype=np.int64)
+    visits[rows] = poisson_from_uniform(lam, rng.random(n)[rows])
+    del lam
+    health = np.zeros(n)
+    noise = d.health_noise * rng.standard_normal(n)[rows]
     health[rows] = observed_health(visits[rows], onboarding[rows], d.visits_per_month / spm, noise)
     return visits, health
 

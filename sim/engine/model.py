@@ -38,6 +38,7 @@ numbers for the same customers (common random numbers): policy differences are p
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,12 @@ from sim.engine.view import PolicyView
 from sim.schema import InputError, suggest
 
 __version__ = "0.1.0"
+
+#: What an :class:`Engagement` array the step has no more use for is replaced by, in the
+#: step's own copy of it: the policy's array can then be freed before the later phases
+#: allocate theirs (a run's peak memory, issue 15). The policy's object is not changed.
+SPENT = np.empty(0)
+SPENT.flags.writeable = False
 
 
 def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
@@ -375,26 +382,59 @@ class EngagementModel(mesa.Model):
     # the step
 
     def step(self) -> None:
-        """Advance every customer by one step: the phases below, in this order."""
+        """Advance every customer by one step: the phases below, in this order.
+
+        Each phase is a method of its own, so its temporaries are freed when it returns,
+        and what the later phases no longer need is let go as soon as it is spent (the
+        touches and responses once drawn on, the money once summed): a run's peak
+        memory is the state it holds plus the largest phase's temporaries (issue 15).
+        """
         t = self.steps
-        n, spm, scenario = self.n, self.steps_per_month, self.spec
         # fixed-shape draws whatever the policy (common random numbers): one uniform per
         # customer for the moves, then for crediting referrals and for the visits, then
         # one normal for the health noise, each drawn where first used (only then held):
         # nothing between them draws from self.rng (the policy and the repeat purchases
         # have streams of their own), so they are the numbers of one (3, n) block and a row
         was_active, stage_before = self.active, self.stage
+        engaged, tally = self._engage(t)  # 1. engage
+        self._respond(engaged)  # 2. respond
+        moves = self._move(engaged, tally, t)  # 3.-5. word of mouth, transitions, moves
+        engaged = replace(engaged, response=SPENT)  # its last reader was the transitions
+        if self.step_flows is not None:
+            n_stages = len(self.spec.lifecycle.stages)
+            self.step_flows.append(funnel.step_flow(stage_before, self.stage, n_stages))
+            self.depth = funnel.depth(self.stage, self.stage_tables.churned, self.depth)
+        self._book(engaged, tally, was_active & self.active, moves.converted, stage_before, t)
+        del moves, was_active  # 6. book money (above): the moves' masks are spent
+        self._observe(engaged)  # 7. observe
+        # 8. record
+        if t == round(12 * self.steps_per_month):  # a year in: the installed base's revenue
+            self.base_revenue_12 = np.where(self.active, self.monthly_revenue, 0.0)
+        self.csm_hours_used += engaged.csm_hours_used
+        self.csm_hours_available += engaged.csm_hours_available
+        self.metrics = results.step_record(self, engaged, tally, stage_before)
+        self.datacollector.collect(self)
+        if t >= self.horizon:
+            self.running = False
 
-        # 1. engage
+    def _engage(self, t: int) -> tuple[Engagement, results.StepTally]:
+        """The policy's engagement this step, without its touches (summed for the record)."""
         view = PolicyView(self, self._policy_rng)
         engaged = self._call_policy("engage", view, f"step {t}: ")
-        engaged = check_engagement(self.policy, engaged, n, step=t)
+        engaged = check_engagement(self.policy, engaged, self.n, step=t)
         self._sync_csm_agents()
+        tally = results.StepTally(touches=float(engaged.touches.sum()))
+        return replace(engaged, touches=SPENT), tally
 
-        # 2. respond
+    def _respond(self, engaged: Engagement) -> None:
+        """Move the state by the step's touches; keep the midpoint for the hazards."""
+        scenario = self.spec
+        # the last step's midpoint is spent: let it go before the new state is made
+        # (otherwise three copies of the state would be alive at once)
+        self.mid_step = None
         before = self._state()
         after = dyn.respond(
-            scenario.dynamics, spm, before, engaged.response,
+            scenario.dynamics, self.steps_per_month, before, engaged.response,
             active=self.engaged, complexity=self.traits["complexity"],
             product_value=self.product_value, network=self.network,
             community=engaged.community_strength, aimed=engaged.targets or None,
@@ -403,7 +443,14 @@ class EngagementModel(mesa.Model):
         # the step's starting arrays are no longer the state: they become the midpoint
         self.mid_step = dyn.midpoint(before, after, out=before)
 
-        # 3. word of mouth: the pressure predicted for mid-step from its last change
+    def _move(self, engaged: Engagement, tally: results.StepTally, t: int) -> lifecycle.Moves:
+        """Word of mouth, every customer's transition and its consequences.
+
+        Returns:
+            The step's moves (their counts are in ``tally``).
+        """
+        n, spm = self.n, self.steps_per_month
+        # word of mouth: the pressure predicted for mid-step from its last change
         weight = self._referral_weight() if self._wom else None
         referral_factor = aim.factor(engaged.targets, "referral")
         if weight is not None and referral_factor is not None:
@@ -411,12 +458,13 @@ class EngagementModel(mesa.Model):
         now = None if weight is None else net.pressure(self.network, weight)
         pressure = None if now is None else net.midstep_pressure(now, self._pressure_before)
         self._pressure_before = now
-
-        # 4. transitions (and who gets the credit for a referral)
+        del now
+        # transitions (and who gets the credit for a referral)
         moved_to, referred = lifecycle.transitions(
             self.stage, self.stage_tables.out_edges, self._drivers(engaged.response),
             self._base_logit, pressure, spm, self.rng.random(n), self._edge_shifts(engaged),
         )
+        del pressure
         u_credit = self.rng.random(n)
         if referred.size:
             referrers = net.credit_referrers(referred, u_credit, weight, self.network)
@@ -425,21 +473,39 @@ class EngagementModel(mesa.Model):
                 paid = engaged.referral_cost[referrers]
                 np.add.at(engaged.cost, referrers, paid)
                 engaged.costs_by_type["touch"] += float(paid.sum())
-
-        # 5. apply moves
+        del u_credit, weight
+        stage_before = self.stage
         moves = self._apply_moves(moved_to, t)
         count_moves(self.flow_count, self.segment, stage_before, self.stage)
-        if self.step_flows is not None:
-            n_stages = len(scenario.lifecycle.stages)
-            self.step_flows.append(funnel.step_flow(stage_before, self.stage, n_stages))
-            self.depth = funnel.depth(self.stage, self.stage_tables.churned, self.depth)
+        tally.count_moves(moves, int(referred.size), self.acquisition)
+        return moves
 
-        # 6. book money (repeat purchases: this step's orders, sim.engine.purchases)
-        payers, price = was_active & self.active, aim.price_discount(engaged.targets)
+    def _book(
+        self,
+        engaged: Engagement,
+        tally: results.StepTally,
+        payers: np.ndarray,
+        converted: np.ndarray,
+        stage_before: np.ndarray,
+        t: int,
+    ) -> None:
+        """Book the step's money, grow the contracts, improve the product.
+
+        Args:
+            engaged: What the policy did this step.
+            tally: Where the step's revenue, margin and marketing spend are summed.
+            payers: Customers at both the start and the end of the step.
+            converted: Who became a customer this step.
+            stage_before: Every agent's stage at the start of the step.
+            t: The step.
+        """
+        scenario, spm = self.spec, self.steps_per_month
+        # repeat purchases: this step's orders (sim.engine.purchases)
+        price = aim.price_discount(engaged.targets)
         self.price_discount = price  # held beyond the horizon (results.lifetime)
         spend = None if self.purchases is None else self.purchases.step(
             payers, self.engagement, self.monthly_revenue,
-            aim.factor(engaged.targets, "visits"), first=moves.converted, discount=price,
+            aim.factor(engaged.targets, "visits"), first=converted, discount=price,
         )
         booked = econ.book(
             scenario.economics, spm,
@@ -447,10 +513,13 @@ class EngagementModel(mesa.Model):
             cost=engaged.cost, age=t - np.maximum(self.converted_step, 0),
             discount=self._discount, price_discount=price, spend=spend,
         )
+        del spend
+        tally.revenue, tally.margin = float(booked.revenue.sum()), float(booked.margin.sum())
         self.revenue_cum += booked.revenue
         self.ltv += booked.value
         self.cost_cum += booked.cost
         self.cost_disc += booked.cost_discounted
+        del booked
         self.monthly_revenue = econ.expand(
             scenario.economics, spm, self.monthly_revenue,
             growing=lifecycle.in_stages(
@@ -460,30 +529,22 @@ class EngagementModel(mesa.Model):
             rate_factor=aim.factor(engaged.targets, "expansion"),
         )
         reached = np.count_nonzero(lifecycle.in_stages(self.stage_tables.marketed, stage_before))
-        marketing = econ.marketing_cost(scenario.marketing, reached, spm)
+        tally.marketing = econ.marketing_cost(scenario.marketing, reached, spm)
         self.product_value = dyn.improve_product(
             self.product_value, scenario.dynamics, spm, self.engaged, self.engagement,
             engaged.feedback_rate,
         )
 
-        # 7. observe
+    def _observe(self, engaged: Engagement) -> None:
+        """This step's visits and the health score the company sees."""
+        # the last step's visits and health are not read again here: let them go first,
+        # so that their memory is free for the new ones (whoever else holds them, a
+        # policy that kept its view's arrays, still sees them as they were)
+        self.visits = self.health = None
         self.visits, self.health = dyn.observe(
-            scenario.dynamics, spm, self.engaged, self.engagement, self.onboarding,
-            self.rng.random(n), self.rng.standard_normal(n),
-            aim.factor(engaged.targets, "visits"),
+            self.spec.dynamics, self.steps_per_month, self.engaged, self.engagement,
+            self.onboarding, self.rng, aim.factor(engaged.targets, "visits"),
         )
-
-        # 8. record
-        if t == round(12 * spm):  # a year in: the installed base's revenue now
-            self.base_revenue_12 = np.where(self.active, self.monthly_revenue, 0.0)
-        self.csm_hours_used += engaged.csm_hours_used
-        self.csm_hours_available += engaged.csm_hours_available
-        self.metrics = results.step_record(
-            self, engaged, booked, moves, int(referred.size), marketing, stage_before
-        )
-        self.datacollector.collect(self)
-        if t >= self.horizon:
-            self.running = False
 
     def _call_policy(self, hook: str, view: PolicyView, when: str = "") -> Any:
         """The policy's ``setup`` or ``engage``; its own errors become :class:`PolicyError`.
