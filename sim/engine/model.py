@@ -148,7 +148,9 @@ class EngagementModel(mesa.Model):
         monthly_revenue: Each customer's current monthly revenue (0 before conversion).
         mid_step: Onboarding, engagement and satisfaction halfway through the step
             being taken (a :class:`~sim.engine.dynamics.CustomerState`; what the
-            lifecycle hazards use).
+            lifecycle hazards use), from the step's response to its transitions;
+            ``None`` otherwise (released once the transitions are drawn: three
+            arrays per customer the rest of the step need not hold).
         stage_tables: Per-stage lookups of the lifecycle
             (:class:`~sim.engine.lifecycle.StageTables`).
         csm_hours_used: CSM hours delivered over the run so far.
@@ -231,7 +233,8 @@ class EngagementModel(mesa.Model):
             scenario.dynamics, self.engaged, tables.initial_onboarding[self.stage],
             self.traits["complexity"],
         )
-        self.onboarding, self.engagement, self.satisfaction = self.mid_step = state
+        self.onboarding, self.engagement, self.satisfaction = state
+        self.mid_step: dyn.CustomerState | None = None
         self.steps_in_stage = np.zeros(n, dtype=np.int32)
         self.converted_step = np.where(self.active, 0, -1).astype(np.int32)
         #: step of first entering a user or customer stage (−1: never)
@@ -429,9 +432,6 @@ class EngagementModel(mesa.Model):
     def _respond(self, engaged: Engagement) -> None:
         """Move the state by the step's touches; keep the midpoint for the hazards."""
         scenario = self.spec
-        # the last step's midpoint is spent: let it go before the new state is made
-        # (otherwise three copies of the state would be alive at once)
-        self.mid_step = None
         before = self._state()
         after = dyn.respond(
             scenario.dynamics, self.steps_per_month, before, engaged.response,
@@ -464,6 +464,7 @@ class EngagementModel(mesa.Model):
             self.stage, self.stage_tables.out_edges, self._drivers(engaged.response),
             self._base_logit, pressure, spm, self.rng.random(n), self._edge_shifts(engaged),
         )
+        self.mid_step = None  # spent: the rest of the step does without its memory
         del pressure
         u_credit = self.rng.random(n)
         if referred.size:
