@@ -451,11 +451,9 @@ class EngagementModel(mesa.Model):
         """
         n, spm = self.n, self.steps_per_month
         # word of mouth: the pressure predicted for mid-step from its last change
-        weight = self._referral_weight() if self._wom else None
-        referral_factor = aim.factor(engaged.targets, "referral")
-        if weight is not None and referral_factor is not None:
-            weight = weight * referral_factor
+        weight = self._word_of_mouth_weight(engaged)
         now = None if weight is None else net.pressure(self.network, weight)
+        del weight  # made again for the referrers: not held through the transitions
         pressure = None if now is None else net.midstep_pressure(now, self._pressure_before)
         self._pressure_before = now
         del now
@@ -468,18 +466,34 @@ class EngagementModel(mesa.Model):
         del pressure
         u_credit = self.rng.random(n)
         if referred.size:
+            weight = self._word_of_mouth_weight(engaged)  # the same numbers as above
             referrers = net.credit_referrers(referred, u_credit, weight, self.network)
+            del weight
             np.add.at(self.referrals, referrers, 1)
             if engaged.referral_cost is not None:  # programs that reward referrals
                 paid = engaged.referral_cost[referrers]
                 np.add.at(engaged.cost, referrers, paid)
                 engaged.costs_by_type["touch"] += float(paid.sum())
-        del u_credit, weight
+        del u_credit
         stage_before = self.stage
         moves = self._apply_moves(moved_to, t)
         count_moves(self.flow_count, self.segment, stage_before, self.stage)
         tally.count_moves(moves, int(referred.size), self.acquisition)
         return moves
+
+    def _word_of_mouth_weight(self, engaged: Engagement) -> np.ndarray | None:
+        """How strongly each customer recommends this step (``None``: no word of mouth).
+
+        The stage's weight × the referral propensity (:meth:`_referral_weight`) × the
+        factor of programs aimed at referrals. It is made where it is used (the
+        pressure before the transitions, the referrers after them) rather than held
+        between (the stages do not change until the moves are applied).
+        """
+        if not self._wom:
+            return None
+        weight = self._referral_weight()
+        referral_factor = aim.factor(engaged.targets, "referral")
+        return weight if referral_factor is None else weight * referral_factor
 
     def _book(
         self,
