@@ -594,29 +594,10 @@ class ProgramPolicy(Policy):
         aimed = Aimed(n, self._carry)
 
         # staff the teams, then ration each team's hours once across its programs
-        served: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for team_name, team in self.teams.items():
-            progs = [p for p in self.spec.programs if CHANNEL_TEAM.get(p.channel) == team_name]
-            in_scope = np.zeros(candidates.size, dtype=bool)
-            for p in progs:
-                in_scope[reach[p.name][0]] = True
-            covered = candidates[in_scope.nonzero()[0]]
-            key = priority_key(team.spec.priority, view)
-            team.staff(covered, key)
-            hours = np.zeros(candidates.size)
-            for p in progs:
-                hours[reach[p.name][1]] += p.touches_per_month / spm * p.hours_per_touch
-            asking = hours.nonzero()[0]  # positions among the candidates
-            asking_rows_team = candidates[asking]
-            share, quality = team.ration(asking_rows_team, hours[asking], key)
-            candidate_share, candidate_quality = np.zeros((2, candidates.size))
-            candidate_share[asking], candidate_quality[asking] = share, quality
-            served[team_name] = (candidate_share, candidate_quality)
-            staff_cost = team.sample_cost_per_step
-            by_type["staff"] += staff_cost
-            weights = np.zeros(n)  # hours × share: 0 wherever no hours were asked for
-            weights[asking_rows_team] = hours[asking] * share
-            allocate(staff_cost, weights, covered, cost, weighted=asking_rows_team)
+        served = {
+            team_name: self._serve(view, team_name, team, candidates, reach, cost, by_type)
+            for team_name, team in self.teams.items()
+        }
 
         for p in self.spec.programs:
             position, asking = reach[p.name][1], asking_rows[p.name]
@@ -627,9 +608,9 @@ class ProgramPolicy(Policy):
                 delivered = np.full(asking.size, wanted)
                 fit = traits["digital_affinity"][asking]
             else:
-                share, quality = served[CHANNEL_TEAM[p.channel]]
-                delivered = wanted * share[position]
-                fit = traits["human_preference"][asking] * quality[position]
+                share, quality = served[CHANNEL_TEAM[p.channel]].at(position)
+                delivered = wanted * share
+                fit = traits["human_preference"][asking] * quality
             if p.targets:  # aimed at outcomes: its own response (sim.engine.targets)
                 aimed.add(asking, delivered * spm * fit * traits["responsiveness"][asking], p)
             else:
@@ -646,6 +627,7 @@ class ProgramPolicy(Policy):
             else:
                 self._set_up[p.name][asking] = True
 
+        del served, reach  # spent: their memory is free for the rest of the step
         aimed.settle(view)  # the decaying programs' carried levels
         for p in self.spec.programs:
             if p.targets or program_costs(p):
@@ -655,7 +637,9 @@ class ProgramPolicy(Policy):
         allocate(fixed, np.zeros(0), view.active.nonzero()[0], cost)
         strength, rate = self._community_and_roadmap(view, cost, by_type)
         response = np.zeros(n)  # 0 beyond the candidates: no dose
-        response[candidates] = _response(dose * spm)  # per month: whatever the step length
+        dose *= spm  # per month: whatever the step length
+        response[candidates] = _response(dose)
+        del dose
         return Engagement(
             response=response,
             touches=touches,
@@ -669,6 +653,55 @@ class ProgramPolicy(Policy):
             targets=aimed.effects,
             referral_cost=aimed.referral_cost,
         )
+
+    def _serve(
+        self,
+        view: PolicyView,
+        team_name: str,
+        team: Team,
+        candidates: np.ndarray,
+        reach: dict[str, tuple[np.ndarray, np.ndarray]],
+        cost: np.ndarray,
+        by_type: dict[str, float],
+    ) -> Served:
+        """Staff one team and ration its hours once across its programs.
+
+        Books the team's staff cost (type ``staff``) on the customers it serves, in
+        proportion to the hours each gets.
+
+        Args:
+            view: The model's view.
+            team_name: The team's name.
+            team: The team.
+            candidates: The customers some program may reach (ascending).
+            reach: Per program its in-scope and asking customers (positions in
+                ``candidates``).
+            cost: Each customer's cost this step (added to).
+            by_type: The step's costs by type (added to).
+
+        Returns:
+            The share and quality of the touches each asking customer gets.
+        """
+        spm = view.steps_per_month
+        progs = [p for p in self.spec.programs if CHANNEL_TEAM.get(p.channel) == team_name]
+        in_scope = np.zeros(candidates.size, dtype=bool)
+        for p in progs:
+            in_scope[reach[p.name][0]] = True
+        covered = candidates[in_scope.nonzero()[0]]
+        key = priority_key(team.spec.priority, view)
+        team.staff(covered, key)
+        hours = np.zeros(candidates.size)
+        for p in progs:
+            hours[reach[p.name][1]] += p.touches_per_month / spm * p.hours_per_touch
+        asking = hours.nonzero()[0]  # positions among the candidates
+        asking_rows = candidates[asking]
+        share, quality = team.ration(asking_rows, hours[asking], key)
+        staff_cost = team.sample_cost_per_step
+        by_type["staff"] += staff_cost
+        weights = np.zeros(view.n)  # hours × share: 0 wherever no hours were asked for
+        weights[asking_rows] = hours[asking] * share
+        allocate(staff_cost, weights, covered, cost, weighted=asking_rows)
+        return Served(asking, share, quality)
 
     def _community_and_roadmap(
         self, view: PolicyView, cost: np.ndarray, by_type: dict[str, float]
@@ -700,6 +733,33 @@ class ProgramPolicy(Policy):
         by_type["fixed"] += share
         allocate(share, np.zeros(0), active, cost)
         return strength, rate
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a team gave the customers who asked for its touches in one step.
+
+    Held for the asking customers alone (not one number per candidate: a team's
+    arrays would otherwise be alive through every program, issue 15).
+
+    Attributes:
+        asking: Their positions among the step's candidates (ascending).
+        share: The share of its asked-for touches each gets.
+        quality: The quality multiplier of those touches.
+    """
+
+    asking: np.ndarray
+    share: np.ndarray
+    quality: np.ndarray
+
+    def at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(share, quality)`` at candidate ``positions`` (0 where none was asked for)."""
+        at = np.searchsorted(self.asking, positions)
+        found = at < self.asking.size
+        found[found] = self.asking[at[found]] == positions[found]
+        share, quality = np.zeros((2, positions.size))
+        share[found], quality[found] = self.share[at[found]], self.quality[at[found]]
+        return share, quality
 
 
 def _response(dose: np.ndarray) -> np.ndarray:
