@@ -346,52 +346,67 @@ def respond(
     """
     d, spm, act = spec, steps_per_month, active
     # only the customers move: the others keep their state, so the arithmetic runs on
-    # their rows alone (each row's operations as on the whole arrays: the same bits)
+    # their rows alone (each row's operations as on the whole arrays: the same bits);
+    # each state's rows are gathered when first needed and let go once its new values
+    # are written into the new array (fewer at once: a run's peak memory, issue 15)
     rows = act.nonzero()[0]
-    o, e, s = (x[rows] for x in state)
-    complexity, r = complexity[rows], response[rows]
+    r = response[rows]
     k_o = per_step(d.onboarding_rate, spm)
     g_o = per_step(d.touch_onboarding_gain, spm)
     aimed = aimed or {}
     r_o, r_e, r_s = (r + aimed[k][rows] if k in aimed else r
                      for k in ("onboarding", "engagement", "satisfaction"))
+    del r
     # in place, in two scratch arrays: each line's operations in the order of the
     # formula in its comment (the same bits as evaluating it)
+    o, complexity = state.onboarding[rows], complexity[rows]
     gain, gap = g_o * r_o, np.subtract(1.0, o)
+    del r_o
     # o + (k_o · (1 − complexity) + g_o · r_o) · (1 − o)
     o_new = np.subtract(1.0, complexity)
     o_new *= k_o
     o_new += gain
     o_new *= gap
     o_new += o
+    del o
     target_e = engagement_target(product_value, o_new, complexity, d.complexity_drag)
+    del complexity
+    onboarding = _settled(state.onboarding, rows, o_new)
+    del o_new
     strength = community_strength(d.community_strength, community)
     target_e = community_target(target_e, strength, network, state.engagement, act, rows)
     k_e = per_step(d.engagement_adjust, spm)
     g_e = per_step(d.touch_engagement_gain, spm)
     # e + k_e · (target_e − e) + g_e · r_e · (1 − e)
+    e = state.engagement[rows]
     e_new = np.subtract(target_e, e, out=target_e)
     e_new *= k_e
     e_new += e
     np.multiply(r_e, g_e, out=gain)
     gain *= np.subtract(1.0, e, out=gap)
     e_new += gain
+    del e, r_e
     k_s = per_step(d.satisfaction_adjust, spm)
     g_s = per_step(d.touch_satisfaction_gain, spm)
     # s + k_s · (satisfaction_target(e_new) − s) + g_s · r_s · (1 − s)
     s_new = satisfaction_target(d, e_new)
+    engagement = _settled(state.engagement, rows, e_new)
+    del e_new
+    s = state.satisfaction[rows]
     s_new -= s
     s_new *= k_s
     s_new += s
     np.multiply(r_s, g_s, out=gain)
     gain *= np.subtract(1.0, s, out=gap)
     s_new += gain
-    moved = []
-    for whole, new in zip(state, (o_new, e_new, s_new), strict=True):
-        out = whole.copy()
-        out[rows] = np.clip(new, 0.0, 1.0, out=new)
-        moved.append(out)
-    return CustomerState(*moved)
+    return CustomerState(onboarding, engagement, _settled(state.satisfaction, rows, s_new))
+
+
+def _settled(whole: np.ndarray, rows: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """A copy of ``whole`` with ``new`` clipped to [0, 1] at ``rows`` (``new`` clipped in place)."""
+    out = whole.copy()
+    out[rows] = np.clip(new, 0.0, 1.0, out=new)
+    return out
 
 
 def improve_product(
