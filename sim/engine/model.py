@@ -522,19 +522,15 @@ class EngagementModel(mesa.Model):
             payers, self.engagement, self.monthly_revenue,
             aim.factor(engaged.targets, "visits"), first=converted, discount=price,
         )
-        booked = econ.book(
+        tally.revenue, tally.margin = econ.accrue(
             scenario.economics, spm,
             payers=payers, monthly_revenue=self.monthly_revenue,
             cost=engaged.cost, age=t - np.maximum(self.converted_step, 0),
             discount=self._discount, price_discount=price, spend=spend,
+            revenue_cum=self.revenue_cum, value_cum=self.ltv, cost_cum=self.cost_cum,
+            cost_discounted_cum=self.cost_disc,
         )
         del spend
-        tally.revenue, tally.margin = float(booked.revenue.sum()), float(booked.margin.sum())
-        self.revenue_cum += booked.revenue
-        self.ltv += booked.value
-        self.cost_cum += booked.cost
-        self.cost_disc += booked.cost_discounted
-        del booked
         self.monthly_revenue = econ.expand(
             scenario.economics, spm, self.monthly_revenue,
             growing=lifecycle.in_stages(

@@ -155,6 +155,30 @@ def test_book_margin_at_period_end_discounted_from_conversion():
     assert booked.cost_discounted.tolist() == pytest.approx([0.9, 2.0, 2.4])
 
 
+@pytest.mark.parametrize("kind", ["subscription", "discounted", "spend", "spend_discounted"])
+def test_accrue_adds_exactly_what_book_books(kind):
+    rng = np.random.default_rng(5)
+    n, spec, discount = 1000, econ.EconomicsSpec(gross_margin=0.73), 0.99 ** np.arange(30)
+    spend = rng.random(n) * 90 if kind.startswith("spend") else None
+    args = dict(
+        payers=rng.random(n) < 0.7, monthly_revenue=rng.random(n) * 100,
+        cost=rng.random(n), age=rng.integers(0, 40, n), discount=discount,
+        price_discount=rng.random(n) * 0.3 if kind.endswith("discounted") else None,
+    )
+    booked = econ.book(spec, 52 / 12, spend=spend, **args)
+    start = rng.random((4, n))
+    totals = start.copy()
+    kept = None if spend is None else spend.copy()
+    got = econ.accrue(spec, 52 / 12, spend=spend, **args, revenue_cum=totals[0],
+                      value_cum=totals[1], cost_cum=totals[2], cost_discounted_cum=totals[3])
+    assert got == (float(booked.revenue.sum()), float(booked.margin.sum()))
+    for total, begun, step in zip(totals, start, (booked.revenue, booked.value, booked.cost,
+                                                 booked.cost_discounted), strict=True):
+        assert np.array_equal(total, begun + step)  # bit for bit
+    if spend is not None:
+        assert np.array_equal(spend, kept)  # the caller's spend is left as it was
+
+
 def test_marketing_cost_per_step():
     spec = econ.MarketingSpec(cost_per_prospect_month=3.0)
     assert econ.marketing_cost(spec, 10, 1.0) == 30.0
