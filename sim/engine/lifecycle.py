@@ -335,7 +335,7 @@ def edge_rate(
     edge: Edge,
     rows: np.ndarray,
     drivers: dict[str, Driver],
-    base_logit: dict[str, np.ndarray | float],
+    base_logit: dict[str, Driver | float],
     pressure: np.ndarray | None,
     shift: np.ndarray | None = None,
     gathered: dict[str, np.ndarray] | None = None,
@@ -350,7 +350,8 @@ def edge_rate(
         rows: Indices of the customers in the edge's source stage.
         drivers: Driver name → full-length array of driver values, or a function of
             the rows returning the values at them (:func:`driver_at`).
-        base_logit: Base source name → logit of the base (array over all customers or
+        base_logit: Base source name → logit of the base (array over all customers, a
+            function of the rows returning it at them as a driver (:func:`driver_at`), or
             a scalar).
         pressure: Full-length word-of-mouth pressure array (``None`` when no network).
         shift: Full-length logit shift of this edge from programs aimed at it
@@ -367,7 +368,7 @@ def edge_rate(
         z: np.ndarray | float = _constant_logit(edge.base)
     else:
         src = base_logit[edge.base_source]
-        z = src[rows] if isinstance(src, np.ndarray) else float(src)
+        z = driver_at(src, rows) if isinstance(src, np.ndarray) or callable(src) else float(src)
     if edge.odds != 1.0:
         z = z + _log(edge.odds)
     owned = False  # whether z is an array made here (so it may be overwritten)
@@ -489,7 +490,7 @@ def transitions(
     stage: np.ndarray,
     out_edges: list[tuple[Edge, ...]],
     drivers: dict[str, Driver],
-    base_logit: dict[str, np.ndarray | float],
+    base_logit: dict[str, Driver | float],
     pressure: np.ndarray | None,
     steps_per_month: float,
     u: np.ndarray,
@@ -558,7 +559,7 @@ def _block_moves(
     *,
     out_edges: list[tuple[Edge, ...]],
     drivers: dict[str, Driver],
-    base_logit: dict[str, np.ndarray | float],
+    base_logit: dict[str, Driver | float],
     pressure: np.ndarray | None,
     steps_per_month: float,
     shifts: dict[tuple[int, int], np.ndarray] | None,

@@ -169,16 +169,16 @@ class StepTally:
     margin: float = 0.0
     marketing: float = 0.0
 
-    def count_moves(self, moves: Moves, referrals: int, acquisition: np.ndarray) -> None:
+    def count_moves(self, moves: Moves, referrals: int, new_cac: np.ndarray) -> None:
         """Take the counts of the step's ``moves``.
 
         Args:
             moves: The step's moves.
             referrals: Word-of-mouth moves.
-            acquisition: Each agent's acquisition cost (the new customers' set).
+            new_cac: The acquisition cost of each new customer, in row order.
         """
         self.referrals = referrals
-        self.acquisition = float(acquisition[moves.converted].sum())
+        self.acquisition = float(new_cac.sum())
         self.new_customers = int(np.count_nonzero(moves.converted))
         self.churned_this_step = int(np.count_nonzero(moves.churned))
 
