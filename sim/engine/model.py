@@ -416,6 +416,9 @@ class EngagementModel(mesa.Model):
         # nothing between them draws from self.rng (the policy and the repeat purchases
         # have streams of their own), so they are the numbers of one (3, n) block and a row
         was_active, stage_before = self.active, self.stage
+        # the last step's visits: nothing in the step reads them (a policy's view has
+        # none) until observe makes this step's, so their memory is the phases' (issue 15)
+        self.visits = None
         engaged, tally = self._engage(t)  # 1. engage
         self._respond(engaged)  # 2. respond
         moves = self._move(engaged, tally, t)  # 3.-5. word of mouth, transitions, moves
@@ -479,7 +482,9 @@ class EngagementModel(mesa.Model):
             self.stage, self.stage_tables.out_edges, self._drivers(engaged.response),
             self._base_logit, pressure, spm, self.rng.random(n), self._edge_shifts(engaged),
         )
-        self.mid_step = None  # spent: the rest of the step does without its memory
+        # spent, and so is the observed health until observe makes the new one (its last
+        # readers were the policy and the hazards): the rest of the step does without
+        self.mid_step = self.health = None
         del pressure
         u_credit = self.rng.random(n)
         if referred.size:
@@ -566,10 +571,8 @@ class EngagementModel(mesa.Model):
 
     def _observe(self, engaged: Engagement) -> None:
         """This step's visits and the health score the company sees."""
-        # the last step's visits and health are not read again here: let them go first,
-        # so that their memory is free for the new ones (whoever else holds them, a
-        # policy that kept its view's arrays, still sees them as they were)
-        self.visits = self.health = None
+        # the last step's visits and health were let go before (whoever else holds them,
+        # a policy that kept its view's arrays, still sees them as they were)
         self.visits, self.health = dyn.observe(
             self.spec.dynamics, self.steps_per_month, self.engaged, self.engagement,
             self.onboarding, self.rng, aim.factor(engaged.targets, "visits"),
