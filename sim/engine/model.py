@@ -147,8 +147,9 @@ class EngagementModel(mesa.Model):
         datacollector: The ``mesa.DataCollector`` of the per-step metrics.
         monthly_revenue: Each customer's current monthly revenue (0 before conversion).
         mid_step: Onboarding, engagement and satisfaction halfway through the step
-            being taken (a :class:`~sim.engine.dynamics.CustomerState`; what the
-            lifecycle hazards use), from the step's response to its transitions;
+            being taken (a :class:`~sim.engine.dynamics.MidStep`: held at the rows
+            that moved; what the lifecycle hazards use), from the step's response to
+            its transitions;
             ``None`` otherwise (released once the transitions are drawn: three
             arrays per customer the rest of the step need not hold).
         stage_tables: Per-stage lookups of the lifecycle
@@ -234,7 +235,7 @@ class EngagementModel(mesa.Model):
             self.traits["complexity"],
         )
         self.onboarding, self.engagement, self.satisfaction = state
-        self.mid_step: dyn.CustomerState | None = None
+        self.mid_step: dyn.MidStep | None = None
         self.steps_in_stage = np.zeros(n, dtype=np.int32)
         self.converted_step = np.where(self.active, 0, -1).astype(np.int32)
         #: step of first entering a user or customer stage (−1: never)
@@ -369,10 +370,13 @@ class EngagementModel(mesa.Model):
         def centred(values: np.ndarray) -> lifecycle.Driver:
             return lambda rows: values[rows] - 0.5
 
+        def halfway(name: str) -> lifecycle.Driver:
+            return lambda rows: mid.at(name, rows) - 0.5
+
         values: dict[str, Callable[[], lifecycle.Driver]] = {
-            "engagement": lambda: centred(mid.engagement),
-            "satisfaction": lambda: centred(mid.satisfaction),
-            "onboarding": lambda: centred(mid.onboarding),
+            "engagement": lambda: halfway("engagement"),
+            "satisfaction": lambda: halfway("satisfaction"),
+            "onboarding": lambda: halfway("onboarding"),
             "health": lambda: centred(self.health),
             "touch": lambda: response,
             "months_in_stage": lambda: lambda rows: in_stage[rows] / months,
@@ -450,18 +454,14 @@ class EngagementModel(mesa.Model):
         return replace(engaged, touches=SPENT), tally
 
     def _respond(self, engaged: Engagement) -> None:
-        """Move the state by the step's touches; keep the midpoint for the hazards."""
+        """Move the state by the step's touches (in place); keep the midpoint for the hazards."""
         scenario = self.spec
-        before = self._state()
-        after = dyn.respond(
-            scenario.dynamics, self.steps_per_month, before, engaged.response,
+        self.mid_step = dyn.respond_in_place(
+            scenario.dynamics, self.steps_per_month, self._state(), engaged.response,
             active=self.engaged, complexity=self.traits["complexity"],
             product_value=self.product_value, network=self.network,
             community=engaged.community_strength, aimed=engaged.targets or None,
         )
-        self.onboarding, self.engagement, self.satisfaction = after
-        # the step's starting arrays are no longer the state: they become the midpoint
-        self.mid_step = dyn.midpoint(before, after, out=before)
 
     def _move(self, engaged: Engagement, tally: results.StepTally, t: int) -> lifecycle.Moves:
         """Word of mouth, every customer's transition and its consequences.

@@ -217,6 +217,37 @@ def test_respond_moves_only_active_customers_and_midpoint():
     assert all(np.array_equal(a, b) for a, b in zip(into, mid, strict=True))
 
 
+@pytest.mark.parametrize("pull", [False, True])
+def test_respond_in_place_is_respond_then_midpoint_bit_for_bit(pull):
+    rng = np.random.default_rng(3)
+    n, spec = 3000, dyn.DynamicsSpec(community_strength=0.3 if pull else 0.0)
+    state = dyn.CustomerState(*rng.random((3, n)))
+    kwargs = dict(
+        active=rng.random(n) < 0.6, complexity=rng.random(n), product_value=0.8,
+        network=_network_of(n, rng) if pull else None, community=0.2 if pull else 0.0,
+        aimed={"engagement": rng.random(n) * 0.2, "satisfaction": rng.random(n) * 0.1},
+    )
+    response = rng.random(n)
+    after = dyn.respond(spec, 52 / 12, state, response, **kwargs)
+    mid = dyn.midpoint(state, after)
+    into = dyn.CustomerState(*(x.copy() for x in state))
+    halfway = dyn.respond_in_place(spec, 52 / 12, into, response, **kwargs)
+    for got, want in zip(into, after, strict=True):
+        assert np.array_equal(got, want)  # the new state, in the given arrays
+    rows = np.arange(n)[::7]
+    for name, whole, full in zip(dyn.CustomerState._fields, mid, halfway.full(), strict=True):
+        assert np.array_equal(full, whole)
+        assert np.array_equal(halfway.at(name, rows), whole[rows])
+
+
+def _network_of(n, rng):
+    """A random row-normalised network of ``n`` customers, four links each."""
+    cols = rng.integers(0, n, (n, 4))
+    data = np.full(cols.size, 0.25, dtype=np.float32)
+    return sparse.csr_array((data, cols.ravel().astype(np.int32), np.arange(0, cols.size + 1, 4)),
+                            shape=(n, n))
+
+
 def test_improve_product_only_with_feedback_and_customers():
     active = np.array([True, True, False])
     engagement = np.array([0.4, 0.6, 1.0])
