@@ -601,7 +601,7 @@ def observe(
             ``visits``; ``None``: 1).
 
     Returns:
-        ``(visits, health)``.
+        ``(visits, health)`` (visits as ``int32``).
     """
     d, spm, n = spec, steps_per_month, active.size
     # the others get 0 visits and health 0: only the customers' rows are computed
@@ -609,7 +609,7 @@ def observe(
     lam = d.visits_per_month / spm * engagement[rows]
     if visit_factor is not None:
         lam *= visit_factor[rows]
-    visits = np.zeros(n, dtype=np.int64)
+    visits = np.zeros(n, dtype=np.int32)  # fewer than _POISSON_TERMS each
     visits[rows] = poisson_from_uniform(lam, rng.random(n)[rows])
     del lam
     health = np.zeros(n)

@@ -241,7 +241,9 @@ class EngagementModel(mesa.Model):
         #: step of first entering a user or customer stage (−1: never)
         self.activated_step = np.where(self.engaged, 0, -1).astype(np.int32)
         self.churn_step = np.full(n, -1, dtype=np.int32)
-        self.visits = np.zeros(n, dtype=np.int64)
+        #: visits in the last step (int32: a step's visits are fewer than 1,000, the most
+        #: terms dynamics.poisson_from_uniform sums)
+        self.visits = np.zeros(n, dtype=np.int32)
         self.monthly_revenue = np.where(self.active, self.traits["revenue"], 0.0)
         #: the installed base: who paid at the start (:attr:`base_revenue`)
         self._base = self.active.copy()
@@ -252,7 +254,9 @@ class EngagementModel(mesa.Model):
         self.cost_cum = np.zeros(n)
         self.cost_disc = np.zeros(n)
         self.ltv = np.zeros(n)
-        self.referrals = np.zeros(n, dtype=np.int64)
+        #: word-of-mouth moves credited to each agent (int32: at most one per agent and
+        #: step, so fewer than agents × steps; results widen it to int64)
+        self.referrals = np.zeros(n, dtype=np.int32)
         n_stages = len(scenario.lifecycle.stages)
         #: ``(segments, stages, stages)`` stage moves of every agent, counted every step
         #: (the conversion rates of :func:`sim.engine.metrics.conversion_rates`; its

@@ -344,7 +344,7 @@ def customers_frame(model: EngagementModel) -> pd.DataFrame:
             "acquisition_cost": model.acquisition,
             "ltv": model.ltv,
             "profit": customer_profit(model),
-            "referrals": model.referrals,
+            "referrals": model.referrals.astype(np.int64),  # held as int32
         }
     )
     if model.purchases is not None:  # repeat purchases: the traits and the orders
