@@ -589,7 +589,7 @@ class ProgramPolicy(Policy):
         cell = view.stage[candidates].astype(np.intp) * self._n_segments
         cell += view.segment[candidates]
         reach = {p.name: self._reach(view, p, candidates, cell) for p in self.spec.programs}
-        asking_rows = {name: candidates[asking] for name, (_, asking) in reach.items()}
+        del cell
         dose = np.zeros(candidates.size)
         aimed = Aimed(n, self._carry)
 
@@ -598,11 +598,16 @@ class ProgramPolicy(Policy):
             team_name: self._serve(view, team_name, team, candidates, reach, cost, by_type)
             for team_name, team in self.teams.items()
         }
+        # from here on only the asking customers: the in-scope ones are let go, and each
+        # program's rows are taken from the candidates when it runs (not all held)
+        asking_at = {name: asking for name, (_, asking) in reach.items()}
+        del reach
 
         for p in self.spec.programs:
-            position, asking = reach[p.name][1], asking_rows[p.name]
-            if asking.size == 0:
+            position = asking_at[p.name]
+            if position.size == 0:
                 continue
+            asking = candidates[position]
             wanted = p.touches_per_month / spm
             if p.channel == "digital":
                 delivered = np.full(asking.size, wanted)
@@ -627,11 +632,12 @@ class ProgramPolicy(Policy):
             else:
                 self._set_up[p.name][asking] = True
 
-        del served, reach  # spent: their memory is free for the rest of the step
+        del served  # spent: its memory is free for the rest of the step
         aimed.settle(view)  # the decaying programs' carried levels
         for p in self.spec.programs:
             if p.targets or program_costs(p):
-                book_program_costs(p, view, asking_rows[p.name], cost, by_type, aimed)
+                enrolled = candidates[asking_at[p.name]]
+                book_program_costs(p, view, enrolled, cost, by_type, aimed)
         fixed = self.spec.fixed_cost_per_month / spm / view.weight  # the sample's share
         by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), view.active.nonzero()[0], cost)
