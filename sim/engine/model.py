@@ -428,6 +428,8 @@ class EngagementModel(mesa.Model):
         # none) until observe makes this step's, so their memory is the phases' (issue 15)
         self.visits = None
         engaged, tally = self._engage(t)  # 1. engage
+        if "health" not in self.stage_tables.drivers:  # no hazard reads it: its readers
+            self.health = None  # were the policy's; observe makes the step's (below)
         self._respond(engaged)  # 2. respond
         moves = self._move(engaged, tally, t)  # 3.-5. word of mouth, transitions, moves
         engaged = replace(engaged, response=SPENT)  # its last reader was the transitions
