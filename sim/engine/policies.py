@@ -642,10 +642,12 @@ class ProgramPolicy(Policy):
         by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), view.active.nonzero()[0], cost)
         strength, rate = self._community_and_roadmap(view, cost, by_type)
-        response = np.zeros(n)  # 0 beyond the candidates: no dose
         dose *= spm  # per month: whatever the step length
-        response[candidates] = _response(dose)
+        dosed, reaction = _response(dose)
         del dose
+        response = np.zeros(n)  # 0 wherever there was no dose
+        response[candidates[dosed]] = reaction
+        del dosed, reaction
         return Engagement(
             response=response,
             touches=touches,
@@ -768,12 +770,18 @@ class Served:
         return share, quality
 
 
-def _response(dose: np.ndarray) -> np.ndarray:
-    """``1 − exp(−dose)``, computed only where the dose is not 0 (0 there, as it gives)."""
-    response = np.zeros(dose.size)
+def _response(dose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``1 − exp(−dose)`` where the dose is not 0 (where it is, the response is 0).
+
+    Returns:
+        ``(dosed, response)``: the positions of the non-zero doses and their
+        responses (computed in a gathered copy, in place: the same numbers).
+    """
     dosed = dose.nonzero()[0]
-    response[dosed] = -np.expm1(-dose[dosed])
-    return response
+    response = dose[dosed]
+    np.negative(response, out=response)
+    np.expm1(response, out=response)
+    return dosed, np.negative(response, out=response)
 
 
 class Aimed:
