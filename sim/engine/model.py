@@ -457,6 +457,7 @@ class EngagementModel(mesa.Model):
             self.depth = funnel.depth(self.stage, self.stage_tables.churned, self.depth)
         self._book(engaged, tally, was_active & self.active, moves.converted, stage_before, t)
         del moves, was_active  # 6. book money (above): the moves' masks are spent
+        engaged = replace(engaged, cost=SPENT)  # booked
         self._observe(engaged)  # 7. observe
         # 8. record
         if t == round(12 * self.steps_per_month):  # a year in: the installed base's revenue

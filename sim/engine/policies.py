@@ -567,7 +567,8 @@ class ProgramPolicy(Policy):
         scope = self._cell_in[p.name][cell]
         if p.min_revenue > 0:
             scope &= view.monthly_revenue[candidates] >= p.min_revenue
-        rows = scope.nonzero()[0]
+        # int32 positions (fewer than 2**31 customers): every program's are held at once
+        rows = scope.nonzero()[0].astype(np.int32)
         if p.health_below is None:
             return rows, rows
         return rows, rows[view.health[candidates[rows]] < p.health_below]
@@ -618,8 +619,10 @@ class ProgramPolicy(Policy):
                 fit = traits["human_preference"][asking] * quality
             if p.targets:  # aimed at outcomes: its own response (sim.engine.targets)
                 aimed.add(asking, delivered * spm * fit * traits["responsiveness"][asking], p)
-            else:
-                dose[position] += delivered * p.effect * fit * traits["responsiveness"][asking]
+            else:  # delivered · effect · fit · responsiveness, in that order, in place
+                fit *= delivered * p.effect  # (the same product: multiplication commutes)
+                fit *= traits["responsiveness"][asking]
+                dose[position] += fit
             touches[asking] += delivered
             touch_cost = delivered * p.cost_per_touch
             cost[asking] += touch_cost
