@@ -497,7 +497,7 @@ class EngagementModel(mesa.Model):
         """
         n, spm = self.n, self.steps_per_month
         # word of mouth: the pressure predicted for mid-step from its last change
-        weight = self._word_of_mouth_weight(engaged)
+        weight = self._word_of_mouth_weight(engaged, for_pressure=True)
         now = None if weight is None else net.pressure(self.network, weight)
         del weight  # made again for the referrers: not held through the transitions
         pressure = None if now is None else net.midstep_pressure(now, self._pressure_before)
@@ -530,18 +530,31 @@ class EngagementModel(mesa.Model):
         tally.count_moves(moves, int(referred.size), new_cac)
         return moves
 
-    def _word_of_mouth_weight(self, engaged: Engagement) -> np.ndarray | None:
+    def _word_of_mouth_weight(
+        self, engaged: Engagement, for_pressure: bool = False
+    ) -> np.ndarray | None:
         """How strongly each customer recommends this step (``None``: no word of mouth).
 
         The stage's weight × the referral propensity (:meth:`_referral_weight`) × the
         factor of programs aimed at referrals. It is made where it is used (the
         pressure before the transitions, the referrers after them) rather than held
         between (the stages do not change until the moves are applied).
+
+        Args:
+            engaged: What the policy did this step.
+            for_pressure: For the pressure on a network: as the float32 it is rounded
+                to there, made without a float64 array
+                (:func:`~sim.engine.network.referral_weight32`).
         """
         if not self._wom:
             return None
-        weight = self._referral_weight()
         referral_factor = aim.factor(engaged.targets, "referral")
+        if for_pressure and self.network is not None:
+            return net.referral_weight32(
+                self.stage_tables.referral_weight, self.stage,
+                self.traits["referral_propensity"], referral_factor,
+            )
+        weight = self._referral_weight()
         return weight if referral_factor is None else weight * referral_factor
 
     def _book(

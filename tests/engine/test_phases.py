@@ -22,6 +22,22 @@ def test_referral_weight_is_stage_weight_times_propensity():
     assert net.referral_weight(stage_weight, stage, propensity).tolist() == [0.0, 0.2, 0.3, 1.0]
 
 
+@pytest.mark.parametrize("with_factor", [False, True])
+def test_float32_referral_weight_made_in_blocks_is_the_rounded_weight(with_factor):
+    rng = np.random.default_rng(9)
+    stage_weight = np.array([0.0, 0.3, 1.0, 0.7])
+    stage = rng.integers(0, 4, 5000).astype(np.int8)
+    propensity = rng.random(5000)
+    factor = 1.0 + rng.random(5000) if with_factor else None
+    weight = net.referral_weight(stage_weight, stage, propensity)
+    if factor is not None:
+        weight = weight * factor
+    for block in (5000, 333, 1):
+        got = net.referral_weight32(stage_weight, stage, propensity, factor, block=block)
+        assert got.dtype == np.float32
+        assert np.array_equal(got, weight.astype(np.float32))
+
+
 def test_fully_mixed_credit_goes_to_positive_weight_in_proportion():
     weight = np.zeros(1000)
     weight[[10, 20]] = [1.0, 3.0]
