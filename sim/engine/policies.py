@@ -535,7 +535,10 @@ class ProgramPolicy(Policy):
             name: Team(team, view.n, view.steps_per_month, view.weight)
             for name, team in self.spec.teams.items()
         }
-        self._set_up = {p.name: np.zeros(view.n, dtype=bool) for p in self.spec.programs}
+        #: who has been set up, for each program with a set-up cost (booked once each)
+        self._set_up = {
+            p.name: np.zeros(view.n, dtype=bool) for p in self.spec.programs if p.setup_cost > 0
+        }
         self._carry = targets.Carry(
             self.spec.programs, view.n, view.steps_per_month, self.spec.churned_stages
         )
@@ -632,8 +635,6 @@ class ProgramPolicy(Policy):
                 self._set_up[p.name][new] = True
                 cost[new] += p.setup_cost
                 by_type["setup"] += p.setup_cost * new.size
-            else:
-                self._set_up[p.name][asking] = True
 
         del served  # spent: its memory is free for the rest of the step
         aimed.settle(view)  # the decaying programs' carried levels
