@@ -241,6 +241,7 @@ def expand(
     engagement: np.ndarray,
     contract: np.ndarray,
     rate_factor: np.ndarray | None = None,
+    in_place: bool = False,
 ) -> np.ndarray:
     """Grow the contracts of customers in expanding stages.
 
@@ -254,11 +255,13 @@ def expand(
         contract: Each customer's starting contract revenue.
         rate_factor: Per-customer multiplier of the expansion rate (programs aimed at
             ``expansion``; ``None``: 1).
+        in_place: Write the grown revenue into ``monthly_revenue`` (the model's own
+            array, which it replaces anyway: no new array each step) instead of a copy.
 
     Returns:
         ``monthly_revenue × (1 + rate · potential · engagement)``, at most
         ``max_expansion × contract``, for the growing customers (the others unchanged;
-        ``monthly_revenue`` itself when nobody grows).
+        ``monthly_revenue`` itself when nobody grows or ``in_place``).
     """
     rows = growing.nonzero()[0]  # only their rows are computed (the same numbers)
     if rows.size == 0:
@@ -274,7 +277,7 @@ def expand(
     grown = monthly_revenue[rows]
     grown *= factor
     np.minimum(grown, spec.max_expansion * contract[rows], out=grown)
-    revenue = monthly_revenue.copy()
+    revenue = monthly_revenue if in_place else monthly_revenue.copy()
     revenue[rows] = grown
     return revenue
 

@@ -599,7 +599,7 @@ class EngagementModel(mesa.Model):
                 self.stage_tables.customer & self.stage_tables.expands, self.stage),
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
-            rate_factor=aim.factor(engaged.targets, "expansion"),
+            rate_factor=aim.factor(engaged.targets, "expansion"), in_place=True,
         )
         reached = np.count_nonzero(lifecycle.in_stages(self.stage_tables.marketed, stage_before))
         tally.marketing = econ.marketing_cost(scenario.marketing, reached, spm)
