@@ -35,7 +35,7 @@ Monthly rates are converted to per-step rates for weekly steps (``1 − (1 − �
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -344,54 +344,205 @@ def respond(
     Returns:
         The new state (new arrays; ``state`` is not modified).
     """
+    moved = []
+
+    def settle(_: int, before: np.ndarray, rows: np.ndarray, new: np.ndarray) -> None:
+        moved.append(_settled(before, rows, new))
+
+    _respond_rows(spec, steps_per_month, state, response, settle, active=active,
+                  complexity=complexity, product_value=product_value, network=network,
+                  community=community, aimed=aimed)
+    return CustomerState(*moved)
+
+
+def _settled(whole: np.ndarray, rows: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """A copy of ``whole`` with ``new`` clipped to [0, 1] at ``rows`` (``new`` clipped in place)."""
+    out = whole.copy()
+    out[rows] = np.clip(new, 0.0, 1.0, out=new)
+    return out
+
+
+def respond_in_place(
+    spec: DynamicsSpec,
+    steps_per_month: float,
+    state: CustomerState,
+    response: np.ndarray,
+    *,
+    active: np.ndarray,
+    complexity: np.ndarray,
+    product_value: float,
+    network: sparse.csr_array | None,
+    community: float = 0.0,
+    aimed: Mapping[str, np.ndarray] | None = None,
+) -> MidStep:
+    """:func:`respond`, writing the new state into ``state``'s arrays; return the midpoint.
+
+    The same numbers as :func:`respond` followed by :func:`midpoint`, without a second
+    copy of the state: only the active customers' rows change, and the midpoint is
+    held at those rows alone (everywhere else it is the state itself), so the step
+    holds the state plus three values per active customer instead of three copies of
+    the state (a run's peak memory, issue 15). Each state array is written once its
+    old values have been read for the last time (the community pull reads the old
+    engagement of every customer before engagement is written).
+
+    Args:
+        spec: As :func:`respond`.
+        steps_per_month: As :func:`respond`.
+        state: State at the start of the step, overwritten with the state after it.
+        response: As :func:`respond`.
+        active: As :func:`respond`.
+        complexity: As :func:`respond`.
+        product_value: As :func:`respond`.
+        network: As :func:`respond`.
+        community: As :func:`respond`.
+        aimed: As :func:`respond`.
+
+    Returns:
+        The state halfway through the step.
+    """
+    halfway: list[np.ndarray] = []
+    moved_rows: list[np.ndarray] = []
+
+    def settle(k: int, before: np.ndarray, rows: np.ndarray, new: np.ndarray) -> None:
+        np.clip(new, 0.0, 1.0, out=new)
+        old = before[rows]
+        np.add(old, new, out=old)
+        np.multiply(old, 0.5, out=old)  # the same bits as midpoint's 0.5 · (a + b)
+        before[rows] = new
+        halfway.append(old)
+        moved_rows[:] = [rows]
+
+    _respond_rows(spec, steps_per_month, state, response, settle, active=active,
+                  complexity=complexity, product_value=product_value, network=network,
+                  community=community, aimed=aimed)
+    return MidStep(moved_rows[0], CustomerState(*halfway), state)
+
+
+class MidStep:
+    """The state halfway through a step, held at the rows that moved.
+
+    :func:`respond` moves the active customers alone; the others' midpoint is their
+    state itself (``0.5 · (x + x)`` is ``x`` exactly), so only the moved rows' values
+    are held (:func:`respond_in_place`).
+
+    Args:
+        rows: The rows that moved (ascending).
+        at_rows: The midpoint's onboarding, engagement and satisfaction at ``rows``.
+        state: The state after the step's response (every other row's midpoint).
+    """
+
+    __slots__ = ("_last", "at_rows", "rows", "state")
+
+    def __init__(self, rows: np.ndarray, at_rows: CustomerState, state: CustomerState):
+        self.rows, self.at_rows, self.state = rows, at_rows, state
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def at(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The midpoint of state ``name`` (``"engagement"``, …) at ``rows`` (a new array).
+
+        Args:
+            name: A :class:`CustomerState` field.
+            rows: Rows, ascending (a stage's: asked for by each driver in turn, so the
+                lookup of the last rows asked for is kept).
+        """
+        if self._last is None or self._last[0] is not rows:
+            pos = np.searchsorted(self.rows, rows)
+            hit = pos < self.rows.size
+            hit[hit] = self.rows[pos[hit]] == rows[hit]
+            self._last = (rows, hit, pos[hit])
+        _, hit, pos = self._last
+        out = getattr(self.state, name)[rows]
+        out[hit] = getattr(self.at_rows, name)[pos]
+        return out
+
+    def full(self) -> CustomerState:
+        """The midpoint of every row, as :func:`midpoint` gives it (new arrays)."""
+        whole = []
+        for now, half in zip(self.state, self.at_rows, strict=True):
+            mid = now.copy()
+            mid[self.rows] = half
+            whole.append(mid)
+        return CustomerState(*whole)
+
+
+def _respond_rows(
+    spec: DynamicsSpec,
+    steps_per_month: float,
+    state: CustomerState,
+    response: np.ndarray,
+    settle: Callable[[int, np.ndarray, np.ndarray, np.ndarray], None],
+    *,
+    active: np.ndarray,
+    complexity: np.ndarray,
+    product_value: float,
+    network: sparse.csr_array | None,
+    community: float,
+    aimed: Mapping[str, np.ndarray] | None,
+) -> None:
+    """The arithmetic of :func:`respond` at the active rows, each new state handed on.
+
+    ``settle(k, whole, rows, new)`` is called for onboarding, engagement and
+    satisfaction in turn (``k`` = 0, 1, 2) with the state's whole array, the rows and
+    their new values before clipping (``new`` is the caller's to clip and keep), each
+    once the old array will not be read again here: onboarding once the engagement
+    target is made, engagement once the community pull has read it.
+    """
     d, spm, act = spec, steps_per_month, active
     # only the customers move: the others keep their state, so the arithmetic runs on
-    # their rows alone (each row's operations as on the whole arrays: the same bits)
+    # their rows alone (each row's operations as on the whole arrays: the same bits);
+    # each state's rows are gathered when first needed and let go once its new values
+    # are handed on (fewer at once: a run's peak memory, issue 15)
     rows = act.nonzero()[0]
-    o, e, s = (x[rows] for x in state)
-    complexity, r = complexity[rows], response[rows]
+    r = response[rows]
     k_o = per_step(d.onboarding_rate, spm)
     g_o = per_step(d.touch_onboarding_gain, spm)
     aimed = aimed or {}
     r_o, r_e, r_s = (r + aimed[k][rows] if k in aimed else r
                      for k in ("onboarding", "engagement", "satisfaction"))
+    del r
     # in place, in two scratch arrays: each line's operations in the order of the
     # formula in its comment (the same bits as evaluating it)
+    o, complexity = state.onboarding[rows], complexity[rows]
     gain, gap = g_o * r_o, np.subtract(1.0, o)
+    del r_o
     # o + (k_o · (1 − complexity) + g_o · r_o) · (1 − o)
     o_new = np.subtract(1.0, complexity)
     o_new *= k_o
     o_new += gain
     o_new *= gap
     o_new += o
+    del o
     target_e = engagement_target(product_value, o_new, complexity, d.complexity_drag)
+    del complexity
+    settle(0, state.onboarding, rows, o_new)
+    del o_new
     strength = community_strength(d.community_strength, community)
     target_e = community_target(target_e, strength, network, state.engagement, act, rows)
     k_e = per_step(d.engagement_adjust, spm)
     g_e = per_step(d.touch_engagement_gain, spm)
     # e + k_e · (target_e − e) + g_e · r_e · (1 − e)
+    e = state.engagement[rows]
     e_new = np.subtract(target_e, e, out=target_e)
     e_new *= k_e
     e_new += e
     np.multiply(r_e, g_e, out=gain)
     gain *= np.subtract(1.0, e, out=gap)
     e_new += gain
+    del e, r_e
     k_s = per_step(d.satisfaction_adjust, spm)
     g_s = per_step(d.touch_satisfaction_gain, spm)
     # s + k_s · (satisfaction_target(e_new) − s) + g_s · r_s · (1 − s)
     s_new = satisfaction_target(d, e_new)
+    settle(1, state.engagement, rows, e_new)
+    del e_new
+    s = state.satisfaction[rows]
     s_new -= s
     s_new *= k_s
     s_new += s
     np.multiply(r_s, g_s, out=gain)
     gain *= np.subtract(1.0, s, out=gap)
     s_new += gain
-    moved = []
-    for whole, new in zip(state, (o_new, e_new, s_new), strict=True):
-        out = whole.copy()
-        out[rows] = np.clip(new, 0.0, 1.0, out=new)
-        moved.append(out)
-    return CustomerState(*moved)
+    settle(2, state.satisfaction, rows, s_new)
 
 
 def improve_product(
@@ -430,11 +581,14 @@ def observe(
     active: np.ndarray,
     engagement: np.ndarray,
     onboarding: np.ndarray,
-    u: np.ndarray,
-    z: np.ndarray,
+    rng: np.random.Generator,
     visit_factor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw this step's usage and the health score the company sees.
+
+    Draws one uniform per customer (the visits, by :func:`poisson_from_uniform`), then
+    one standard normal per customer (the health noise), whoever is active: the second
+    is drawn once the first has been used, so the two are never held at once.
 
     Args:
         spec: The dynamics parameters.
@@ -442,24 +596,24 @@ def observe(
         active: Which customers are customers (the others get 0 visits, health 0).
         engagement: Engagement.
         onboarding: Onboarding progress.
-        u: One uniform per customer (visits, by :func:`poisson_from_uniform`).
-        z: One standard normal per customer (health noise).
+        rng: The run's generator.
         visit_factor: Per-customer multiplier of the visit rate (programs aimed at
             ``visits``; ``None``: 1).
 
     Returns:
-        ``(visits, health)``.
+        ``(visits, health)`` (visits as ``int32``).
     """
-    d, spm = spec, steps_per_month
+    d, spm, n = spec, steps_per_month, active.size
     # the others get 0 visits and health 0: only the customers' rows are computed
     rows = active.nonzero()[0]
     lam = d.visits_per_month / spm * engagement[rows]
     if visit_factor is not None:
         lam *= visit_factor[rows]
-    visits = np.zeros(active.size, dtype=np.int64)
-    visits[rows] = poisson_from_uniform(lam, u[rows])
-    health = np.zeros(active.size)
-    noise = d.health_noise * z[rows]
+    visits = np.zeros(n, dtype=np.int32)  # fewer than _POISSON_TERMS each
+    visits[rows] = poisson_from_uniform(lam, rng.random(n)[rows])
+    del lam
+    health = np.zeros(n)
+    noise = d.health_noise * rng.standard_normal(n)[rows]
     health[rows] = observed_health(visits[rows], onboarding[rows], d.visits_per_month / spm, noise)
     return visits, health
 
@@ -469,6 +623,7 @@ __all__ = [
     "HEALTH_USAGE_WEIGHT",
     "CustomerState",
     "DynamicsSpec",
+    "MidStep",
     "community_strength",
     "community_target",
     "engagement_target",
@@ -480,6 +635,7 @@ __all__ = [
     "per_step",
     "poisson_from_uniform",
     "respond",
+    "respond_in_place",
     "satisfaction_target",
     "starting_state",
 ]

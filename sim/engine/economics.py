@@ -13,8 +13,9 @@ Revenue is a subscription (each customer pays its monthly contract) or, with
 case); :func:`book` takes that spend as given.
 
 The step's money phase: :func:`book` (revenue, margin, discounted value and cost of
-the step), :func:`expand` (contracts grow in expanding stages) and
-:func:`marketing_cost` (spend on the prospects marketing reached).
+the step; :func:`accrue` adds them to the running totals in place), :func:`expand`
+(contracts grow in expanding stages) and :func:`marketing_cost` (spend on the prospects
+marketing reached).
 """
 
 from __future__ import annotations
@@ -146,6 +147,75 @@ def book(
     Returns:
         The :class:`Booking`.
     """
+    revenue = _revenue(steps_per_month, payers, monthly_revenue, price_discount, spend)
+    margin = spec.gross_margin * revenue
+    factor = _discount_factor(age, discount)
+    return Booking(revenue, margin, margin * factor, cost, cost * factor)
+
+
+def accrue(
+    spec: EconomicsSpec,
+    steps_per_month: float,
+    *,
+    payers: np.ndarray,
+    monthly_revenue: np.ndarray,
+    cost: np.ndarray,
+    age: np.ndarray,
+    discount: np.ndarray,
+    revenue_cum: np.ndarray,
+    value_cum: np.ndarray,
+    cost_cum: np.ndarray,
+    cost_discounted_cum: np.ndarray,
+    price_discount: np.ndarray | None = None,
+    spend: np.ndarray | None = None,
+) -> tuple[float, float]:
+    """Add one step's :func:`book` to each customer's running totals, in place.
+
+    The same numbers as adding :func:`book`'s arrays, but its five per-customer arrays
+    are never held at once: the margin and its discounted value are computed in the
+    revenue's memory once the revenue is added, and the discounted cost in the discount
+    factors' (a run's peak memory, issue 15).
+
+    Args:
+        spec: The economics.
+        steps_per_month: Steps in a month.
+        payers: As :func:`book`.
+        monthly_revenue: As :func:`book`.
+        cost: As :func:`book`.
+        age: As :func:`book`.
+        discount: As :func:`book`.
+        revenue_cum: Revenue so far (the step's revenue is added).
+        value_cum: Discounted margin so far (the LTV: the step's value is added).
+        cost_cum: Cost to serve so far (``cost`` is added).
+        cost_discounted_cum: Discounted cost to serve so far.
+        price_discount: As :func:`book`.
+        spend: As :func:`book` (not modified).
+
+    Returns:
+        ``(revenue, margin)``: the step's totals (the sums of :func:`book`'s arrays).
+    """
+    revenue = _revenue(steps_per_month, payers, monthly_revenue, price_discount, spend)
+    revenue_total = float(revenue.sum())
+    revenue_cum += revenue
+    # gross_margin × revenue (the same product), in the revenue's memory if it is ours
+    margin = np.multiply(revenue, spec.gross_margin, out=None if revenue is spend else revenue)
+    margin_total = float(margin.sum())
+    factor = _discount_factor(age, discount)
+    value_cum += np.multiply(margin, factor, out=margin)
+    del margin
+    cost_cum += cost
+    cost_discounted_cum += np.multiply(cost, factor, out=factor)
+    return revenue_total, margin_total
+
+
+def _revenue(
+    steps_per_month: float,
+    payers: np.ndarray,
+    monthly_revenue: np.ndarray,
+    price_discount: np.ndarray | None,
+    spend: np.ndarray | None,
+) -> np.ndarray:
+    """The step's revenue of each customer (:func:`book`): ``spend`` itself or a new array."""
     if spend is None:  # the payers' monthly revenue / steps_per_month, 0 elsewhere
         revenue = np.zeros(payers.size)
         np.divide(monthly_revenue, steps_per_month, out=revenue, where=payers)
@@ -153,9 +223,12 @@ def book(
         revenue = spend
     if price_discount is not None:
         revenue = revenue * (1.0 - price_discount)
-    margin = spec.gross_margin * revenue
-    factor = discount[np.minimum(age, discount.size - 1)]
-    return Booking(revenue, margin, margin * factor, cost, cost * factor)
+    return revenue
+
+
+def _discount_factor(age: np.ndarray, discount: np.ndarray) -> np.ndarray:
+    """Each customer's discount factor at ``age`` steps (past the table: its last)."""
+    return discount[np.minimum(age, discount.size - 1)]
 
 
 def expand(
@@ -168,6 +241,7 @@ def expand(
     engagement: np.ndarray,
     contract: np.ndarray,
     rate_factor: np.ndarray | None = None,
+    in_place: bool = False,
 ) -> np.ndarray:
     """Grow the contracts of customers in expanding stages.
 
@@ -181,11 +255,13 @@ def expand(
         contract: Each customer's starting contract revenue.
         rate_factor: Per-customer multiplier of the expansion rate (programs aimed at
             ``expansion``; ``None``: 1).
+        in_place: Write the grown revenue into ``monthly_revenue`` (the model's own
+            array, which it replaces anyway: no new array each step) instead of a copy.
 
     Returns:
         ``monthly_revenue × (1 + rate · potential · engagement)``, at most
         ``max_expansion × contract``, for the growing customers (the others unchanged;
-        ``monthly_revenue`` itself when nobody grows).
+        ``monthly_revenue`` itself when nobody grows or ``in_place``).
     """
     rows = growing.nonzero()[0]  # only their rows are computed (the same numbers)
     if rows.size == 0:
@@ -201,7 +277,7 @@ def expand(
     grown = monthly_revenue[rows]
     grown *= factor
     np.minimum(grown, spec.max_expansion * contract[rows], out=grown)
-    revenue = monthly_revenue.copy()
+    revenue = monthly_revenue if in_place else monthly_revenue.copy()
     revenue[rows] = grown
     return revenue
 

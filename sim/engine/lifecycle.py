@@ -335,7 +335,7 @@ def edge_rate(
     edge: Edge,
     rows: np.ndarray,
     drivers: dict[str, Driver],
-    base_logit: dict[str, np.ndarray | float],
+    base_logit: dict[str, Driver | float],
     pressure: np.ndarray | None,
     shift: np.ndarray | None = None,
     gathered: dict[str, np.ndarray] | None = None,
@@ -350,7 +350,8 @@ def edge_rate(
         rows: Indices of the customers in the edge's source stage.
         drivers: Driver name → full-length array of driver values, or a function of
             the rows returning the values at them (:func:`driver_at`).
-        base_logit: Base source name → logit of the base (array over all customers or
+        base_logit: Base source name → logit of the base (array over all customers, a
+            function of the rows returning it at them as a driver (:func:`driver_at`), or
             a scalar).
         pressure: Full-length word-of-mouth pressure array (``None`` when no network).
         shift: Full-length logit shift of this edge from programs aimed at it
@@ -367,7 +368,7 @@ def edge_rate(
         z: np.ndarray | float = _constant_logit(edge.base)
     else:
         src = base_logit[edge.base_source]
-        z = src[rows] if isinstance(src, np.ndarray) else float(src)
+        z = driver_at(src, rows) if isinstance(src, np.ndarray) or callable(src) else float(src)
     if edge.odds != 1.0:
         z = z + _log(edge.odds)
     owned = False  # whether z is an array made here (so it may be overwritten)
@@ -479,21 +480,30 @@ def _movers(
     return moved, pick, share
 
 
+#: Customers whose exits :func:`transitions` draws at a time: the rates of a block
+#: (an out-edges × block array and each stage's rows in it) are all the memory it adds
+#: to the run, not an array of rates per customer (issue 15).
+TRANSITION_BLOCK = 1 << 16
+
+
 def transitions(
     stage: np.ndarray,
     out_edges: list[tuple[Edge, ...]],
     drivers: dict[str, Driver],
-    base_logit: dict[str, np.ndarray | float],
+    base_logit: dict[str, Driver | float],
     pressure: np.ndarray | None,
     steps_per_month: float,
     u: np.ndarray,
     shifts: dict[tuple[int, int], np.ndarray] | None = None,
+    block: int = TRANSITION_BLOCK,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw every customer's lifecycle move for one step (competing risks per stage).
 
     Every stage's rates go into one (out-edges × customers) array and the exits of all
     stages are drawn at once (:func:`draw_exits`), customer by customer the same
-    numbers as drawing each stage on its own (:func:`choose_exits`).
+    numbers as drawing each stage on its own (:func:`choose_exits`). This is done for
+    ``block`` customers at a time: each customer's numbers are its own whatever the
+    blocks (every operation is elementwise), and the rates of only one block are held.
 
     Args:
         stage: Each customer's stage index at the start of the step.
@@ -506,47 +516,104 @@ def transitions(
         u: One uniform per customer (full length).
         shifts: ``(source, target)`` → full-length logit shift of that edge (programs
             aimed at churn or conversion; ``None``: none).
+        block: Customers drawn at a time (:data:`TRANSITION_BLOCK`).
 
     Returns:
         ``(new_stage, referred)``: every customer's stage after the step (a new array)
-        and the rows of the customers whose move was due to word of mouth.
+        and the rows of the customers whose move was due to word of mouth (edge by
+        edge, in stage order, each edge's rows ascending).
     """
     new_stage = stage.copy()
     n = stage.size
     width = max((len(edges) for edges in out_edges), default=0)
     if width == 0 or n == 0:
         return new_stage, np.empty(0, np.int64)
-    lam = np.zeros((width, n))
     targets = np.zeros((len(out_edges), width), dtype=np.int64)
+    for s, edges in enumerate(out_edges):
+        for j, e in enumerate(edges):
+            targets[s, j] = e.target
     count = np.array([len(edges) for edges in out_edges])
+    rates = functools.partial(
+        _block_moves, out_edges=out_edges, drivers=drivers, base_logit=base_logit,
+        pressure=pressure, steps_per_month=steps_per_month, shifts=shifts, width=width,
+        count=count,
+    )
+    # each word-of-mouth edge's referred rows, block after block: concatenated edge by
+    # edge (in stage and slot order), they are in the order one block would give
+    referred_by_edge: dict[tuple[int, int], list[np.ndarray]] = {}
+    for start in range(0, n, max(block, 1)):
+        stop = min(start + block, n)
+        in_block = stage[start:stop]
+        moved, pick, referred = rates(in_block, start, u[start:stop])
+        new_stage[start + moved] = targets[in_block[moved], pick]
+        for edge, who in referred.items():
+            referred_by_edge.setdefault(edge, []).append(who)
+    rows = [who for edge in sorted(referred_by_edge) for who in referred_by_edge[edge]]
+    return new_stage, np.concatenate(rows) if rows else np.empty(0, np.int64)
+
+
+def _block_moves(
+    stage: np.ndarray,
+    start: int,
+    u: np.ndarray,
+    *,
+    out_edges: list[tuple[Edge, ...]],
+    drivers: dict[str, Driver],
+    base_logit: dict[str, Driver | float],
+    pressure: np.ndarray | None,
+    steps_per_month: float,
+    shifts: dict[tuple[int, int], np.ndarray] | None,
+    width: int,
+    count: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], np.ndarray]]:
+    """:func:`transitions` of the customers ``start .. start + stage.size − 1``.
+
+    Args:
+        stage: Their stages.
+        start: The first one's row.
+        u: Their uniforms.
+        out_edges: As :func:`transitions`.
+        drivers: As :func:`transitions` (read at the block's rows).
+        base_logit: As :func:`transitions`.
+        pressure: As :func:`transitions` (full length, read at the block's rows).
+        steps_per_month: As :func:`transitions`.
+        shifts: As :func:`transitions` (full length, read at the block's rows).
+        width: The most out-edges of a stage.
+        count: Each stage's number of out-edges.
+
+    Returns:
+        ``(moved, pick, referred)``: the movers' positions in the block (ascending),
+        the edge each takes, and per word-of-mouth edge ``(stage, slot)`` the rows (of
+        the whole population, ascending) of those who took it by word of mouth.
+    """
+    lam = np.zeros((width, stage.size))
     by_word = []  # (stage, slot, rows, total rate, referral rate) of word-of-mouth edges
     for s, edges in enumerate(out_edges):
         if not edges:
             continue
-        rows = (stage == s).nonzero()[0]  # ascending
-        if rows.size == 0:
+        at = (stage == s).nonzero()[0]  # ascending
+        if at.size == 0:
             continue
+        rows = at + start
         gathered: dict[str, np.ndarray] = {}
         for j, e in enumerate(edges):
             shift = None if shifts is None else shifts.get((e.source, e.target))
             rate, ref_rate = edge_rate(e, rows, drivers, base_logit, pressure, shift, gathered)
-            lam[j, rows] = rate
-            targets[s, j] = e.target
+            lam[j, at] = rate
             if e.referral > 0 and pressure is not None:
                 by_word.append((s, j, rows, rate, ref_rate))
     if steps_per_month != 1.0:  # a monthly step's rates are the monthly rates themselves
         lam /= steps_per_month
     moved, pick, share = _movers(lam, count, u, stage)
-    new_stage[moved] = targets[stage[moved], pick]
-    referred_rows = []
+    del lam
+    referred = {}
     for s, j, rows, total, by_ref in by_word:
         took = (stage[moved] == s) & (pick == j)
-        who = moved[took]
+        who = moved[took] + start
         at = np.searchsorted(rows, who)  # a stage's rows are in ascending order
         total, by_ref = (x[at] if np.ndim(x) else x for x in (total, by_ref))
-        referred_rows.append(who[share[took] < by_ref / total])
-    referred = np.concatenate(referred_rows) if referred_rows else np.empty(0, np.int64)
-    return new_stage, referred
+        referred[s, j] = who[share[took] < by_ref / total]
+    return moved, pick, referred
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,15 @@ company customer). Rather than die with ``MemoryError`` after filling the machin
 the run with an :class:`~sim.schema.InputError` saying both.
 
 The estimate is measured, not derived: ``tracemalloc`` of the construction of a
-20,000-agent model of the default scenario and its first step peaks at 502 bytes per
-agent at degree 6 and 662 at degree 26 (``b2c_retail``: 528 and 688), so about 454–480
-bytes per agent plus 8 per unit of network degree (the sparse graph's 4-byte index and
-4-byte weight per link; its build, 124 bytes per agent at degree 6, is over before the
-step's peak). The summary adds little; the customers' table about 50 more (543–580
-bytes per agent in all at degree 6 for ``default`` and ``b2c_retail``, 703–740 at 26).
-:data:`BYTES_PER_AGENT` and :data:`BYTES_PER_AGENT_DEGREE` round these up. Of the
-~480, about 280 are the customers' traits and state (held for the whole run) and the
-rest the step's temporaries.
+20,000-agent model, two steps, its summary and its customers' table peaks at 448 bytes
+per agent without a network (``default``, ``hybrid``), at 456–465 plus 8 per unit of
+network degree for ``default`` and at 494 plus 8 per unit for ``b2c_retail``: the
+sparse graph's 4-byte index and 4-byte weight per link. The run itself peaks lower
+(255–306 bytes per agent plus the network; since issue 15 each phase of a step lets go
+of what it has spent), so the customers' table (a data frame of every customer's
+traits and outcomes) is now the largest part. :data:`BYTES_PER_AGENT` and
+:data:`BYTES_PER_AGENT_DEGREE` round these up. About 220 bytes per agent are the
+customers' traits and state, held for the whole run.
 """
 
 from __future__ import annotations

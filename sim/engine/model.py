@@ -38,6 +38,7 @@ numbers for the same customers (common random numbers): policy differences are p
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,12 @@ from sim.engine.view import PolicyView
 from sim.schema import InputError, suggest
 
 __version__ = "0.1.0"
+
+#: What an :class:`Engagement` array the step has no more use for is replaced by, in the
+#: step's own copy of it: the policy's array can then be freed before the later phases
+#: allocate theirs (a run's peak memory, issue 15). The policy's object is not changed.
+SPENT = np.empty(0)
+SPENT.flags.writeable = False
 
 
 def make_policy(scenario: Scenario, policy: str | Policy) -> Policy:
@@ -140,8 +147,11 @@ class EngagementModel(mesa.Model):
         datacollector: The ``mesa.DataCollector`` of the per-step metrics.
         monthly_revenue: Each customer's current monthly revenue (0 before conversion).
         mid_step: Onboarding, engagement and satisfaction halfway through the step
-            being taken (a :class:`~sim.engine.dynamics.CustomerState`; what the
-            lifecycle hazards use).
+            being taken (a :class:`~sim.engine.dynamics.MidStep`: held at the rows
+            that moved; what the lifecycle hazards use), from the step's response to
+            its transitions;
+            ``None`` otherwise (released once the transitions are drawn: three
+            arrays per customer the rest of the step need not hold).
         stage_tables: Per-stage lookups of the lifecycle
             (:class:`~sim.engine.lifecycle.StageTables`).
         csm_hours_used: CSM hours delivered over the run so far.
@@ -224,25 +234,32 @@ class EngagementModel(mesa.Model):
             scenario.dynamics, self.engaged, tables.initial_onboarding[self.stage],
             self.traits["complexity"],
         )
-        self.onboarding, self.engagement, self.satisfaction = self.mid_step = state
+        self.onboarding, self.engagement, self.satisfaction = state
+        self.mid_step: dyn.MidStep | None = None
         self.steps_in_stage = np.zeros(n, dtype=np.int32)
         self.converted_step = np.where(self.active, 0, -1).astype(np.int32)
-        #: step of first entering a user or customer stage (−1: never)
-        self.activated_step = np.where(self.engaged, 0, -1).astype(np.int32)
+        #: step of first entering a user or customer stage (−1: never); without user
+        #: stages that is the conversion, and the array is ``converted_step`` itself
+        self.activated_step = (
+            np.where(self.engaged, 0, -1).astype(np.int32)
+            if funnel.has_users(scenario.lifecycle) else self.converted_step
+        )
         self.churn_step = np.full(n, -1, dtype=np.int32)
-        self.visits = np.zeros(n, dtype=np.int64)
+        #: visits in the last step (int32: a step's visits are fewer than 1,000, the most
+        #: terms dynamics.poisson_from_uniform sums)
+        self.visits = np.zeros(n, dtype=np.int32)
         self.monthly_revenue = np.where(self.active, self.traits["revenue"], 0.0)
         #: the installed base: who paid at the start (:attr:`base_revenue`)
         self._base = self.active.copy()
-        #: the installed base's monthly revenue a year in (``None`` until then): what net
-        #: and gross revenue retention compare with :attr:`base_revenue`
-        self.base_revenue_12: np.ndarray | None = None
+        #: :attr:`base_revenue_12` at the installed base's rows (``None`` until a year in)
+        self._base_revenue_12: np.ndarray | None = None
         self.revenue_cum = np.zeros(n)
         self.cost_cum = np.zeros(n)
         self.cost_disc = np.zeros(n)
         self.ltv = np.zeros(n)
-        self.acquisition = np.zeros(n)
-        self.referrals = np.zeros(n, dtype=np.int64)
+        #: word-of-mouth moves credited to each agent (int32: at most one per agent and
+        #: step, so fewer than agents × steps; results widen it to int64)
+        self.referrals = np.zeros(n, dtype=np.int32)
         n_stages = len(scenario.lifecycle.stages)
         #: ``(segments, stages, stages)`` stage moves of every agent, counted every step
         #: (the conversion rates of :func:`sim.engine.metrics.conversion_rates`; its
@@ -264,8 +281,8 @@ class EngagementModel(mesa.Model):
 
     def _init_structure(self) -> None:
         scenario = self.spec
-        self._base_logit: dict[str, np.ndarray | float] = {
-            "churn_propensity": lifecycle.logit(self.traits["churn_propensity"]),
+        self._base_logit: dict[str, lifecycle.Driver | float] = {
+            "churn_propensity": self._churn_logit,
             "marketing": float(lifecycle.logit(scenario.marketing.awareness_rate)),
         }
         #: each segment's acquisition cost (what a conversion books)
@@ -275,6 +292,14 @@ class EngagementModel(mesa.Model):
         )
         self._wom = self.stage_tables.word_of_mouth and scenario.network.kind != "none"
         self._pressure_before: np.ndarray | None = None  # the last step's pressure
+
+    def _churn_logit(self, rows: np.ndarray) -> np.ndarray:
+        """The logit of ``churn_propensity`` at ``rows``: the base of the churn edges.
+
+        Computed at the rows of a stage when its edges are drawn rather than held for
+        every customer (8 bytes per customer; the same numbers: the logit is elementwise).
+        """
+        return lifecycle.logit(self.traits["churn_propensity"][rows])
 
     # ------------------------------------------------------------------------------
     # derived views
@@ -288,6 +313,31 @@ class EngagementModel(mesa.Model):
         stage at the step's start), the other rows 0.
         """
         return np.where(self.stage_tables.customer[None, :, None], self.flow_count, 0)
+
+    @property
+    def acquisition(self) -> np.ndarray:
+        """Each agent's acquisition cost: its segment's if it converted during the run.
+
+        0 for the installed base (converted at step 0) and for who never converted. It
+        is what the conversion booked, computed when asked instead of held (8 bytes per
+        customer).
+        """
+        return np.where(self.converted_step > 0, self._segment_cac[self.segment], 0.0)
+
+    @property
+    def base_revenue_12(self) -> np.ndarray | None:
+        """The installed base's monthly revenue a year in (``None`` until then).
+
+        What net and gross revenue retention compare :attr:`base_revenue` with: 0 for
+        who churned by then and for everyone outside the installed base. Held at the
+        base's rows alone and spread out when asked (5 bytes per customer fewer at the
+        default scenario's 35 % installed base).
+        """
+        if self._base_revenue_12 is None:
+            return None
+        revenue = np.zeros(self.n)
+        revenue[self._base] = self._base_revenue_12
+        return revenue
 
     @property
     def base_revenue(self) -> np.ndarray:
@@ -342,10 +392,13 @@ class EngagementModel(mesa.Model):
         def centred(values: np.ndarray) -> lifecycle.Driver:
             return lambda rows: values[rows] - 0.5
 
+        def halfway(name: str) -> lifecycle.Driver:
+            return lambda rows: mid.at(name, rows) - 0.5
+
         values: dict[str, Callable[[], lifecycle.Driver]] = {
-            "engagement": lambda: centred(mid.engagement),
-            "satisfaction": lambda: centred(mid.satisfaction),
-            "onboarding": lambda: centred(mid.onboarding),
+            "engagement": lambda: halfway("engagement"),
+            "satisfaction": lambda: halfway("satisfaction"),
+            "onboarding": lambda: halfway("onboarding"),
             "health": lambda: centred(self.health),
             "touch": lambda: response,
             "months_in_stage": lambda: lambda rows: in_stage[rows] / months,
@@ -375,115 +428,194 @@ class EngagementModel(mesa.Model):
     # the step
 
     def step(self) -> None:
-        """Advance every customer by one step: the phases below, in this order."""
+        """Advance every customer by one step: the phases below, in this order.
+
+        Each phase is a method of its own, so its temporaries are freed when it returns,
+        and what the later phases no longer need is let go as soon as it is spent (the
+        touches and responses once drawn on, the money once summed): a run's peak
+        memory is the state it holds plus the largest phase's temporaries (issue 15).
+        """
         t = self.steps
-        n, spm, scenario = self.n, self.steps_per_month, self.spec
         # fixed-shape draws whatever the policy (common random numbers): one uniform per
         # customer for the moves, then for crediting referrals and for the visits, then
         # one normal for the health noise, each drawn where first used (only then held):
         # nothing between them draws from self.rng (the policy and the repeat purchases
         # have streams of their own), so they are the numbers of one (3, n) block and a row
         was_active, stage_before = self.active, self.stage
+        # the last step's visits: nothing in the step reads them (a policy's view has
+        # none) until observe makes this step's, so their memory is the phases' (issue 15)
+        self.visits = None
+        engaged, tally = self._engage(t)  # 1. engage
+        if "health" not in self.stage_tables.drivers:  # no hazard reads it: its readers
+            self.health = None  # were the policy's; observe makes the step's (below)
+        self._respond(engaged)  # 2. respond
+        moves = self._move(engaged, tally, t)  # 3.-5. word of mouth, transitions, moves
+        engaged = replace(engaged, response=SPENT)  # its last reader was the transitions
+        if self.step_flows is not None:
+            n_stages = len(self.spec.lifecycle.stages)
+            self.step_flows.append(funnel.step_flow(stage_before, self.stage, n_stages))
+            self.depth = funnel.depth(self.stage, self.stage_tables.churned, self.depth)
+        self._book(engaged, tally, was_active & self.active, moves.converted, stage_before, t)
+        del moves, was_active  # 6. book money (above): the moves' masks are spent
+        engaged = replace(engaged, cost=SPENT)  # booked
+        self._observe(engaged)  # 7. observe
+        # 8. record
+        if t == round(12 * self.steps_per_month):  # a year in: the installed base's revenue
+            base = self._base
+            self._base_revenue_12 = np.where(self.active[base], self.monthly_revenue[base], 0.0)
+        self.csm_hours_used += engaged.csm_hours_used
+        self.csm_hours_available += engaged.csm_hours_available
+        self.metrics = results.step_record(self, engaged, tally, stage_before)
+        self.datacollector.collect(self)
+        if t >= self.horizon:
+            self.running = False
 
-        # 1. engage
+    def _engage(self, t: int) -> tuple[Engagement, results.StepTally]:
+        """The policy's engagement this step, without its touches (summed for the record)."""
         view = PolicyView(self, self._policy_rng)
         engaged = self._call_policy("engage", view, f"step {t}: ")
-        engaged = check_engagement(self.policy, engaged, n, step=t)
+        engaged = check_engagement(self.policy, engaged, self.n, step=t)
         self._sync_csm_agents()
+        tally = results.StepTally(touches=float(engaged.touches.sum()))
+        return replace(engaged, touches=SPENT), tally
 
-        # 2. respond
-        before = self._state()
-        after = dyn.respond(
-            scenario.dynamics, spm, before, engaged.response,
+    def _respond(self, engaged: Engagement) -> None:
+        """Move the state by the step's touches (in place); keep the midpoint for the hazards."""
+        scenario = self.spec
+        self.mid_step = dyn.respond_in_place(
+            scenario.dynamics, self.steps_per_month, self._state(), engaged.response,
             active=self.engaged, complexity=self.traits["complexity"],
             product_value=self.product_value, network=self.network,
             community=engaged.community_strength, aimed=engaged.targets or None,
         )
-        self.onboarding, self.engagement, self.satisfaction = after
-        # the step's starting arrays are no longer the state: they become the midpoint
-        self.mid_step = dyn.midpoint(before, after, out=before)
 
-        # 3. word of mouth: the pressure predicted for mid-step from its last change
-        weight = self._referral_weight() if self._wom else None
-        referral_factor = aim.factor(engaged.targets, "referral")
-        if weight is not None and referral_factor is not None:
-            weight = weight * referral_factor
+    def _move(self, engaged: Engagement, tally: results.StepTally, t: int) -> lifecycle.Moves:
+        """Word of mouth, every customer's transition and its consequences.
+
+        Returns:
+            The step's moves (their counts are in ``tally``).
+        """
+        n, spm = self.n, self.steps_per_month
+        # word of mouth: the pressure predicted for mid-step from its last change
+        weight = self._word_of_mouth_weight(engaged, for_pressure=True)
         now = None if weight is None else net.pressure(self.network, weight)
+        del weight  # made again for the referrers: not held through the transitions
         pressure = None if now is None else net.midstep_pressure(now, self._pressure_before)
         self._pressure_before = now
-
-        # 4. transitions (and who gets the credit for a referral)
+        del now
+        # transitions (and who gets the credit for a referral)
         moved_to, referred = lifecycle.transitions(
             self.stage, self.stage_tables.out_edges, self._drivers(engaged.response),
             self._base_logit, pressure, spm, self.rng.random(n), self._edge_shifts(engaged),
         )
+        # spent, and so is the observed health until observe makes the new one (its last
+        # readers were the policy and the hazards): the rest of the step does without
+        self.mid_step = self.health = None
+        del pressure
         u_credit = self.rng.random(n)
         if referred.size:
+            weight = self._word_of_mouth_weight(engaged)  # the same numbers as above
             referrers = net.credit_referrers(referred, u_credit, weight, self.network)
+            del weight
             np.add.at(self.referrals, referrers, 1)
             if engaged.referral_cost is not None:  # programs that reward referrals
                 paid = engaged.referral_cost[referrers]
                 np.add.at(engaged.cost, referrers, paid)
                 engaged.costs_by_type["touch"] += float(paid.sum())
-
-        # 5. apply moves
+        del u_credit
+        stage_before = self.stage
         moves = self._apply_moves(moved_to, t)
         count_moves(self.flow_count, self.segment, stage_before, self.stage)
-        if self.step_flows is not None:
-            n_stages = len(scenario.lifecycle.stages)
-            self.step_flows.append(funnel.step_flow(stage_before, self.stage, n_stages))
-            self.depth = funnel.depth(self.stage, self.stage_tables.churned, self.depth)
+        new_cac = self._segment_cac[self.segment[moves.converted]]  # what they booked
+        tally.count_moves(moves, int(referred.size), new_cac)
+        return moves
 
-        # 6. book money (repeat purchases: this step's orders, sim.engine.purchases)
-        payers, price = was_active & self.active, aim.price_discount(engaged.targets)
+    def _word_of_mouth_weight(
+        self, engaged: Engagement, for_pressure: bool = False
+    ) -> np.ndarray | None:
+        """How strongly each customer recommends this step (``None``: no word of mouth).
+
+        The stage's weight × the referral propensity (:meth:`_referral_weight`) × the
+        factor of programs aimed at referrals. It is made where it is used (the
+        pressure before the transitions, the referrers after them) rather than held
+        between (the stages do not change until the moves are applied).
+
+        Args:
+            engaged: What the policy did this step.
+            for_pressure: For the pressure on a network: as the float32 it is rounded
+                to there, made without a float64 array
+                (:func:`~sim.engine.network.referral_weight32`).
+        """
+        if not self._wom:
+            return None
+        referral_factor = aim.factor(engaged.targets, "referral")
+        if for_pressure and self.network is not None:
+            return net.referral_weight32(
+                self.stage_tables.referral_weight, self.stage,
+                self.traits["referral_propensity"], referral_factor,
+            )
+        weight = self._referral_weight()
+        return weight if referral_factor is None else weight * referral_factor
+
+    def _book(
+        self,
+        engaged: Engagement,
+        tally: results.StepTally,
+        payers: np.ndarray,
+        converted: np.ndarray,
+        stage_before: np.ndarray,
+        t: int,
+    ) -> None:
+        """Book the step's money, grow the contracts, improve the product.
+
+        Args:
+            engaged: What the policy did this step.
+            tally: Where the step's revenue, margin and marketing spend are summed.
+            payers: Customers at both the start and the end of the step.
+            converted: Who became a customer this step.
+            stage_before: Every agent's stage at the start of the step.
+            t: The step.
+        """
+        scenario, spm = self.spec, self.steps_per_month
+        # repeat purchases: this step's orders (sim.engine.purchases)
+        price = aim.price_discount(engaged.targets)
         self.price_discount = price  # held beyond the horizon (results.lifetime)
         spend = None if self.purchases is None else self.purchases.step(
             payers, self.engagement, self.monthly_revenue,
-            aim.factor(engaged.targets, "visits"), first=moves.converted, discount=price,
+            aim.factor(engaged.targets, "visits"), first=converted, discount=price,
         )
-        booked = econ.book(
+        tally.revenue, tally.margin = econ.accrue(
             scenario.economics, spm,
             payers=payers, monthly_revenue=self.monthly_revenue,
             cost=engaged.cost, age=t - np.maximum(self.converted_step, 0),
             discount=self._discount, price_discount=price, spend=spend,
+            revenue_cum=self.revenue_cum, value_cum=self.ltv, cost_cum=self.cost_cum,
+            cost_discounted_cum=self.cost_disc,
         )
-        self.revenue_cum += booked.revenue
-        self.ltv += booked.value
-        self.cost_cum += booked.cost
-        self.cost_disc += booked.cost_discounted
+        del spend
         self.monthly_revenue = econ.expand(
             scenario.economics, spm, self.monthly_revenue,
             growing=lifecycle.in_stages(
                 self.stage_tables.customer & self.stage_tables.expands, self.stage),
             potential=self.traits["expansion_potential"], engagement=self.engagement,
             contract=self.traits["revenue"],
-            rate_factor=aim.factor(engaged.targets, "expansion"),
+            rate_factor=aim.factor(engaged.targets, "expansion"), in_place=True,
         )
         reached = np.count_nonzero(lifecycle.in_stages(self.stage_tables.marketed, stage_before))
-        marketing = econ.marketing_cost(scenario.marketing, reached, spm)
+        tally.marketing = econ.marketing_cost(scenario.marketing, reached, spm)
         self.product_value = dyn.improve_product(
             self.product_value, scenario.dynamics, spm, self.engaged, self.engagement,
             engaged.feedback_rate,
         )
 
-        # 7. observe
+    def _observe(self, engaged: Engagement) -> None:
+        """This step's visits and the health score the company sees."""
+        # the last step's visits and health were let go before (whoever else holds them,
+        # a policy that kept its view's arrays, still sees them as they were)
         self.visits, self.health = dyn.observe(
-            scenario.dynamics, spm, self.engaged, self.engagement, self.onboarding,
-            self.rng.random(n), self.rng.standard_normal(n),
-            aim.factor(engaged.targets, "visits"),
+            self.spec.dynamics, self.steps_per_month, self.engaged, self.engagement,
+            self.onboarding, self.rng, aim.factor(engaged.targets, "visits"),
         )
-
-        # 8. record
-        if t == round(12 * spm):  # a year in: the installed base's revenue now
-            self.base_revenue_12 = np.where(self.active, self.monthly_revenue, 0.0)
-        self.csm_hours_used += engaged.csm_hours_used
-        self.csm_hours_available += engaged.csm_hours_available
-        self.metrics = results.step_record(
-            self, engaged, booked, moves, int(referred.size), marketing, stage_before
-        )
-        self.datacollector.collect(self)
-        if t >= self.horizon:
-            self.running = False
 
     def _call_policy(self, hook: str, view: PolicyView, when: str = "") -> Any:
         """The policy's ``setup`` or ``engage``; its own errors become :class:`PolicyError`.
@@ -537,7 +669,6 @@ class EngagementModel(mesa.Model):
         self.engagement[started] = d.new_customer_engagement
         self.satisfaction[started] = d.new_customer_satisfaction
         self.monthly_revenue[new] = self.traits["revenue"][new]
-        self.acquisition[new] = self._segment_cac[self.segment[new]]
         return moves
 
     def _sync_csm_agents(self) -> None:

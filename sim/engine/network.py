@@ -169,12 +169,47 @@ def referral_weight(
     return stage_weight[stage] * propensity
 
 
+#: Customers whose float32 weight :func:`referral_weight32` makes at a time.
+WEIGHT_BLOCK = 1 << 16
+
+
+def referral_weight32(
+    stage_weight: np.ndarray,
+    stage: np.ndarray,
+    propensity: np.ndarray,
+    factor: np.ndarray | None = None,
+    block: int = WEIGHT_BLOCK,
+) -> np.ndarray:
+    """:func:`referral_weight` (× ``factor``) as ``float32``, the network's type.
+
+    The same numbers as ``(referral_weight(…) * factor).astype(np.float32)``, made
+    ``block`` customers at a time: the float64 weights of every customer are never held
+    (a run's peak memory, issue 15).
+
+    Args:
+        stage_weight: ``referral_weight`` of each lifecycle stage.
+        stage: Each customer's stage index.
+        propensity: Each customer's ``referral_propensity`` trait.
+        factor: Each customer's multiplier (programs aimed at referrals; ``None``: 1).
+        block: Customers at a time.
+    """
+    out = np.empty(stage.size, dtype=np.float32)
+    for start in range(0, stage.size, max(block, 1)):
+        at = slice(start, start + block)
+        weight = referral_weight(stage_weight, stage[at], propensity[at])
+        if factor is not None:
+            weight *= factor[at]  # the same product as weight * factor
+        out[at] = weight  # rounded to float32 as astype rounds
+    return out
+
+
 def pressure(network: sparse.csr_array | None, weight: np.ndarray) -> np.ndarray:
     """Word-of-mouth pressure on every customer.
 
     Args:
         network: The row-normalised network, ``None`` for a fully mixed population.
-        weight: Each customer's :func:`referral_weight`.
+        weight: Each customer's :func:`referral_weight` (on a network it may be given
+            as float32 already: :func:`referral_weight32`).
 
     Returns:
         The network-weighted sum of each customer's neighbours' weights (fully mixed:
@@ -183,7 +218,7 @@ def pressure(network: sparse.csr_array | None, weight: np.ndarray) -> np.ndarray
     if network is None:  # fully mixed
         return np.broadcast_to(weight.mean(), (weight.size,))
     # float32 like the matrix: a float64 vector would make scipy copy the matrix
-    return network @ weight.astype(np.float32)
+    return network @ weight.astype(np.float32, copy=False)
 
 
 def midstep_pressure(now: np.ndarray, before: np.ndarray | None) -> np.ndarray:

@@ -535,7 +535,10 @@ class ProgramPolicy(Policy):
             name: Team(team, view.n, view.steps_per_month, view.weight)
             for name, team in self.spec.teams.items()
         }
-        self._set_up = {p.name: np.zeros(view.n, dtype=bool) for p in self.spec.programs}
+        #: who has been set up, for each program with a set-up cost (booked once each)
+        self._set_up = {
+            p.name: np.zeros(view.n, dtype=bool) for p in self.spec.programs if p.setup_cost > 0
+        }
         self._carry = targets.Carry(
             self.spec.programs, view.n, view.steps_per_month, self.spec.churned_stages
         )
@@ -567,7 +570,8 @@ class ProgramPolicy(Policy):
         scope = self._cell_in[p.name][cell]
         if p.min_revenue > 0:
             scope &= view.monthly_revenue[candidates] >= p.min_revenue
-        rows = scope.nonzero()[0]
+        # int32 positions (fewer than 2**31 customers): every program's are held at once
+        rows = scope.nonzero()[0].astype(np.int32)
         if p.health_below is None:
             return rows, rows
         return rows, rows[view.health[candidates[rows]] < p.health_below]
@@ -589,51 +593,39 @@ class ProgramPolicy(Policy):
         cell = view.stage[candidates].astype(np.intp) * self._n_segments
         cell += view.segment[candidates]
         reach = {p.name: self._reach(view, p, candidates, cell) for p in self.spec.programs}
-        asking_rows = {name: candidates[asking] for name, (_, asking) in reach.items()}
+        del cell
         dose = np.zeros(candidates.size)
         aimed = Aimed(n, self._carry)
 
         # staff the teams, then ration each team's hours once across its programs
-        served: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for team_name, team in self.teams.items():
-            progs = [p for p in self.spec.programs if CHANNEL_TEAM.get(p.channel) == team_name]
-            in_scope = np.zeros(candidates.size, dtype=bool)
-            for p in progs:
-                in_scope[reach[p.name][0]] = True
-            covered = candidates[in_scope.nonzero()[0]]
-            key = priority_key(team.spec.priority, view)
-            team.staff(covered, key)
-            hours = np.zeros(candidates.size)
-            for p in progs:
-                hours[reach[p.name][1]] += p.touches_per_month / spm * p.hours_per_touch
-            asking = hours.nonzero()[0]  # positions among the candidates
-            asking_rows_team = candidates[asking]
-            share, quality = team.ration(asking_rows_team, hours[asking], key)
-            candidate_share, candidate_quality = np.zeros((2, candidates.size))
-            candidate_share[asking], candidate_quality[asking] = share, quality
-            served[team_name] = (candidate_share, candidate_quality)
-            staff_cost = team.sample_cost_per_step
-            by_type["staff"] += staff_cost
-            weights = np.zeros(n)  # hours × share: 0 wherever no hours were asked for
-            weights[asking_rows_team] = hours[asking] * share
-            allocate(staff_cost, weights, covered, cost, weighted=asking_rows_team)
+        served = {
+            team_name: self._serve(view, team_name, team, candidates, reach, cost, by_type)
+            for team_name, team in self.teams.items()
+        }
+        # from here on only the asking customers: the in-scope ones are let go, and each
+        # program's rows are taken from the candidates when it runs (not all held)
+        asking_at = {name: asking for name, (_, asking) in reach.items()}
+        del reach
 
         for p in self.spec.programs:
-            position, asking = reach[p.name][1], asking_rows[p.name]
-            if asking.size == 0:
+            position = asking_at[p.name]
+            if position.size == 0:
                 continue
+            asking = candidates[position]
             wanted = p.touches_per_month / spm
             if p.channel == "digital":
                 delivered = np.full(asking.size, wanted)
                 fit = traits["digital_affinity"][asking]
             else:
-                share, quality = served[CHANNEL_TEAM[p.channel]]
-                delivered = wanted * share[position]
-                fit = traits["human_preference"][asking] * quality[position]
+                share, quality = served[CHANNEL_TEAM[p.channel]].at(position)
+                delivered = wanted * share
+                fit = traits["human_preference"][asking] * quality
             if p.targets:  # aimed at outcomes: its own response (sim.engine.targets)
                 aimed.add(asking, delivered * spm * fit * traits["responsiveness"][asking], p)
-            else:
-                dose[position] += delivered * p.effect * fit * traits["responsiveness"][asking]
+            else:  # delivered · effect · fit · responsiveness, in that order, in place
+                fit *= delivered * p.effect  # (the same product: multiplication commutes)
+                fit *= traits["responsiveness"][asking]
+                dose[position] += fit
             touches[asking] += delivered
             touch_cost = delivered * p.cost_per_touch
             cost[asking] += touch_cost
@@ -643,19 +635,23 @@ class ProgramPolicy(Policy):
                 self._set_up[p.name][new] = True
                 cost[new] += p.setup_cost
                 by_type["setup"] += p.setup_cost * new.size
-            else:
-                self._set_up[p.name][asking] = True
 
+        del served  # spent: its memory is free for the rest of the step
         aimed.settle(view)  # the decaying programs' carried levels
         for p in self.spec.programs:
             if p.targets or program_costs(p):
-                book_program_costs(p, view, asking_rows[p.name], cost, by_type, aimed)
+                enrolled = candidates[asking_at[p.name]]
+                book_program_costs(p, view, enrolled, cost, by_type, aimed)
         fixed = self.spec.fixed_cost_per_month / spm / view.weight  # the sample's share
         by_type["fixed"] += fixed
         allocate(fixed, np.zeros(0), view.active.nonzero()[0], cost)
         strength, rate = self._community_and_roadmap(view, cost, by_type)
-        response = np.zeros(n)  # 0 beyond the candidates: no dose
-        response[candidates] = _response(dose * spm)  # per month: whatever the step length
+        dose *= spm  # per month: whatever the step length
+        dosed, reaction = _response(dose)
+        del dose
+        response = np.zeros(n)  # 0 wherever there was no dose
+        response[candidates[dosed]] = reaction
+        del dosed, reaction
         return Engagement(
             response=response,
             touches=touches,
@@ -669,6 +665,55 @@ class ProgramPolicy(Policy):
             targets=aimed.effects,
             referral_cost=aimed.referral_cost,
         )
+
+    def _serve(
+        self,
+        view: PolicyView,
+        team_name: str,
+        team: Team,
+        candidates: np.ndarray,
+        reach: dict[str, tuple[np.ndarray, np.ndarray]],
+        cost: np.ndarray,
+        by_type: dict[str, float],
+    ) -> Served:
+        """Staff one team and ration its hours once across its programs.
+
+        Books the team's staff cost (type ``staff``) on the customers it serves, in
+        proportion to the hours each gets.
+
+        Args:
+            view: The model's view.
+            team_name: The team's name.
+            team: The team.
+            candidates: The customers some program may reach (ascending).
+            reach: Per program its in-scope and asking customers (positions in
+                ``candidates``).
+            cost: Each customer's cost this step (added to).
+            by_type: The step's costs by type (added to).
+
+        Returns:
+            The share and quality of the touches each asking customer gets.
+        """
+        spm = view.steps_per_month
+        progs = [p for p in self.spec.programs if CHANNEL_TEAM.get(p.channel) == team_name]
+        in_scope = np.zeros(candidates.size, dtype=bool)
+        for p in progs:
+            in_scope[reach[p.name][0]] = True
+        covered = candidates[in_scope.nonzero()[0]]
+        key = priority_key(team.spec.priority, view)
+        team.staff(covered, key)
+        hours = np.zeros(candidates.size)
+        for p in progs:
+            hours[reach[p.name][1]] += p.touches_per_month / spm * p.hours_per_touch
+        asking = hours.nonzero()[0]  # positions among the candidates
+        asking_rows = candidates[asking]
+        share, quality = team.ration(asking_rows, hours[asking], key)
+        staff_cost = team.sample_cost_per_step
+        by_type["staff"] += staff_cost
+        weights = np.zeros(view.n)  # hours × share: 0 wherever no hours were asked for
+        weights[asking_rows] = hours[asking] * share
+        allocate(staff_cost, weights, covered, cost, weighted=asking_rows)
+        return Served(asking, share, quality)
 
     def _community_and_roadmap(
         self, view: PolicyView, cost: np.ndarray, by_type: dict[str, float]
@@ -702,12 +747,45 @@ class ProgramPolicy(Policy):
         return strength, rate
 
 
-def _response(dose: np.ndarray) -> np.ndarray:
-    """``1 − exp(−dose)``, computed only where the dose is not 0 (0 there, as it gives)."""
-    response = np.zeros(dose.size)
+@dataclass(frozen=True)
+class Served:
+    """What a team gave the customers who asked for its touches in one step.
+
+    Held for the asking customers alone (not one number per candidate: a team's
+    arrays would otherwise be alive through every program, issue 15).
+
+    Attributes:
+        asking: Their positions among the step's candidates (ascending).
+        share: The share of its asked-for touches each gets.
+        quality: The quality multiplier of those touches.
+    """
+
+    asking: np.ndarray
+    share: np.ndarray
+    quality: np.ndarray
+
+    def at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(share, quality)`` at candidate ``positions`` (0 where none was asked for)."""
+        at = np.searchsorted(self.asking, positions)
+        found = at < self.asking.size
+        found[found] = self.asking[at[found]] == positions[found]
+        share, quality = np.zeros((2, positions.size))
+        share[found], quality[found] = self.share[at[found]], self.quality[at[found]]
+        return share, quality
+
+
+def _response(dose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``1 − exp(−dose)`` where the dose is not 0 (where it is, the response is 0).
+
+    Returns:
+        ``(dosed, response)``: the positions of the non-zero doses and their
+        responses (computed in a gathered copy, in place: the same numbers).
+    """
     dosed = dose.nonzero()[0]
-    response[dosed] = -np.expm1(-dose[dosed])
-    return response
+    response = dose[dosed]
+    np.negative(response, out=response)
+    np.expm1(response, out=response)
+    return dosed, np.negative(response, out=response)
 
 
 class Aimed:

@@ -36,7 +36,7 @@ import pandas as pd
 
 from sim.engine import funnel, purchases
 from sim.engine.continuation import remaining_steps
-from sim.engine.economics import Booking, payback_months, revenue_retention
+from sim.engine.economics import payback_months, revenue_retention
 from sim.engine.lifecycle import Moves, in_stages
 from sim.engine.metrics import (
     COST_COLUMNS,
@@ -140,24 +140,61 @@ def _reporter(name: str) -> Callable[[EngagementModel], float]:
 
 
 @np.errstate(over="ignore", invalid="ignore")
+@dataclass
+class StepTally:
+    """The totals of one step's arrays that its record needs, taken as each phase ends.
+
+    The record is made once every phase is done; holding the per-customer arrays it sums
+    (touches, the booked revenue and margin, the moves' masks) until then would add them
+    to the memory of every later phase (issue 15). Each total is the same sum of the
+    same array the record used to take, so the same number.
+
+    Attributes:
+        touches: Touches delivered (``Engagement.touches.sum()``).
+        referrals: Word-of-mouth moves.
+        new_customers: Agents who became customers for the first time.
+        churned_this_step: Agents who entered a churned stage.
+        acquisition: Acquisition cost of the new customers.
+        revenue: Revenue booked.
+        margin: Margin booked.
+        marketing: Marketing spend.
+    """
+
+    touches: float = 0.0
+    referrals: int = 0
+    new_customers: int = 0
+    churned_this_step: int = 0
+    acquisition: float = 0.0
+    revenue: float = 0.0
+    margin: float = 0.0
+    marketing: float = 0.0
+
+    def count_moves(self, moves: Moves, referrals: int, new_cac: np.ndarray) -> None:
+        """Take the counts of the step's ``moves``.
+
+        Args:
+            moves: The step's moves.
+            referrals: Word-of-mouth moves.
+            new_cac: The acquisition cost of each new customer, in row order.
+        """
+        self.referrals = referrals
+        self.acquisition = float(new_cac.sum())
+        self.new_customers = int(np.count_nonzero(moves.converted))
+        self.churned_this_step = int(np.count_nonzero(moves.churned))
+
+
 def step_record(
     model: EngagementModel,
     engaged: Engagement,
-    booked: Booking,
-    moves: Moves,
-    referrals: int,
-    marketing: float,
+    tally: StepTally,
     stage_before: np.ndarray,
 ) -> dict[str, float]:
     """The metrics of the step being taken, recorded once its phases are done.
 
     Args:
         model: The model at the end of the step (``model.steps`` is this step's number).
-        engaged: What the policy did this step.
-        booked: The step's money.
-        moves: The step's moves.
-        referrals: Word-of-mouth moves this step.
-        marketing: Marketing spend this step.
+        engaged: What the policy did this step (its cost totals and CSM hours are read).
+        tally: The step's totals (touches, moves, money).
         stage_before: Every agent's stage at the start of the step (who was at risk
             of churning).
 
@@ -176,25 +213,24 @@ def step_record(
     )
     satisfaction = model.satisfaction[act]
     counts = np.bincount(model.stage, minlength=len(lc.stages))
-    acq = float(model.acquisition[moves.converted].sum())
     costs = {f"cost_{k}": float(engaged.costs_by_type.get(k, 0.0)) for k in COST_TYPES}
-    costs["cost_acquisition"] = acq
-    costs["cost_marketing"] = marketing
+    costs["cost_acquisition"] = tally.acquisition
+    costs["cost_marketing"] = tally.marketing
     cost_total = sum(costs.values())
     available = engaged.csm_hours_available
     at_risk = in_stages(tables.customer, stage_before)
     churned_now = in_stages(tables.churned, model.stage)
     lost = np.count_nonzero(at_risk & churned_now)
-    margin = float(booked.margin.sum())
+    margin = tally.margin
     m = dict(zip(lc.names, counts.tolist(), strict=True))
     m.update(
         month=model.steps / model.steps_per_month,
         prospects=int(counts[tables.prospect].sum()),
         active=n_active,
         churned=int(np.count_nonzero(churned_now)),
-        new_customers=int(np.count_nonzero(moves.converted)),
-        churned_this_step=int(np.count_nonzero(moves.churned)),
-        revenue=float(booked.revenue.sum()),
+        new_customers=tally.new_customers,
+        churned_this_step=tally.churned_this_step,
+        revenue=tally.revenue,
         margin=margin,
         **costs,
         cost_total=cost_total,
@@ -204,8 +240,8 @@ def step_record(
         nps=nps(recommend_scores(satisfaction, tables.referral_weight[model.stage[act]])),
         satisfaction_mean=mean_or_nan(satisfaction),
         engagement_mean=mean_or_nan(model.engagement[act]),
-        touches=float(engaged.touches.sum()),
-        referrals=referrals,
+        touches=tally.touches,
+        referrals=tally.referrals,
         csm_headcount=engaged.csm_headcount,
         csm_utilisation=engaged.csm_hours_used / available if available > 0 else math.nan,
         churn_rate=churn_rate(int(lost), int(np.count_nonzero(at_risk))),
@@ -308,7 +344,7 @@ def customers_frame(model: EngagementModel) -> pd.DataFrame:
             "acquisition_cost": model.acquisition,
             "ltv": model.ltv,
             "profit": customer_profit(model),
-            "referrals": model.referrals,
+            "referrals": model.referrals.astype(np.int64),  # held as int32
         }
     )
     if model.purchases is not None:  # repeat purchases: the traits and the orders

@@ -42,10 +42,11 @@ def test_transitions_draw_each_stage_as_choose_exits_does():
         stage = rng.integers(0, 4, n).astype(np.int8)
         drivers = {"engagement": rng.random(n) - 0.5, "satisfaction": rng.random(n) - 0.5}
         pressure, u = rng.random(n), rng.random(n)
-        got = transitions(stage, out_edges, drivers, {}, pressure, spm, u)
         want = _per_stage(stage, out_edges, drivers, pressure, spm, u)
-        assert np.array_equal(got[0], want[0])
-        assert np.array_equal(got[1], want[1])
+        for block in (n, 997, 64, 1):  # drawn a block of customers at a time: the same
+            got = transitions(stage, out_edges, drivers, {}, pressure, spm, u, block=block)
+            assert np.array_equal(got[0], want[0])
+            assert np.array_equal(got[1], want[1])
         assert (got[0] != stage).sum() > 100 and got[1].size > 10  # draws that matter
         assert (got[0][stage == 3] == 3).all()
 

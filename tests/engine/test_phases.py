@@ -22,6 +22,22 @@ def test_referral_weight_is_stage_weight_times_propensity():
     assert net.referral_weight(stage_weight, stage, propensity).tolist() == [0.0, 0.2, 0.3, 1.0]
 
 
+@pytest.mark.parametrize("with_factor", [False, True])
+def test_float32_referral_weight_made_in_blocks_is_the_rounded_weight(with_factor):
+    rng = np.random.default_rng(9)
+    stage_weight = np.array([0.0, 0.3, 1.0, 0.7])
+    stage = rng.integers(0, 4, 5000).astype(np.int8)
+    propensity = rng.random(5000)
+    factor = 1.0 + rng.random(5000) if with_factor else None
+    weight = net.referral_weight(stage_weight, stage, propensity)
+    if factor is not None:
+        weight = weight * factor
+    for block in (5000, 333, 1):
+        got = net.referral_weight32(stage_weight, stage, propensity, factor, block=block)
+        assert got.dtype == np.float32
+        assert np.array_equal(got, weight.astype(np.float32))
+
+
 def test_fully_mixed_credit_goes_to_positive_weight_in_proportion():
     weight = np.zeros(1000)
     weight[[10, 20]] = [1.0, 3.0]
@@ -155,6 +171,30 @@ def test_book_margin_at_period_end_discounted_from_conversion():
     assert booked.cost_discounted.tolist() == pytest.approx([0.9, 2.0, 2.4])
 
 
+@pytest.mark.parametrize("kind", ["subscription", "discounted", "spend", "spend_discounted"])
+def test_accrue_adds_exactly_what_book_books(kind):
+    rng = np.random.default_rng(5)
+    n, spec, discount = 1000, econ.EconomicsSpec(gross_margin=0.73), 0.99 ** np.arange(30)
+    spend = rng.random(n) * 90 if kind.startswith("spend") else None
+    args = dict(
+        payers=rng.random(n) < 0.7, monthly_revenue=rng.random(n) * 100,
+        cost=rng.random(n), age=rng.integers(0, 40, n), discount=discount,
+        price_discount=rng.random(n) * 0.3 if kind.endswith("discounted") else None,
+    )
+    booked = econ.book(spec, 52 / 12, spend=spend, **args)
+    start = rng.random((4, n))
+    totals = start.copy()
+    kept = None if spend is None else spend.copy()
+    got = econ.accrue(spec, 52 / 12, spend=spend, **args, revenue_cum=totals[0],
+                      value_cum=totals[1], cost_cum=totals[2], cost_discounted_cum=totals[3])
+    assert got == (float(booked.revenue.sum()), float(booked.margin.sum()))
+    for total, begun, step in zip(totals, start, (booked.revenue, booked.value, booked.cost,
+                                                 booked.cost_discounted), strict=True):
+        assert np.array_equal(total, begun + step)  # bit for bit
+    if spend is not None:
+        assert np.array_equal(spend, kept)  # the caller's spend is left as it was
+
+
 def test_marketing_cost_per_step():
     spec = econ.MarketingSpec(cost_per_prospect_month=3.0)
     assert econ.marketing_cost(spec, 10, 1.0) == 30.0
@@ -191,6 +231,37 @@ def test_respond_moves_only_active_customers_and_midpoint():
     into = dyn.CustomerState(*(x.copy() for x in state))
     assert dyn.midpoint(into, after, out=into) is into  # written over its own inputs
     assert all(np.array_equal(a, b) for a, b in zip(into, mid, strict=True))
+
+
+@pytest.mark.parametrize("pull", [False, True])
+def test_respond_in_place_is_respond_then_midpoint_bit_for_bit(pull):
+    rng = np.random.default_rng(3)
+    n, spec = 3000, dyn.DynamicsSpec(community_strength=0.3 if pull else 0.0)
+    state = dyn.CustomerState(*rng.random((3, n)))
+    kwargs = dict(
+        active=rng.random(n) < 0.6, complexity=rng.random(n), product_value=0.8,
+        network=_network_of(n, rng) if pull else None, community=0.2 if pull else 0.0,
+        aimed={"engagement": rng.random(n) * 0.2, "satisfaction": rng.random(n) * 0.1},
+    )
+    response = rng.random(n)
+    after = dyn.respond(spec, 52 / 12, state, response, **kwargs)
+    mid = dyn.midpoint(state, after)
+    into = dyn.CustomerState(*(x.copy() for x in state))
+    halfway = dyn.respond_in_place(spec, 52 / 12, into, response, **kwargs)
+    for got, want in zip(into, after, strict=True):
+        assert np.array_equal(got, want)  # the new state, in the given arrays
+    rows = np.arange(n)[::7]
+    for name, whole, full in zip(dyn.CustomerState._fields, mid, halfway.full(), strict=True):
+        assert np.array_equal(full, whole)
+        assert np.array_equal(halfway.at(name, rows), whole[rows])
+
+
+def _network_of(n, rng):
+    """A random row-normalised network of ``n`` customers, four links each."""
+    cols = rng.integers(0, n, (n, 4))
+    data = np.full(cols.size, 0.25, dtype=np.float32)
+    return sparse.csr_array((data, cols.ravel().astype(np.int32), np.arange(0, cols.size + 1, 4)),
+                            shape=(n, n))
 
 
 def test_improve_product_only_with_feedback_and_customers():
