@@ -8,15 +8,17 @@ written once, over whole arrays, in the module named after it:
 1. engage — the policy's touches, rationed CSM hours and costs
    (:mod:`sim.engine.policies`);
 2. respond — onboarding, engagement and satisfaction move, with the community pull of
-   the scenario and of the policy's community (:func:`sim.engine.dynamics.respond`);
-   the hazards use the mid-step state;
+   the scenario and of the policy's community (:func:`sim.engine.dynamics.respond`,
+   done in place by :func:`sim.engine.dynamics.respond_in_place`); the hazards use the
+   mid-step state;
 3. word of mouth — the pressure on every customer (:func:`sim.engine.network.pressure`),
    predicted for the middle of the step (:func:`sim.engine.network.midstep_pressure`);
 4. transitions — every customer takes at most one lifecycle edge, by competing risks
    (:func:`sim.engine.lifecycle.transitions`); word-of-mouth moves are credited to a
    recommending neighbour (:func:`sim.engine.network.credit_referrers`);
 5. apply moves — stages, conversions, churn (:func:`sim.engine.lifecycle.sort_moves`);
-6. book money — revenue, margin and costs, discounted (:func:`sim.engine.economics.book`),
+6. book money — revenue, margin and costs, discounted (:func:`sim.engine.economics.book`,
+   added to the running totals in place by :func:`sim.engine.economics.accrue`),
    contract expansion (:func:`sim.engine.economics.expand`), marketing spend, and the
    product's feedback loop of the scenario and of the policy's roadmap
    (:func:`sim.engine.dynamics.improve_product`);

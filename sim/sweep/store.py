@@ -657,23 +657,16 @@ class ResultStore:
         """:meth:`read_series` from the ``.npz`` journal.
 
         With ``workers`` > 1 and at least :data:`PARALLEL_READ_FILES` files, consecutive
-        slices of the files are read on the local pool, each into a frame
-        (:func:`_journal_frame`), and the frames are concatenated here: the same frame
-        as reading them all here (tested), and the parent only unpickles.
+        slices of the files are read on the local pool (:meth:`_journal_parts`), and the
+        frames are concatenated here: the same frame as reading them all here (tested),
+        and the parent only unpickles.
 
         Raises:
             InputError: A series file is damaged.
         """
         paths = self._journal_paths(run_ids)
         if workers > 1 and len(paths) >= PARALLEL_READ_FILES:
-            from sim.sweep.pool import run_all  # the pool's code only where it is used
-
-            size = -(-len(paths) // (4 * workers))  # a few slices a worker: even finish
-            parts = run_all([functools.partial(_journal_frame, paths[i:i + size])
-                             for i in range(0, len(paths), size)], workers)
-            for part in parts:
-                if isinstance(part, Damaged):
-                    raise InputError(part.path, "", part.problem)
+            parts = list(self._journal_parts(paths, workers))
             if all(list(part.columns) == list(parts[0].columns) for part in parts):
                 return pd.concat(parts, ignore_index=True)
         frame = _journal_frame(paths)  # here, or runs whose columns differ (rare)
