@@ -272,27 +272,39 @@ def in_stages(table: np.ndarray, stage: np.ndarray) -> np.ndarray:
     Returns:
         Whether each entry of ``stage`` is a stage of ``table`` (a new array).
     """
-    inside = np.flatnonzero(table)
-    if inside.size == 0:
-        return np.zeros(stage.shape, dtype=bool)
-    breaks = np.flatnonzero(np.diff(inside) > 1)
-    firsts = [int(inside[0]), *(int(inside[b + 1]) for b in breaks)]
-    lasts = [*(int(inside[b]) for b in breaks), int(inside[-1])]
     member = None
-    for first, last in zip(firsts, lasts, strict=True):
-        if first == 0 and last == table.size - 1:
+    for first, last in _stage_runs(np.asarray(table, dtype=bool).tobytes()):
+        if first is None and last is None:
             run = np.ones(stage.shape, dtype=bool)
-        elif first == 0:
+        elif first is None:
             run = np.less_equal(stage, last)
         else:
             run = np.greater_equal(stage, first)
-            if last < table.size - 1:
+            if last is not None:
                 run &= stage <= last
         if member is None:
             member = run
         else:
             member |= run
-    return member
+    return np.zeros(stage.shape, dtype=bool) if member is None else member
+
+
+@functools.lru_cache(maxsize=256)
+def _stage_runs(table: bytes) -> tuple[tuple[int | None, int | None], ...]:
+    """The runs of consecutive stages a boolean table holds, as ``(first, last)``.
+
+    A bound at either end of the table is ``None`` (no comparison needed there). A
+    table is the same every step, so its runs are found once (by its bytes).
+    """
+    inside = np.flatnonzero(np.frombuffer(table, dtype=bool))
+    if inside.size == 0:
+        return ()
+    breaks = np.flatnonzero(np.diff(inside) > 1)
+    firsts = [int(inside[0]), *(int(inside[b + 1]) for b in breaks)]
+    lasts = [*(int(inside[b]) for b in breaks), int(inside[-1])]
+    end = len(table) - 1
+    return tuple((None if first == 0 else first, None if last == end else last)
+                 for first, last in zip(firsts, lasts, strict=True))
 
 
 def _add_owned(
