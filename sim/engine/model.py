@@ -693,6 +693,7 @@ class EngagementModel(mesa.Model):
         Returns:
             The model itself.
         """
+        memory.keep_freed_memory()  # a step's freed arrays are the next step's
         # float64 overflow (a revenue of 1e308) is not warned about step after step: the
         # summary refuses non-finite results (sim.engine.results.check_finite)
         with np.errstate(over="ignore", invalid="ignore"):
