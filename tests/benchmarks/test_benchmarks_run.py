@@ -25,6 +25,7 @@ CASES = {
                       "--months", "3"],
     "step_speed": ["--baseline", str(ROOT), "--sizes", "300", "--months", "3",
                    "--repeats", "1"],
+    "step_phases": ["--sizes", "100", "300", "--months", "3", "2", "--repeats", "1"],
     "throughput": ["--sizes", "2000", "--months", "3", "--reference-customers", "200",
                    "--reference-months", "2", "--repeat", "1"],
 }
@@ -39,3 +40,18 @@ def test_a_benchmark_runs_and_ends_with_its_json_line(name, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     last = done.stdout.strip().splitlines()[-1]
     assert isinstance(json.loads(last), dict), last
+
+
+def test_step_phases_times_every_phase_within_its_step(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_phases.py"),
+                           "--sizes", "300", "--months", "4", "--repeats", "2"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads(done.stdout.strip().splitlines()[-1])["ms_per_step"]["300"]
+    phases = [value for label, value in row.items() if label != "step" and
+              not label.startswith(" ")]
+    assert all(value > 0 for value in row.values()), row
+    # the phases are called from the step, one after another: their sum is inside it
+    assert sum(phases) <= row["step"], row
+    assert row["  of which transitions"] <= row["move (word of mouth, transitions, moves)"]
