@@ -139,7 +139,6 @@ def _reporter(name: str) -> Callable[[EngagementModel], float]:
     return report
 
 
-@np.errstate(over="ignore", invalid="ignore")
 @dataclass
 class StepTally:
     """The totals of one step's arrays that its record needs, taken as each phase ends.
@@ -183,6 +182,7 @@ class StepTally:
         self.churned_this_step = int(np.count_nonzero(moves.churned))
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def step_record(
     model: EngagementModel,
     engaged: Engagement,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -10,6 +12,8 @@ from sim.engine import dynamics as dyn
 from sim.engine import economics as econ
 from sim.engine import lifecycle
 from sim.engine import network as net
+from sim.engine.results import StepTally
+from sim.engine.sorted_rows import locate
 
 # ----------------------------------------------------------------------------------
 # word of mouth: crediting a referral
@@ -338,3 +342,21 @@ def test_starting_state_installed_base_at_its_targets():
     assert state.engagement.tolist() == [e, 0.0]
     assert state.satisfaction[0] == spec.satisfaction_base + spec.satisfaction_slope * e
     assert health.tolist() == [0.8 * e + 0.2 * 1.0, 0.0]
+
+
+def test_a_step_tally_is_a_dataclass_whose_totals_start_at_zero():
+    tally = StepTally(touches=2.0)
+    assert isinstance(tally, StepTally)  # a class, not a function wrapping one
+    assert {f.name for f in dataclasses.fields(StepTally)} >= {"touches", "revenue", "margin"}
+    assert (tally.touches, tally.revenue, tally.new_customers) == (2.0, 0.0, 0)
+
+
+def test_locate_finds_sorted_rows_among_sorted_keys():
+    keys = np.array([2, 5, 7, 11])
+    rows = np.array([0, 2, 3, 7, 11, 12])
+    found, at = locate(keys, rows)
+    assert found.tolist() == [False, True, False, True, True, False]
+    assert at.tolist() == [0, 2, 3]
+    assert np.array_equal(keys[at], rows[found])
+    found, at = locate(np.empty(0, np.int64), rows)
+    assert not found.any() and at.size == 0
