@@ -43,6 +43,7 @@ import numpy as np
 from scipy import sparse
 
 from sim.engine.network import active_neighbour_mean
+from sim.engine.sorted_rows import locate
 
 #: Weight of usage (visits relative to the expected visits) in the health score.
 HEALTH_USAGE_WEIGHT = 0.8
@@ -446,10 +447,7 @@ class MidStep:
                 lookup of the last rows asked for is kept).
         """
         if self._last is None or self._last[0] is not rows:
-            pos = np.searchsorted(self.rows, rows)
-            hit = pos < self.rows.size
-            hit[hit] = self.rows[pos[hit]] == rows[hit]
-            self._last = (rows, hit, pos[hit])
+            self._last = (rows, *locate(self.rows, rows))
         _, hit, pos = self._last
         out = getattr(self.state, name)[rows]
         out[hit] = getattr(self.at_rows, name)[pos]

@@ -97,6 +97,7 @@ import numpy as np
 
 from sim.engine import targets
 from sim.engine.lifecycle import in_stages
+from sim.engine.sorted_rows import locate
 from sim.engine.staffing import Team, TeamSpec, priority_key
 from sim.engine.view import PolicyView
 from sim.schema import InputError, suggest
@@ -766,11 +767,9 @@ class Served:
 
     def at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(share, quality)`` at candidate ``positions`` (0 where none was asked for)."""
-        at = np.searchsorted(self.asking, positions)
-        found = at < self.asking.size
-        found[found] = self.asking[at[found]] == positions[found]
+        found, at = locate(self.asking, positions)
         share, quality = np.zeros((2, positions.size))
-        share[found], quality[found] = self.share[at[found]], self.quality[at[found]]
+        share[found], quality[found] = self.share[at], self.quality[at]
         return share, quality
 
 

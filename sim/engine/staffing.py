@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.engine.sorted_rows import locate
+
 PRIORITIES = ("lowest_health", "highest_revenue", "newest")
 
 
@@ -146,9 +148,7 @@ class Team:
             assigned = self.assigned
             # who had a CSM keeps it while still covered and the CSM still employed
             held = (assigned >= 0).nonzero()[0]
-            at = np.searchsorted(covered, held)
-            kept = at < covered.size
-            kept[kept] = covered[at[kept]] == held[kept]
+            kept, _ = locate(covered, held)
             kept &= assigned[held] < h
             assigned[held[~kept]] = -1
             book = np.bincount(assigned[held[kept]], minlength=h)
